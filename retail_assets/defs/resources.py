@@ -1,0 +1,89 @@
+"""The platform resource: locations, seed, scale and the pseudonymization key, in one place."""
+
+
+import logging
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from retail_assets.lib.config import (
+    ActivationConfig,
+    SimulationConfig,
+    load_activation_config,
+    load_simulation_config,
+)
+from retail_assets.lib.lake import Lake
+from retail_assets.lib.privacy import Pseudonymizer
+from retail_assets.lib.settings import Settings
+from retail_assets.lib.simulator import Simulator
+
+
+class RetailPlatform(dg.ConfigurableResource):
+    """Where the warehouse lives and how data is simulated and pseudonymized.
+
+    Built from environment variables (see the README) by :meth:`from_settings`; tests build it
+    directly with temporary folders.
+    """
+
+    lake_root: str = Field(description="Root folder of the Parquet lake (RETAIL_LAKE_ROOT).")
+    landing_root: str = Field(description="Landing area for raw data with PII.")
+    warehouse_path: str = Field(description="DuckDB catalog file users query.")
+    seed: int = Field(default=42, description="Base random seed of the simulator.")
+    customers: int = Field(default=20_000, description="Simulated customer base size.")
+    profile: str = Field(default="demo", description="'demo' or 'production'.")
+    pseudonymization_key: str | None = Field(
+        default=None, description="HMAC key (RETAIL_PSEUDONYMIZATION_KEY)."
+    )
+    key_id: str = Field(default="k1", description="Name of the key, stored with each pseudonym.")
+    forecast_horizon: int = Field(default=14, description="Days ahead the forecasts reach.")
+    config_dir: str | None = Field(default=None, description="Folder of YAML configuration.")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RetailPlatform":
+        """The resource for ``settings``; the key is passed as an EnvVar so the UI never shows it."""
+        return cls(
+            lake_root=str(settings.lake_root),
+            landing_root=str(settings.landing_root),
+            warehouse_path=str(settings.warehouse_path),
+            seed=settings.seed,
+            customers=settings.customers,
+            profile=settings.profile,
+            pseudonymization_key=(
+                dg.EnvVar("RETAIL_PSEUDONYMIZATION_KEY")
+                if settings.pseudonymization_key
+                else None
+            ),
+            key_id=settings.key_id,
+            forecast_horizon=settings.forecast_horizon,
+        )
+
+    def lake(self) -> Lake:
+        """The lake and catalog at the configured locations."""
+        return Lake(self.lake_root, self.landing_root, self.warehouse_path)
+
+    def simulation_config(self) -> SimulationConfig:
+        """The validated simulation configuration."""
+        return load_simulation_config(Path(self.config_dir) if self.config_dir else None)
+
+    def activation_config(self) -> ActivationConfig:
+        """The validated activation configuration."""
+        return load_activation_config(Path(self.config_dir) if self.config_dir else None)
+
+    def simulator(self) -> Simulator:
+        """The simulator for this seed and customer base."""
+        return Simulator(self.simulation_config(), seed=self.seed, customers=self.customers)
+
+    def pseudonymizer(self, log: logging.Logger | None = None) -> Pseudonymizer:
+        """The keyed pseudonymizer; warns in the log when the public demo key is in use."""
+        settings = Settings(
+            profile=self.profile, pseudonymization_key=self.pseudonymization_key,
+            key_id=self.key_id,
+        )
+        key, is_demo = settings.resolved_key()
+        if is_demo and log is not None:
+            log.warning(
+                "Pseudonymizing with the public DEMO key (RETAIL_PROFILE=demo and no "
+                "RETAIL_PSEUDONYMIZATION_KEY set): fine for simulated data, never for real data."
+            )
+        return Pseudonymizer(key=key, key_id=self.key_id if not is_demo else "demo")

@@ -1,0 +1,283 @@
+"""The one module that reads and writes the lake and keeps the DuckDB catalog.
+
+Layout (see ARCHITECTURE.md):
+
+- ``<lake_root>/<schema>/<table>/date=YYYY-MM-DD/data.parquet``: one file per daily partition;
+  ``<lake_root>/<schema>/<table>/data.parquet`` for an unpartitioned table.
+- ``<landing_root>/...``: the same layout for raw data that carries PII; it never gets a view.
+- ``<warehouse_path>``: a DuckDB file holding only views (``<schema>.<table>``) over the Parquet
+  files. Views re-read the files on every query, so a view is created once, when a table first
+  appears, and a replaced partition is visible at once to every reader.
+
+Files are written to a temporary name in the target folder and moved into place with
+``os.replace``, so a reader sees the old partition or the new one, never half of either.
+
+DuckDB lets one process open a database file for writing only while no other process has it
+open at all. Runs therefore never hold the catalog: they compute in their own in-memory
+connections and touch the catalog only to create a missing view, briefly and under a file lock.
+When a reader holds the catalog, the view is simply created later (next run or
+``retail-assets catalog refresh``); the data is already safe in the lake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from filelock import FileLock, Timeout
+
+SCHEMAS = ("raw", "governed", "features", "ml", "activation")
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+DATA_FILE = "data.parquet"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Where a partition was written and how big it is."""
+
+    path: Path
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ViewResult:
+    """Outcome of making sure a catalog view exists."""
+
+    name: str
+    status: str  # "exists", "created", "busy" (catalog held by a reader), "no_data"
+    detail: str = ""
+
+
+def partition_dir_name(partition: str) -> str:
+    """Folder name of a daily partition, e.g. ``date=2025-03-01``."""
+    return f"date={partition}"
+
+
+def _check_ident(*names: str) -> None:
+    for name in names:
+        if not _IDENT.match(name):
+            raise ValueError(f"invalid schema or table name {name!r}: use lower_snake_case")
+
+
+class Lake:
+    """Reads and writes partition files and keeps the catalog of views."""
+
+    def __init__(
+        self,
+        lake_root: str | Path,
+        landing_root: str | Path,
+        warehouse_path: str | Path,
+        lock_timeout_s: float = 10.0,
+    ) -> None:
+        self.lake_root = Path(lake_root).absolute()
+        self.landing_root = Path(landing_root).absolute()
+        self.warehouse_path = Path(warehouse_path).absolute()
+        self.lock_timeout_s = lock_timeout_s
+
+    # ------------------------------------------------------------------ paths
+    def table_dir(self, schema: str, table: str, landing: bool = False) -> Path:
+        """Folder holding every partition of ``schema.table``."""
+        _check_ident(schema, table)
+        return (self.landing_root if landing else self.lake_root) / schema / table
+
+    def partition_path(
+        self,
+        schema: str,
+        table: str,
+        partition: str | None,
+        landing: bool = False,
+        filename: str = DATA_FILE,
+    ) -> Path:
+        """Path of one partition's file (``partition=None`` for an unpartitioned table)."""
+        base = self.table_dir(schema, table, landing)
+        return (base / partition_dir_name(partition) if partition else base) / filename
+
+    def partition_files(
+        self,
+        schema: str,
+        table: str,
+        partitions: Sequence[str] | None = None,
+        landing: bool = False,
+    ) -> list[Path]:
+        """Existing data files of a table, optionally only the given partitions, sorted."""
+        base = self.table_dir(schema, table, landing)
+        if partitions is None:
+            files = sorted(base.glob(f"date=*/{DATA_FILE}"))
+            if (base / DATA_FILE).exists():
+                files.append(base / DATA_FILE)
+            return files
+        paths = [self.partition_path(schema, table, p, landing) for p in partitions]
+        return [p for p in paths if p.exists()]
+
+    def glob(self, schema: str, table: str) -> str:
+        """The glob a catalog view reads."""
+        base = self.table_dir(schema, table)
+        if (base / DATA_FILE).exists():
+            return str(base / DATA_FILE)
+        return str(base / "date=*" / DATA_FILE)
+
+    # ------------------------------------------------------------------ writes
+    def write_partition(
+        self,
+        df: pl.DataFrame,
+        schema: str,
+        table: str,
+        partition: str | None,
+        landing: bool = False,
+    ) -> WriteResult:
+        """Write ``df`` as the whole partition, atomically replacing any earlier file."""
+        target = self.partition_path(schema, table, partition, landing)
+        with self._atomic_target(target) as tmp:
+            df.write_parquet(tmp, compression="zstd", statistics=True)
+        return WriteResult(path=target, rows=df.height, bytes=target.stat().st_size)
+
+    def write_bytes(
+        self,
+        data: bytes,
+        schema: str,
+        table: str,
+        partition: str | None,
+        filename: str,
+    ) -> Path:
+        """Write a non-tabular artifact (a JSON payload, a plot) atomically beside a table."""
+        target = self.partition_path(schema, table, partition, filename=filename)
+        with self._atomic_target(target) as tmp:
+            tmp.write_bytes(data)
+        return target
+
+    @contextlib.contextmanager
+    def _atomic_target(self, target: Path) -> Iterator[Path]:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OSError(
+                f"cannot create {target.parent}: {exc.strerror or exc}. "
+                "Check that the data folder exists, is writable and has free space."
+            ) from exc
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            yield tmp
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OSError(
+                f"writing {target} failed: {exc.strerror or exc}. The previous version of this "
+                "partition, if any, is unchanged."
+            ) from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    # ------------------------------------------------------------------ reads
+    def read(
+        self,
+        schema: str,
+        table: str,
+        partitions: Sequence[str] | None = None,
+        landing: bool = False,
+    ) -> pl.DataFrame:
+        """Read partitions of a table into one frame (empty frame when there are none)."""
+        files = self.partition_files(schema, table, partitions, landing)
+        if not files:
+            return pl.DataFrame()
+        return pl.read_parquet(files, allow_missing_columns=True)
+
+    def compute_connection(self, tables: Sequence[tuple[str, str]]) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with a view per lake table named in ``tables``.
+
+        Runs compute here, never in the catalog file, so they never lock out readers.
+        Raises ``LookupError`` naming any table that has no data yet.
+        """
+        con = duckdb.connect(":memory:")
+        missing = []
+        for schema, table in tables:
+            files = self.partition_files(schema, table)
+            if not files:
+                missing.append(f"{schema}.{table}")
+                continue
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            con.execute(
+                f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM read_parquet('
+                f"{_sql_list(files)}, union_by_name = true, hive_partitioning = false)"
+            )
+        if missing:
+            con.close()
+            raise LookupError(
+                f"no data yet for {', '.join(missing)}: materialize the upstream asset(s) first"
+            )
+        return con
+
+    # ------------------------------------------------------------------ catalog
+    def _lock(self) -> FileLock:
+        self.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.warehouse_path) + ".lock", timeout=self.lock_timeout_s)
+
+    def catalog_views(self) -> set[str]:
+        """Names (``schema.table``) of the views in the catalog; raises if it cannot be read."""
+        if not self.warehouse_path.exists():
+            return set()
+        with duckdb.connect(str(self.warehouse_path), read_only=True) as con:
+            rows = con.execute(
+                "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def ensure_view(self, schema: str, table: str) -> ViewResult:
+        """Create the catalog view for a table if it is missing. Never raises for a busy catalog."""
+        name = f"{schema}.{table}"
+        if not self.partition_files(schema, table):
+            return ViewResult(name, "no_data", "no partition file yet")
+        try:
+            if name in self.catalog_views():
+                return ViewResult(name, "exists")
+        except duckdb.Error:
+            pass  # a writer holds it right now; try to take our turn below
+        return self._create_views([(schema, table)])[0]
+
+    def refresh_catalog(self) -> list[ViewResult]:
+        """Create or re-point a view for every table in the lake (not the landing area)."""
+        tables = []
+        if self.lake_root.exists():
+            for schema_dir in sorted(p for p in self.lake_root.iterdir() if p.is_dir()):
+                for table_dir in sorted(p for p in schema_dir.iterdir() if p.is_dir()):
+                    if _IDENT.match(schema_dir.name) and _IDENT.match(table_dir.name):
+                        if self.partition_files(schema_dir.name, table_dir.name):
+                            tables.append((schema_dir.name, table_dir.name))
+        return self._create_views(tables)
+
+    def _create_views(self, tables: Sequence[tuple[str, str]]) -> list[ViewResult]:
+        names = [f"{s}.{t}" for s, t in tables]
+        try:
+            with self._lock(), duckdb.connect(str(self.warehouse_path)) as con:
+                for schema, table in tables:
+                    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    con.execute(
+                        f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM '
+                        f"read_parquet('{_sql_str(self.glob(schema, table))}', "
+                        "union_by_name = true, hive_partitioning = false)"
+                    )
+        except (duckdb.IOException, duckdb.ConnectionException, Timeout) as exc:
+            detail = (
+                f"catalog {self.warehouse_path} is open in another process ({exc.__class__.__name__}"
+                "); the data is written and the view will be created by the next run or by "
+                "`retail-assets catalog refresh`"
+            )
+            return [ViewResult(n, "busy", detail) for n in names]
+        return [ViewResult(n, "created") for n in names]
+
+
+def _sql_str(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _sql_list(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join(f"'{_sql_str(str(p))}'" for p in paths) + "]"

@@ -1,0 +1,342 @@
+"""One place for the pandera (polars) schema of every table the platform writes.
+
+Schemas are strict: a column that is not listed is an error, so nothing (PII in particular)
+slips into a table by accident. Columns that hold pseudonymous identifiers carry
+``metadata={"pii": "pseudonymous_id"}`` so erasure and masking can find them; raw contact data
+is marked ``"pii": "direct"`` and only exists in the landing area.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaError, SchemaErrors
+
+HEX64 = r"^[0-9a-f]{64}$"
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+CONSENT = ["Yes", "No", "Unset"]
+FUNNEL_EVENTS = [
+    "session_start",
+    "page_view",
+    "view_item",
+    "add_to_cart",
+    "begin_checkout",
+    "purchase",
+]
+CHANNEL_GROUPS = ["Display", "CTV", "PPC", "Email", "Organic Search", "Social", "Direct"]
+PAID_CHANNELS = ["Display", "CTV", "PPC", "Email"]
+SIGNAL_SOURCES = ["review", "search", "social"]
+UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
+
+
+class _Strict(pa.DataFrameModel):
+    class Config:
+        strict = True
+
+
+class Lineage(_Strict):
+    """Columns every table carries: the Dagster run that wrote the row, and when."""
+
+    lineage_id: str = pa.Field(str_matches=UUID)
+    processed_at: UtcTimestamp
+
+
+class RawSessions(Lineage):
+    """GA4-export-shaped web events, one row per event, with PII and consent (landing only)."""
+
+    event_date: str = pa.Field(str_matches=r"^\d{8}$")
+    event_timestamp: int = pa.Field(gt=0)
+    event_name: str = pa.Field(isin=FUNNEL_EVENTS)
+    user_pseudo_id: str = pa.Field(nullable=True, metadata={"pii": "online_id"})
+    ga_session_id: int = pa.Field(nullable=True)
+    user_id: str = pa.Field(nullable=True, metadata={"pii": "customer_id"})
+    email: str = pa.Field(nullable=True, metadata={"pii": "direct"})
+    phone: str = pa.Field(nullable=True, metadata={"pii": "direct"})
+    ip_address: str = pa.Field(nullable=True, metadata={"pii": "direct"})
+    analytics_storage: str = pa.Field(isin=CONSENT)
+    ads_storage: str = pa.Field(isin=CONSENT)
+    page_location: str
+    traffic_source: str
+    traffic_medium: str
+    channel_group: str = pa.Field(isin=CHANNEL_GROUPS)
+    device_category: str = pa.Field(isin=["desktop", "mobile", "tablet"])
+    geo_country: str
+    geo_city: str = pa.Field(nullable=True)
+    category: str
+    item_id: str = pa.Field(nullable=True)
+    purchase_revenue: float = pa.Field(nullable=True, ge=0)
+    transaction_id: str = pa.Field(nullable=True)
+
+
+class GovernedSessions(Lineage):
+    """Consented events only, identifiers pseudonymized, contact data, IP and city dropped."""
+
+    event_date: pl.Date
+    event_timestamp: int = pa.Field(gt=0)
+    event_name: str = pa.Field(isin=FUNNEL_EVENTS)
+    user_key: str = pa.Field(str_matches=HEX64, metadata={"pii": "pseudonymous_id"})
+    customer_key: str = pa.Field(
+        nullable=True, str_matches=HEX64, metadata={"pii": "pseudonymous_id"}
+    )
+    key_id: str
+    ga_session_id: int
+    analytics_storage: str = pa.Field(isin=["Yes"])
+    ads_storage: str = pa.Field(isin=CONSENT)
+    page_path: str = pa.Field(str_matches=r"^/[^?#@]*$")
+    traffic_source: str
+    traffic_medium: str
+    channel_group: str = pa.Field(isin=CHANNEL_GROUPS)
+    device_category: str
+    geo_country: str
+    category: str
+    item_id: str = pa.Field(nullable=True)
+    purchase_revenue: float = pa.Field(nullable=True, ge=0)
+    transaction_id: str = pa.Field(nullable=True)
+
+
+class ConsentAudit(Lineage):
+    """Per partition: rows in = rows kept + rows dropped, by reason."""
+
+    event_date: pl.Date = pa.Field(unique=True)
+    rows_in: int = pa.Field(ge=0)
+    rows_kept: int = pa.Field(ge=0)
+    dropped_analytics_denied: int = pa.Field(ge=0)
+    dropped_analytics_unset: int = pa.Field(ge=0)
+    dropped_missing_user_pseudo_id: int = pa.Field(ge=0)
+
+    @pa.dataframe_check
+    @classmethod
+    def reconciles(cls, data) -> pl.LazyFrame:
+        """Every row that came in is either kept or dropped for a named reason."""
+        return data.lazyframe.select(
+            pl.col("rows_in")
+            == pl.col("rows_kept")
+            + pl.col("dropped_analytics_denied")
+            + pl.col("dropped_analytics_unset")
+            + pl.col("dropped_missing_user_pseudo_id")
+        )
+
+
+class RawSignals(Lineage):
+    """Reviews, search queries and social mentions per category, with sentiment."""
+
+    signal_id: str = pa.Field(unique=True)
+    signal_date: pl.Date
+    category: str
+    source: str = pa.Field(isin=SIGNAL_SOURCES)
+    text: str
+    rating: int = pa.Field(nullable=True, ge=1, le=5)
+    sentiment: float = pa.Field(ge=-1, le=1)
+    volume: int = pa.Field(ge=1)
+
+
+class RawTransactions(Lineage):
+    """Store x product sales lines."""
+
+    transaction_id: str = pa.Field(unique=True)
+    transaction_date: pl.Date
+    transaction_ts: UtcTimestamp
+    store_id: str
+    product_id: str
+    category: str
+    quantity: int = pa.Field(ge=1)
+    unit_price: float = pa.Field(gt=0)
+    revenue: float = pa.Field(ge=0)
+
+
+class DailyCategorySignals(Lineage):
+    """Daily signal features per category with 7-day rolling windows."""
+
+    signal_date: pl.Date
+    category: str
+    review_count: int = pa.Field(ge=0)
+    search_volume: int = pa.Field(ge=0)
+    social_count: int = pa.Field(ge=0)
+    event_volume: int = pa.Field(ge=0)
+    sentiment_mean: float = pa.Field(ge=-1, le=1)
+    sentiment_var: float = pa.Field(ge=0, nullable=True)
+    volume_7d_mean: float = pa.Field(ge=0)
+    sentiment_7d_mean: float = pa.Field(ge=-1, le=1)
+    sentiment_7d_var: float = pa.Field(ge=0, nullable=True)
+
+
+class DailySalesByCategory(Lineage):
+    """Daily sales per category."""
+
+    sales_date: pl.Date
+    category: str
+    transactions: int = pa.Field(ge=0)
+    units: int = pa.Field(ge=0)
+    revenue: float = pa.Field(ge=0)
+
+
+class SalesForecasts(Lineage):
+    """Daily revenue forecasts per category with 80 and 95 % intervals."""
+
+    forecast_origin: pl.Date
+    unique_id: str
+    ds: pl.Date
+    model: str
+    yhat: float
+    lo_80: float
+    hi_80: float
+    lo_95: float
+    hi_95: float
+
+    @pa.dataframe_check
+    @classmethod
+    def intervals_nest(cls, data) -> pl.LazyFrame:
+        """The 80 % interval lies inside the 95 % interval, around the point forecast."""
+        return data.lazyframe.select(
+            (pl.col("lo_95") <= pl.col("lo_80") + 1e-9)
+            & (pl.col("lo_80") <= pl.col("yhat") + 1e-9)
+            & (pl.col("yhat") <= pl.col("hi_80") + 1e-9)
+            & (pl.col("hi_80") <= pl.col("hi_95") + 1e-9)
+        )
+
+
+class BudgetAllocation(Lineage):
+    """Budget per paid channel for the next flight, in integer micros of the currency."""
+
+    allocation_date: pl.Date
+    channel: str = pa.Field(isin=PAID_CHANNELS)
+    conversions_28d: int = pa.Field(ge=0)
+    spend_28d: float = pa.Field(ge=0)
+    cpa: float = pa.Field(nullable=True, gt=0)
+    share: float = pa.Field(ge=0, le=1)
+    budget_micros: int = pa.Field(ge=0)
+    binding: str = pa.Field(isin=["lower", "upper", "none"])
+    method: str
+
+
+class DspPayloadLineItems(Lineage):
+    """The line items of the DSP payload, one row each, with the payload's body hash."""
+
+    plan_date: pl.Date
+    line_item_ref: str = pa.Field(unique=True)
+    channel: str = pa.Field(isin=PAID_CHANNELS)
+    segment_id: str
+    amount_micros: str = pa.Field(str_matches=r"^[0-9]{1,18}$")
+    creative_count: int = pa.Field(ge=1)
+    body_sha256: str = pa.Field(str_matches=HEX64)
+
+
+SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "raw.sessions": RawSessions,
+    "raw.signals": RawSignals,
+    "raw.transactions": RawTransactions,
+    "governed.sessions": GovernedSessions,
+    "governed.consent_audit": ConsentAudit,
+    "features.daily_category_signals": DailyCategorySignals,
+    "features.daily_sales_by_category": DailySalesByCategory,
+    "ml.sales_forecasts": SalesForecasts,
+    "activation.budget_allocation": BudgetAllocation,
+    "activation.dsp_payload": DspPayloadLineItems,
+}
+
+_PII_PATTERNS = [
+    re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
+    re.compile(r"\+?\d[\d ()-]{7,}\d"),
+    re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"),
+]
+
+
+def mask_pii(text: str) -> str:
+    """Replace anything that looks like an email, a phone number or an IP with ``***``."""
+    for pattern in _PII_PATTERNS:
+        text = pattern.sub("***", text)
+    return text
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of validating a frame: per (column, check) failure counts, PII masked."""
+
+    table: str
+    rows: int
+    failures: list[dict] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed."""
+        return not self.failures
+
+    @property
+    def failed_columns(self) -> list[str]:
+        """Columns named by at least one failure, in order of first appearance."""
+        return list(dict.fromkeys(f["column"] for f in self.failures))
+
+    def message(self) -> str:
+        """One readable sentence per failure, naming the source, table, column and rows."""
+        where = f" from {self.source}" if self.source else ""
+        lines = [
+            f"{self.table}{where}: {len(self.failures)} schema check(s) failed on {self.rows} rows"
+        ]
+        for f in self.failures:
+            rows = f"{f['failed_rows']} of {self.rows} rows" if f["failed_rows"] else "structure"
+            examples = f" (e.g. {f['examples']})" if f["examples"] else ""
+            lines.append(f"  - column {f['column']!r}: {f['check']} failed ({rows}){examples}")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The failures as a markdown table for the check's metadata."""
+        head = "| column | check | failed rows | examples (masked) |\n|---|---|---|---|\n"
+        body = "".join(
+            f"| {f['column']} | {f['check']} | {f['failed_rows']} | {f['examples']} |\n"
+            for f in self.failures
+        )
+        return head + body
+
+
+def validate(table: str, df: pl.DataFrame, source: str = "") -> ValidationReport:
+    """Validate ``df`` against the schema registered for ``table``; never raises on bad data."""
+    model = SCHEMAS[table]
+    report = ValidationReport(table=table, rows=df.height, source=source)
+    try:
+        model.validate(df, lazy=True)
+    except SchemaErrors as exc:
+        report.failures = _summarize(model, exc.failure_cases)
+    except SchemaError as exc:  # raised for some structural problems even when lazy
+        report.failures = [
+            {"column": "<table>", "check": mask_pii(str(exc))[:200], "failed_rows": 0,
+             "examples": ""}
+        ]
+    return report
+
+
+def _summarize(model: type[pa.DataFrameModel], cases: pl.DataFrame) -> list[dict]:
+    pii_columns = {
+        name
+        for name, col in model.to_schema().columns.items()
+        if (col.metadata or {}).get("pii")
+    }
+    failures = []
+    for (column, check), group in cases.group_by(["column", "check"], maintain_order=True):
+        structural = group["index"].null_count() == group.height
+        if structural and check in ("column_in_schema", "column_in_dataframe"):
+            # pandera reports the table as the "column" and the column name as the case.
+            for name in group["failure_case"].to_list():
+                failures.append(
+                    {
+                        "column": name,
+                        "check": "unexpected column" if check == "column_in_schema"
+                        else "missing column",
+                        "failed_rows": 0,
+                        "examples": "",
+                    }
+                )
+            continue
+        examples = ""
+        if column not in pii_columns:
+            values = group["failure_case"].cast(pl.Utf8).unique(maintain_order=True).head(3)
+            examples = ", ".join(mask_pii(str(v))[:40] for v in values.to_list())
+        failed_rows = 0 if structural else group["index"].n_unique()
+        failures.append(
+            {"column": column, "check": check, "failed_rows": failed_rows, "examples": examples}
+        )
+    return failures

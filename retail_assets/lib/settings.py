@@ -1,0 +1,102 @@
+"""One settings object, read from environment variables with local defaults.
+
+Every location, seed and secret the platform uses comes from here, so the same code runs on a
+laptop (the defaults) and on a larger deployment (environment variables set by the operator).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Used only when ``RETAIL_PROFILE=demo`` (the default) and no key is configured. It is public,
+#: so pseudonyms made with it protect nothing: the logs say so on every run that uses it.
+DEMO_PSEUDONYMIZATION_KEY = "retail-assets-demo-key-not-secret-0123456789abcdef"
+PROFILES = ("demo", "production")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Platform settings. Build with :meth:`from_env`; every field has a local default."""
+
+    data_dir: Path = Path("data")
+    warehouse_path: Path = Path("data/warehouse.duckdb")
+    lake_root: Path = Path("data/lake")
+    landing_root: Path = Path("data/landing")
+    seed: int = 42
+    start_date: dt.date = dt.date(2025, 1, 1)
+    demo_days: int = 28
+    customers: int = 20_000
+    profile: str = "demo"
+    pseudonymization_key: str | None = field(default=None, repr=False)
+    key_id: str = "k1"
+    forecast_horizon: int = 14
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default: ``os.environ``)."""
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("RETAIL_DATA_DIR", "data"))
+        profile = env.get("RETAIL_PROFILE", "demo").strip().lower()
+        if profile not in PROFILES:
+            raise SettingsError(f"RETAIL_PROFILE must be one of {PROFILES}, got {profile!r}")
+        return cls(
+            data_dir=data_dir,
+            warehouse_path=Path(env.get("RETAIL_WAREHOUSE_PATH", data_dir / "warehouse.duckdb")),
+            lake_root=Path(env.get("RETAIL_LAKE_ROOT", data_dir / "lake")),
+            landing_root=Path(env.get("RETAIL_LANDING_ROOT", data_dir / "landing")),
+            seed=_int(env, "RETAIL_SEED", 42, minimum=0),
+            start_date=_date(env, "RETAIL_START_DATE", dt.date(2025, 1, 1)),
+            demo_days=_int(env, "RETAIL_DEMO_DAYS", 28, minimum=1),
+            customers=_int(env, "RETAIL_CUSTOMERS", 20_000, minimum=10),
+            profile=profile,
+            pseudonymization_key=env.get("RETAIL_PSEUDONYMIZATION_KEY") or None,
+            key_id=env.get("RETAIL_KEY_ID", "k1"),
+            forecast_horizon=_int(env, "RETAIL_FORECAST_HORIZON", 14, minimum=1),
+        )
+
+    def resolved_key(self) -> tuple[str, bool]:
+        """Return ``(key, is_demo_key)``; outside the demo profile a missing key is an error."""
+        if self.pseudonymization_key:
+            if len(self.pseudonymization_key) < 32:
+                raise SettingsError(
+                    "RETAIL_PSEUDONYMIZATION_KEY must be at least 32 characters "
+                    f"(got {len(self.pseudonymization_key)})"
+                )
+            return self.pseudonymization_key, False
+        if self.profile == "demo":
+            return DEMO_PSEUDONYMIZATION_KEY, True
+        raise SettingsError(
+            "RETAIL_PSEUDONYMIZATION_KEY is not set. Outside the demo profile identifiers are "
+            "pseudonymized with a secret key: set RETAIL_PSEUDONYMIZATION_KEY to at least 32 "
+            "random characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+        )
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _date(env: dict[str, str], name: str, default: dt.date) -> dt.date:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a date like 2025-01-01, got {raw!r}") from exc
