@@ -189,7 +189,7 @@ class Lake:
         files = self.partition_files(schema, table, partitions, landing)
         if not files:
             return pl.DataFrame()
-        return pl.read_parquet(files, allow_missing_columns=True)
+        return pl.concat([read_parquet_file(f) for f in files], how="diagonal_relaxed")
 
     def compute_connection(self, tables: Sequence[tuple[str, str]]) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with a view per lake table named in ``tables``.
@@ -273,6 +273,16 @@ class Lake:
             )
             return [ViewResult(n, "busy", detail) for n in names]
         return [ViewResult(n, "created") for n in names]
+
+
+def read_parquet_file(path: Path) -> pl.DataFrame:
+    """Read one Parquet file through a single open handle.
+
+    Reading by path lets polars open the file more than once; if a writer replaces the
+    partition in between, the two opens see different files. One handle pins one version.
+    """
+    with open(path, "rb") as fh:
+        return pl.read_parquet(fh)
 
 
 def _sql_str(value: str) -> str:

@@ -1,0 +1,163 @@
+"""Command line: ``retail-assets materialize | ui | catalog refresh | compile``.
+
+``materialize`` runs the ``all_assets`` job in this process, one run per daily partition, on
+the Dagster instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), so the runs show up in
+the UI afterwards. ``ui`` starts ``dagster dev`` on the same instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("retail_assets")
+
+
+def _dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME", ".dagster_home")).absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _partitions(args: argparse.Namespace, settings) -> list[str]:
+    end = dt.date.fromisoformat(args.end) if args.end else dt.date.today() - dt.timedelta(days=1)
+    if args.start:
+        start = dt.date.fromisoformat(args.start)
+    else:
+        start = end - dt.timedelta(days=(args.days or settings.demo_days) - 1)
+    start = max(start, settings.start_date)
+    if end < start:
+        raise SystemExit(f"nothing to do: end {end} is before start {start}")
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """Materialize every asset for a range of daily partitions, oldest first."""
+    import dagster as dg
+
+    from retail_assets.definitions import defs
+    from retail_assets.lib.settings import Settings
+
+    settings = Settings.from_env()
+    home = _dagster_home()
+    keys = _partitions(args, settings)
+    job = defs.resolve_job_def("all_assets")
+    log.info(
+        "materializing %d partitions %s..%s into %s (run history in %s)",
+        len(keys), keys[0], keys[-1], settings.warehouse_path, home,
+    )
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        for i, key in enumerate(keys, start=1):
+            t0 = time.monotonic()
+            result = job.execute_in_process(
+                partition_key=key, instance=instance, raise_on_error=False,
+                tags={"retail_assets/source": "cli"},
+            )
+            if not result.success:
+                failures = [
+                    f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+                    for e in result.all_events
+                    if e.is_step_failure and e.step_failure_data.error
+                ]
+                log.error("partition %s failed (run %s):\n%s", key, result.run_id,
+                          "\n".join(failures))
+                return 1
+            log.info("[%d/%d] %s done in %.1fs", i, len(keys), key, time.monotonic() - t0)
+    log.info("all %d partitions done in %.0fs. Query the warehouse with:\n  python -c \"import "
+             "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "
+             "governed.sessions limit 5'))\"", len(keys), time.monotonic() - started,
+             settings.warehouse_path)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start ``dagster dev`` (webserver and daemon) with a persistent DAGSTER_HOME."""
+    import subprocess
+
+    home = _dagster_home()
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    cmd = ["dagster", "dev", "-h", args.host, "-p", str(args.port)]
+    cmd += ["-w", str(workspace)] if workspace.exists() else ["-m", "retail_assets.definitions"]
+    log.info("starting %s (DAGSTER_HOME=%s); stop with Ctrl-C", " ".join(cmd), home)
+    # dagster dev must receive SIGINT to shut down its webserver and daemon cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    proc = subprocess.Popen(cmd)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        return proc.wait()
+
+
+def cmd_catalog_refresh(args: argparse.Namespace) -> int:
+    """Create or re-point a catalog view for every table in the lake."""
+    from retail_assets.lib.settings import Settings
+    from retail_assets.lib.lake import Lake
+
+    s = Settings.from_env()
+    results = Lake(s.lake_root, s.landing_root, s.warehouse_path).refresh_catalog()
+    for r in results:
+        print(f"{r.name}: {r.status}{' - ' + r.detail if r.detail else ''}")
+    if not results:
+        print(f"no tables in {s.lake_root} yet")
+    return 1 if any(r.status == "busy" for r in results) else 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Print a SQL model rendered for one partition."""
+    from retail_assets.defs.features.assets import SQL_DIR, UPSTREAM_TABLES
+    from retail_assets.lib.sql_models import load_models
+
+    models = {m.name: m for m in load_models(SQL_DIR, UPSTREAM_TABLES)}
+    if args.model not in models:
+        print(f"unknown model {args.model!r}; models: {', '.join(sorted(models))}",
+              file=sys.stderr)
+        return 2
+    model = models[args.model]
+    day = dt.date.fromisoformat(args.partition) if args.partition else None
+    print(model.render(day, day + dt.timedelta(days=1) if day else None))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``retail-assets`` command."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(prog="retail-assets", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("materialize", help="materialize every asset for daily partitions")
+    m.add_argument("--start", help="first partition (YYYY-MM-DD)")
+    m.add_argument("--end", help="last partition (default: yesterday)")
+    m.add_argument("--days", type=int, help="number of partitions ending at --end "
+                   "(default: RETAIL_DEMO_DAYS, 28)")
+    m.set_defaults(func=cmd_materialize)
+    u = sub.add_parser("ui", help="start the Dagster UI and daemon")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    u.set_defaults(func=cmd_ui)
+    c = sub.add_parser("catalog", help="manage the warehouse catalog")
+    csub = c.add_subparsers(dest="catalog_command", required=True)
+    r = csub.add_parser("refresh", help="create the views of every table in the lake")
+    r.set_defaults(func=cmd_catalog_refresh)
+    k = sub.add_parser("compile", help="print a SQL model rendered for a partition")
+    k.add_argument("model")
+    k.add_argument("--partition", help="YYYY-MM-DD")
+    k.set_defaults(func=cmd_compile)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

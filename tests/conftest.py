@@ -1,0 +1,67 @@
+"""Shared fixtures: a platform in a temp folder and a helper to run the real job on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from retail_assets.definitions import build_definitions
+from retail_assets.defs.resources import RetailPlatform
+from retail_assets.lib.lake import Lake
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DAYS = ["2025-03-01", "2025-03-02", "2025-03-03"]
+
+
+def make_platform(root: Path, **overrides) -> RetailPlatform:
+    return RetailPlatform(
+        lake_root=str(root / "lake"),
+        landing_root=str(root / "landing"),
+        warehouse_path=str(root / "warehouse.duckdb"),
+        customers=overrides.pop("customers", 5_000),
+        **overrides,
+    )
+
+
+class Pipeline:
+    """The real definitions bound to a temp warehouse, run in-process."""
+
+    def __init__(self, root: Path, **overrides):
+        self.root = root
+        self.platform = make_platform(root, **overrides)
+        self.defs = build_definitions(self.platform)
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.lake: Lake = self.platform.lake()
+
+    def run(self, partition: str, selection: str | None = None, run_config=None):
+        job = self.defs.resolve_job_def("all_assets")
+        kwargs = {}
+        if selection:
+            kwargs["asset_selection"] = [
+                dg.AssetKey.from_user_string(s) for s in selection.split(",")
+            ]
+        return job.execute_in_process(
+            partition_key=partition,
+            instance=self.instance,
+            raise_on_error=False,
+            run_config=run_config,
+            **kwargs,
+        )
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory) -> Pipeline:
+    """The whole graph materialized for three daily partitions (shared, read-only use)."""
+    p = Pipeline(tmp_path_factory.mktemp("warehouse"))
+    for day in DAYS:
+        result = p.run(day)
+        assert result.success, f"partition {day} failed"
+    return p
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Pipeline:
+    """An empty warehouse of its own, for tests that change things."""
+    return Pipeline(tmp_path)

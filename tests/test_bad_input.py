@@ -1,0 +1,120 @@
+"""A corrupted input fails its blocking check, stops downstream assets and changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from retail_assets.lib.frames import content_hash
+
+DAY = "2025-03-02"
+FILES_CONFIG = {"ops": {"raw__sessions": {"config": {"source": "files"}}}}
+
+
+def _digest(paths):
+    """path -> (sha256 of the bytes, content hash of the rows without lineage columns)."""
+    return {
+        str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), content_hash(pl.read_parquet(p)))
+        for p in paths
+    }
+
+
+def _lake_state(lake):
+    files = sorted(lake.lake_root.rglob("*.parquet")) + sorted(lake.landing_root.rglob("*.parquet"))
+    return _digest([f for f in files if "inbox" not in f.parts])
+
+
+def _step_events(result, kind):
+    return {e.step_key for e in result.all_events if e.event_type_value == kind}
+
+
+def _drop_file(fresh, df):
+    folder = fresh.lake.landing_root / "inbox" / "sessions" / f"date={DAY}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ga4_export.parquet"
+    df.write_parquet(path)
+    return path
+
+
+def test_missing_column_fails_check_and_blocks_downstream(fresh):
+    assert fresh.run(DAY).success
+    before = _lake_state(fresh.lake)
+    with duckdb.connect(str(fresh.lake.warehouse_path), read_only=True) as con:
+        governed_before = con.execute("SELECT count(*) FROM governed.sessions").fetchone()[0]
+
+    good = fresh.lake.read("raw", "sessions", [DAY], landing=True)
+    bad = good.drop("analytics_storage", "lineage_id", "processed_at")
+    path = _drop_file(fresh, bad)
+    result = fresh.run(DAY, run_config=FILES_CONFIG)
+    assert not result.success
+
+    evals = [
+        e.event_specific_data for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    failed = [ev for ev in evals if not ev.passed]
+    assert len(failed) == 1
+    check = failed[0]
+    assert check.asset_key == dg.AssetKey(["raw", "sessions"])
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["failed_columns"].value == ["analytics_storage"]
+    assert str(path) in check.metadata["source"].value
+    assert check.metadata["rows_checked"].value == bad.height
+
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["raw__sessions"]
+    message = failures[0].step_failure_data.error.message
+    assert "analytics_storage" in message and str(path) in message and "missing" in message
+    # Nothing downstream of the failed check ran; assets that do not read it still did.
+    succeeded = _step_events(result, "STEP_SUCCESS")
+    downstream = {"governed_sessions", "activation__budget_allocation", "activation__dsp_payload"}
+    assert not downstream & succeeded
+    assert {"raw__signals", "raw__transactions", "features__daily_sales_by_category",
+            "ml__sales_forecasts"} <= succeeded
+
+    # Every file downstream of the bad input is byte-for-byte what it was; the rest was
+    # rewritten by assets that did run, with the same content (only lineage columns differ).
+    after = _lake_state(fresh.lake)
+    assert set(after) == set(before)
+    guarded = ("/landing/raw/sessions/", "/governed/", "/activation/")
+    for path in before:
+        if any(g in path for g in guarded):
+            assert after[path] == before[path], path
+        else:
+            assert after[path][1] == before[path][1], path
+    assert any(after[p][0] != before[p][0] for p in before)  # the others really were rewritten
+    with duckdb.connect(str(fresh.lake.warehouse_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM governed.sessions").fetchone()[0] == (
+            governed_before
+        )
+
+
+def test_bad_values_are_counted_and_masked(fresh):
+    assert fresh.run(DAY, selection="raw/sessions").success
+    good = fresh.lake.read("raw", "sessions", [DAY], landing=True).drop(
+        "lineage_id", "processed_at"
+    )
+    bad = good.with_columns(
+        pl.when(pl.int_range(pl.len()) < 7).then(pl.lit("maybe"))
+        .otherwise(pl.col("analytics_storage")).alias("analytics_storage"),
+        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("bad@example.com"))
+        .otherwise(pl.col("page_location")).alias("page_location"),
+        pl.when(pl.int_range(pl.len()) < 5).then(-1.0)
+        .otherwise(pl.col("purchase_revenue")).alias("purchase_revenue"),
+    )
+    before = _lake_state(fresh.lake)
+    _drop_file(fresh, bad)
+    result = fresh.run(DAY, selection="raw/sessions", run_config=FILES_CONFIG)
+    assert not result.success
+    check = next(
+        e.event_specific_data for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    )
+    md = check.metadata["failures"].value
+    assert "| analytics_storage |" in md and "| 7 |" in md
+    assert "| purchase_revenue |" in md and "| 5 |" in md
+    assert "bad@example.com" not in md  # examples are masked
+    assert _lake_state(fresh.lake) == before

@@ -1,0 +1,217 @@
+"""Plain-Python pieces of lib/, tested without Dagster."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from retail_assets.lib import payload as plan
+from retail_assets.lib.allocation import (
+    ChannelInput,
+    InfeasibleGuardrails,
+    allocate,
+    split_micros,
+)
+from retail_assets.lib.config import ConfigError, load_simulation_config
+from retail_assets.lib.privacy import Pseudonymizer, govern_sessions, page_path
+from retail_assets.lib.schemas import mask_pii, validate
+from retail_assets.lib.settings import Settings, SettingsError
+from retail_assets.lib.simulator import Simulator
+from retail_assets.lib.sql_models import SqlModelError, load_models, parse_model
+
+# ----------------------------------------------------------------- settings
+
+
+def test_settings_defaults_and_env():
+    s = Settings.from_env({})
+    assert s.warehouse_path == Path("data/warehouse.duckdb") and s.seed == 42
+    s = Settings.from_env({"RETAIL_DATA_DIR": "/x", "RETAIL_SEED": "7",
+                           "RETAIL_START_DATE": "2024-02-01"})
+    assert s.lake_root == Path("/x/lake") and s.seed == 7 and s.start_date == dt.date(2024, 2, 1)
+    with pytest.raises(SettingsError, match="RETAIL_SEED"):
+        Settings.from_env({"RETAIL_SEED": "seven"})
+
+
+def test_key_required_outside_demo_profile():
+    key, demo = Settings.from_env({}).resolved_key()
+    assert demo and key
+    with pytest.raises(SettingsError, match="RETAIL_PSEUDONYMIZATION_KEY is not set"):
+        Settings.from_env({"RETAIL_PROFILE": "production"}).resolved_key()
+    with pytest.raises(SettingsError, match="at least 32"):
+        Settings.from_env({"RETAIL_PSEUDONYMIZATION_KEY": "short"}).resolved_key()
+    key, demo = Settings.from_env(
+        {"RETAIL_PROFILE": "production", "RETAIL_PSEUDONYMIZATION_KEY": "k" * 40}
+    ).resolved_key()
+    assert key == "k" * 40 and not demo
+
+
+# ----------------------------------------------------------------- privacy
+
+
+def test_hmac_is_keyed_deterministic_and_not_plain_sha256():
+    a, b = Pseudonymizer("a" * 32, "k1"), Pseudonymizer("b" * 32, "k2")
+    v = "john_smith@gmail.com"
+    assert a.hash_one(v) == a.hash_one(" " + v + " ")
+    assert a.hash_one(v) != b.hash_one(v)
+    assert a.hash_one(v) != hashlib.sha256(v.encode()).hexdigest()
+    s = a.hash_series(pl.Series(["x", None, "x"]))
+    assert s[0] == s[2] == a.hash_one("x") and s[1] is None
+
+
+def test_consent_rules_and_reconciliation():
+    raw = pl.DataFrame({
+        "event_date": ["20250301"] * 5, "event_timestamp": [1, 2, 3, 4, 5],
+        "event_name": ["page_view"] * 5,
+        "user_pseudo_id": ["u1", None, "u3", "u4", None],
+        "ga_session_id": [1, None, 3, 4, 5],
+        "user_id": [None] * 5, "analytics_storage": ["Yes", "No", "Unset", None, "Yes"],
+        "ads_storage": ["Yes"] * 5, "page_location": ["https://s.com/a?email=x@y.com"] * 5,
+        "traffic_source": ["g"] * 5, "traffic_medium": ["cpc"] * 5, "channel_group": ["PPC"] * 5,
+        "device_category": ["mobile"] * 5, "geo_country": ["US"] * 5, "category": ["A"] * 5,
+        "item_id": [None] * 5, "purchase_revenue": [None] * 5, "transaction_id": [None] * 5,
+    }, schema_overrides={"user_id": pl.Utf8, "item_id": pl.Utf8, "purchase_revenue": pl.Float64,
+                         "transaction_id": pl.Utf8})
+    governed, counts = govern_sessions(raw, Pseudonymizer("k" * 32, "k1"))
+    assert counts == {"rows_in": 5, "rows_kept": 1, "dropped_analytics_denied": 1,
+                      "dropped_analytics_unset": 2, "dropped_missing_user_pseudo_id": 1}
+    assert governed["page_path"].to_list() == ["/a"]
+    assert page_path("https://s.com/u/a@b.com/x") == "/"
+
+
+# ----------------------------------------------------------------- allocation
+
+
+CHANNELS = [
+    ChannelInput("Display", 100, 10, 0.1, 0.4), ChannelInput("CTV", 100, 5, 0.1, 0.4),
+    ChannelInput("PPC", 100, 40, 0.15, 0.5), ChannelInput("Email", 100, 30, 0.05, 0.3),
+]
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.01, 999.99, 70_000.0, 123_456.78])
+def test_allocation_conserves_budget_and_respects_bounds(budget):
+    result = allocate(CHANNELS, budget, "USD")
+    assert sum(a.budget_micros for a in result) == round(budget * 100) * 10_000
+    for a, c in zip(result, CHANNELS, strict=True):
+        assert c.min_share - 1e-9 <= a.share <= c.max_share + 1e-9
+        assert a.budget_micros % 10_000 == 0
+    shares = {a.name: a for a in result}
+    assert shares["Email"].binding == "upper" and shares["CTV"].binding == "lower"
+    # Interior channels get shares in proportion to 1/CPA.
+    assert shares["PPC"].share / shares["Display"].share == pytest.approx(4.0)
+
+
+def test_allocation_infeasible_guardrails_name_the_channels():
+    bad = [ChannelInput("A", 1, 1, 0.7, 1.0), ChannelInput("B", 1, 1, 0.6, 1.0)]
+    with pytest.raises(InfeasibleGuardrails, match="A min 0.70"):
+        allocate(bad, 100, "USD")
+
+
+def test_split_micros_largest_remainder_is_exact():
+    parts = split_micros(1_000_000, np.array([1.0, 1.0, 1.0]), 10_000)
+    assert parts == [340_000, 330_000, 330_000] and sum(parts) == 1_000_000
+    assert split_micros(5_000_000, np.array([1.0, 3.0]), 1_000_000) == [1_000_000, 4_000_000]
+
+
+# ----------------------------------------------------------------- payload
+
+
+def test_payload_hash_is_canonical_and_detects_tampering():
+    body = {"b": [1, 2], "a": {"y": "1", "x": 2.5}}
+    p = plan.build_payload(body, {"dagster_run_id": "r1"})
+    assert plan.verify_payload(p)
+    assert plan.body_sha256({"a": {"x": 2.5, "y": "1"}, "b": [1, 2]}) == p["lineage"]["body_sha256"]
+    p["body"]["a"]["y"] = "2"
+    assert not plan.verify_payload(p)
+    assert plan.plan_id("acme", "2025-03-01") == plan.plan_id("acme", "2025-03-01")
+
+
+# ----------------------------------------------------------------- schemas
+
+
+def test_validation_report_names_columns_and_masks_pii():
+    df = pl.DataFrame({"signal_date": [dt.date(2025, 1, 1)], "category": ["A"],
+                       "transactions": [-1], "units": [1], "revenue": [1.0]})
+    report = validate("features.daily_sales_by_category", df, source="x.csv")
+    assert not report.passed
+    cols = report.failed_columns
+    assert {"signal_date", "sales_date", "transactions", "lineage_id"} <= set(cols)
+    assert "x.csv" in report.message() and "1 of 1 rows" in report.message()
+    assert mask_pii("mail a.b@c.com or +1 555 0100 200 from 10.1.2.3") == "mail *** or *** from ***"
+
+
+# ----------------------------------------------------------------- simulator
+
+
+def test_simulator_is_deterministic_per_partition():
+    sim = Simulator(load_simulation_config(), seed=1, customers=2_000)
+    day = dt.date(2025, 6, 1)
+    assert sim.sessions(day).equals(Simulator(load_simulation_config(), 1, 2_000).sessions(day))
+    assert not sim.sessions(day).equals(sim.sessions(day + dt.timedelta(days=1)))
+    assert sim.transactions(day).equals(sim.transactions(day))
+    s = sim.sessions(day)
+    denied = s.filter(pl.col("analytics_storage") == "No")
+    assert denied.height and denied["user_pseudo_id"].null_count() == denied.height
+    purchases = s.filter(pl.col("event_name") == "purchase")
+    assert purchases["transaction_id"].n_unique() == purchases.height
+    assert (purchases["purchase_revenue"] > 0).all()
+
+
+def test_bad_config_names_file_and_field(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "retail_assets" / "config" /
+            "simulation.yaml").read_text()
+    (tmp_path / "simulation.yaml").write_text(text.replace("stores: 12", "stores: -3"))
+    with pytest.raises(ConfigError, match=r"simulation.yaml: stores"):
+        load_simulation_config(tmp_path)
+
+
+# ----------------------------------------------------------------- SQL models
+
+
+def _model(root: Path, name: str, sql: str, header: str = "materialized: table\n"
+           "description: d\n") -> Path:
+    path = root / "marts" / f"{name}.sql"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"/*\n{header}*/\n{sql}\n")
+    return path
+
+
+def test_sql_dependencies_from_joins_ctes_and_subqueries(tmp_path):
+    _model(tmp_path, "m", """
+        WITH recent AS (SELECT * FROM raw.signals WHERE signal_date >= {{ start_date }})
+        SELECT r.category, t.revenue FROM recent r
+        JOIN "raw"."transactions" t ON t.category = r.category
+        WHERE r.category IN (SELECT category FROM governed.sessions)
+    """)
+    (m,) = load_models(tmp_path, {("raw", "signals"), ("raw", "transactions"),
+                                  ("governed", "sessions")})
+    assert set(m.refs) == {("raw", "signals"), ("raw", "transactions"), ("governed", "sessions")}
+    assert "DATE '2025-01-02'" in m.render(dt.date(2025, 1, 2), dt.date(2025, 1, 3))
+
+
+def test_sql_missing_reference_and_cycle_fail_with_file_and_line(tmp_path):
+    _model(tmp_path, "a", "SELECT 1 AS x\nFROM raw.nowhere")
+    with pytest.raises(SqlModelError, match=r"marts/a.sql:6: reference to raw.nowhere"):
+        load_models(tmp_path, set())
+    _model(tmp_path, "a", "SELECT * FROM features.b")
+    _model(tmp_path, "b", "SELECT * FROM features.a")
+    with pytest.raises(SqlModelError, match="dependency cycle"):
+        load_models(tmp_path, set())
+
+
+def test_sql_header_errors(tmp_path):
+    p = tmp_path / "marts" / "y.sql"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text("SELECT 1")
+    with pytest.raises(SqlModelError, match="missing header"):
+        parse_model(p, tmp_path)
+    p.write_text("/*\nmaterialized: incremental\ndescription: d\n*/\nSELECT 1")
+    with pytest.raises(SqlModelError, match="partition_column"):
+        parse_model(p, tmp_path)
+    p.write_text("/*\nmaterialized: sometimes\ndescription: d\n*/\nSELECT 1")
+    with pytest.raises(SqlModelError, match="materialized"):
+        parse_model(p, tmp_path)
