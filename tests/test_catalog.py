@@ -117,3 +117,39 @@ def test_view_over_missing_table_is_not_created(tmp_path):
     assert lake.ensure_view("raw", "nothing").status == "no_data"
     with pytest.raises(LookupError, match="raw.nothing"):
         lake.compute_connection([("raw", "nothing")])
+
+
+LOOP_READER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    ok = failed = 0
+    last_error = ""
+    deadline = time.monotonic() + float(sys.argv[2])
+    while time.monotonic() < deadline:
+        try:
+            with duckdb.connect(sys.argv[1], read_only=True) as con:
+                con.execute("SELECT count(*) FROM governed.sessions").fetchone()
+                con.execute("SELECT sum(revenue) FROM features.daily_sales_by_category").fetchone()
+            ok += 1
+        except Exception as exc:
+            failed += 1
+            last_error = str(exc)
+        time.sleep(0.02)
+    print(ok, failed, last_error, flush=True)
+    """
+)
+
+
+def test_queries_keep_working_while_runs_write(fresh):
+    assert fresh.run("2025-03-01").success  # the views exist from here on
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LOOP_READER, str(fresh.lake.warehouse_path), "8"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    time.sleep(0.5)
+    for day in ("2025-03-01", "2025-03-02", "2025-03-03"):
+        assert fresh.run(day).success
+    out, _ = proc.communicate(timeout=60)
+    ok, failed, *error = out.split(" ", 2)
+    assert int(failed) == 0, error
+    assert int(ok) > 20
