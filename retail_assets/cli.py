@@ -51,14 +51,20 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     job = defs.resolve_job_def("all_assets")
     log.info(
         "materializing %d partitions %s..%s into %s (run history in %s)",
-        len(keys), keys[0], keys[-1], settings.warehouse_path, home,
+        len(keys),
+        keys[0],
+        keys[-1],
+        settings.warehouse_path,
+        home,
     )
     started = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         for i, key in enumerate(keys, start=1):
             t0 = time.monotonic()
             result = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False,
+                partition_key=key,
+                instance=instance,
+                raise_on_error=False,
                 tags={"retail_assets/source": "cli"},
             )
             if not result.success:
@@ -67,14 +73,19 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                     for e in result.all_events
                     if e.is_step_failure and e.step_failure_data.error
                 ]
-                log.error("partition %s failed (run %s):\n%s", key, result.run_id,
-                          "\n".join(failures))
+                log.error(
+                    "partition %s failed (run %s):\n%s", key, result.run_id, "\n".join(failures)
+                )
                 return 1
             log.info("[%d/%d] %s done in %.1fs", i, len(keys), key, time.monotonic() - t0)
-    log.info("all %d partitions done in %.0fs. Query the warehouse with:\n  python -c \"import "
-             "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "
-             "governed.sessions limit 5'))\"", len(keys), time.monotonic() - started,
-             settings.warehouse_path)
+    log.info(
+        'all %d partitions done in %.0fs. Query the warehouse with:\n  python -c "import '
+        "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "
+        "governed.sessions limit 5'))\"",
+        len(keys),
+        time.monotonic() - started,
+        settings.warehouse_path,
+    )
     return 0
 
 
@@ -99,8 +110,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_catalog_refresh(args: argparse.Namespace) -> int:
     """Create or re-point a catalog view for every table in the lake."""
-    from retail_assets.lib.settings import Settings
     from retail_assets.lib.lake import Lake
+    from retail_assets.lib.settings import Settings
 
     s = Settings.from_env()
     results = Lake(s.lake_root, s.landing_root, s.warehouse_path).refresh_catalog()
@@ -118,8 +129,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     models = {m.name: m for m in load_models(SQL_DIR, UPSTREAM_TABLES)}
     if args.model not in models:
-        print(f"unknown model {args.model!r}; models: {', '.join(sorted(models))}",
-              file=sys.stderr)
+        print(f"unknown model {args.model!r}; models: {', '.join(sorted(models))}", file=sys.stderr)
         return 2
     model = models[args.model]
     day = dt.date.fromisoformat(args.partition) if args.partition else None
@@ -136,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     m = sub.add_parser("materialize", help="materialize every asset for daily partitions")
     m.add_argument("--start", help="first partition (YYYY-MM-DD)")
     m.add_argument("--end", help="last partition (default: yesterday)")
-    m.add_argument("--days", type=int, help="number of partitions ending at --end "
-                   "(default: RETAIL_DEMO_DAYS, 28)")
+    m.add_argument(
+        "--days",
+        type=int,
+        help="number of partitions ending at --end (default: RETAIL_DEMO_DAYS, 28)",
+    )
     m.set_defaults(func=cmd_materialize)
     u = sub.add_parser("ui", help="start the Dagster UI and daemon")
     u.add_argument("--host", default="127.0.0.1")

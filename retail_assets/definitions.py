@@ -2,11 +2,11 @@
 
 import dagster as dg
 
+from retail_assets.defs import jobs
 from retail_assets.defs.activation import assets as activation
 from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
-from retail_assets.defs import jobs
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.lib.settings import Settings

@@ -52,7 +52,8 @@ def test_missing_column_fails_check_and_blocks_downstream(fresh):
     assert not result.success
 
     evals = [
-        e.event_specific_data for e in result.all_events
+        e.event_specific_data
+        for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     ]
     failed = [ev for ev in evals if not ev.passed]
@@ -72,8 +73,12 @@ def test_missing_column_fails_check_and_blocks_downstream(fresh):
     succeeded = _step_events(result, "STEP_SUCCESS")
     downstream = {"governed_sessions", "activation__budget_allocation", "activation__dsp_payload"}
     assert not downstream & succeeded
-    assert {"raw__signals", "raw__transactions", "features__daily_sales_by_category",
-            "ml__sales_forecasts"} <= succeeded
+    assert {
+        "raw__signals",
+        "raw__transactions",
+        "features__daily_sales_by_category",
+        "ml__sales_forecasts",
+    } <= succeeded
 
     # Every file downstream of the bad input is byte-for-byte what it was; the rest was
     # rewritten by assets that did run, with the same content (only lineage columns differ).
@@ -98,19 +103,26 @@ def test_bad_values_are_counted_and_masked(fresh):
         "lineage_id", "processed_at"
     )
     bad = good.with_columns(
-        pl.when(pl.int_range(pl.len()) < 7).then(pl.lit("maybe"))
-        .otherwise(pl.col("analytics_storage")).alias("analytics_storage"),
-        pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("bad@example.com"))
-        .otherwise(pl.col("page_location")).alias("page_location"),
-        pl.when(pl.int_range(pl.len()) < 5).then(-1.0)
-        .otherwise(pl.col("purchase_revenue")).alias("purchase_revenue"),
+        pl.when(pl.int_range(pl.len()) < 7)
+        .then(pl.lit("maybe"))
+        .otherwise(pl.col("analytics_storage"))
+        .alias("analytics_storage"),
+        pl.when(pl.int_range(pl.len()) < 3)
+        .then(pl.lit("bad@example.com"))
+        .otherwise(pl.col("page_location"))
+        .alias("page_location"),
+        pl.when(pl.int_range(pl.len()) < 5)
+        .then(-1.0)
+        .otherwise(pl.col("purchase_revenue"))
+        .alias("purchase_revenue"),
     )
     before = _lake_state(fresh.lake)
     _drop_file(fresh, bad)
     result = fresh.run(DAY, selection="raw/sessions", run_config=FILES_CONFIG)
     assert not result.success
     check = next(
-        e.event_specific_data for e in result.all_events
+        e.event_specific_data
+        for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     )
     md = check.metadata["failures"].value

@@ -30,8 +30,13 @@ def reader():
     procs = []
 
     def start(path):
-        p = subprocess.Popen([sys.executable, "-c", READER, str(path)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-c", READER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(p)
         first = p.stdout.readline().strip()
         assert first, p.stderr.read()
@@ -55,8 +60,7 @@ def test_run_succeeds_while_a_reader_holds_the_catalog(fresh, reader):
     result = fresh.run("2025-03-02", selection="raw/signals,raw/transactions")
     assert result.success
     messages = [entry.user_message for entry in fresh.instance.all_logs(result.run_id)]
-    assert any("raw.transactions not created yet" in m and "catalog refresh" in m
-               for m in messages)
+    assert any("raw.transactions not created yet" in m and "catalog refresh" in m for m in messages)
     assert fresh.lake.partition_files("raw", "transactions", ["2025-03-02"])
 
     # The open reader sees the new partition of an existing view at once.
@@ -91,14 +95,20 @@ def test_atomic_replace_never_shows_half_a_partition(tmp_path):
     big = pl.DataFrame({"x": range(200_000)})
     lake.write_partition(big, "raw", "t", "2025-01-01")
     path = lake.partition_path("raw", "t", "2025-01-01")
-    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import polars as pl
         from retail_assets.lib.lake import Lake
-        lake = Lake({str(tmp_path / 'lake')!r}, {str(tmp_path / 'landing')!r}, 'w.duckdb')
+        lake = Lake({str(tmp_path / "lake")!r}, {str(tmp_path / "landing")!r}, 'w.duckdb')
         for i in range(30):
             n = 100_000 if i % 2 else 200_000
             lake.write_partition(pl.DataFrame({{"x": range(n)}}), "raw", "t", "2025-01-01")
-    """)])
+    """),
+        ]
+    )
     seen = set()
     deadline = time.monotonic() + 60
     con = duckdb.connect()
@@ -144,7 +154,8 @@ def test_queries_keep_working_while_runs_write(fresh):
     assert fresh.run("2025-03-01").success  # the views exist from here on
     proc = subprocess.Popen(
         [sys.executable, "-c", LOOP_READER, str(fresh.lake.warehouse_path), "8"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     time.sleep(0.5)
     for day in ("2025-03-01", "2025-03-02", "2025-03-03"):

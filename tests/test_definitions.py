@@ -34,8 +34,11 @@ def _snapshot() -> dict:
         "assets": assets,
         "jobs": sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__")),
         "schedules": {
-            s.name: {"job": s.job_name, "cron": s.cron_schedule,
-                     "default_status": s.default_status.value}
+            s.name: {
+                "job": s.job_name,
+                "cron": s.cron_schedule,
+                "default_status": s.default_status.value,
+            }
             for s in defs.get_repository_def().schedule_defs
         },
     }
@@ -52,7 +55,11 @@ def test_snapshot_of_asset_graph():
 def test_every_asset_is_described_grouped_and_checked():
     snap = _snapshot()["assets"]
     assert set(g["group"] for g in snap.values()) == {
-        "sources", "governance", "features", "forecasting", "activation"
+        "sources",
+        "governance",
+        "features",
+        "forecasting",
+        "activation",
     }
     for name, a in snap.items():
         assert a["has_description"] and a["kinds"] and a["owners"], name
@@ -65,7 +72,11 @@ def test_dagster_definitions_validate(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr

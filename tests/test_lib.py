@@ -30,8 +30,9 @@ from retail_assets.lib.sql_models import SqlModelError, load_models, parse_model
 def test_settings_defaults_and_env():
     s = Settings.from_env({})
     assert s.warehouse_path == Path("data/warehouse.duckdb") and s.seed == 42
-    s = Settings.from_env({"RETAIL_DATA_DIR": "/x", "RETAIL_SEED": "7",
-                           "RETAIL_START_DATE": "2024-02-01"})
+    s = Settings.from_env(
+        {"RETAIL_DATA_DIR": "/x", "RETAIL_SEED": "7", "RETAIL_START_DATE": "2024-02-01"}
+    )
     assert s.lake_root == Path("/x/lake") and s.seed == 7 and s.start_date == dt.date(2024, 2, 1)
     with pytest.raises(SettingsError, match="RETAIL_SEED"):
         Settings.from_env({"RETAIL_SEED": "seven"})
@@ -64,21 +65,42 @@ def test_hmac_is_keyed_deterministic_and_not_plain_sha256():
 
 
 def test_consent_rules_and_reconciliation():
-    raw = pl.DataFrame({
-        "event_date": ["20250301"] * 5, "event_timestamp": [1, 2, 3, 4, 5],
-        "event_name": ["page_view"] * 5,
-        "user_pseudo_id": ["u1", None, "u3", "u4", None],
-        "ga_session_id": [1, None, 3, 4, 5],
-        "user_id": [None] * 5, "analytics_storage": ["Yes", "No", "Unset", None, "Yes"],
-        "ads_storage": ["Yes"] * 5, "page_location": ["https://s.com/a?email=x@y.com"] * 5,
-        "traffic_source": ["g"] * 5, "traffic_medium": ["cpc"] * 5, "channel_group": ["PPC"] * 5,
-        "device_category": ["mobile"] * 5, "geo_country": ["US"] * 5, "category": ["A"] * 5,
-        "item_id": [None] * 5, "purchase_revenue": [None] * 5, "transaction_id": [None] * 5,
-    }, schema_overrides={"user_id": pl.Utf8, "item_id": pl.Utf8, "purchase_revenue": pl.Float64,
-                         "transaction_id": pl.Utf8})
+    raw = pl.DataFrame(
+        {
+            "event_date": ["20250301"] * 5,
+            "event_timestamp": [1, 2, 3, 4, 5],
+            "event_name": ["page_view"] * 5,
+            "user_pseudo_id": ["u1", None, "u3", "u4", None],
+            "ga_session_id": [1, None, 3, 4, 5],
+            "user_id": [None] * 5,
+            "analytics_storage": ["Yes", "No", "Unset", None, "Yes"],
+            "ads_storage": ["Yes"] * 5,
+            "page_location": ["https://s.com/a?email=x@y.com"] * 5,
+            "traffic_source": ["g"] * 5,
+            "traffic_medium": ["cpc"] * 5,
+            "channel_group": ["PPC"] * 5,
+            "device_category": ["mobile"] * 5,
+            "geo_country": ["US"] * 5,
+            "category": ["A"] * 5,
+            "item_id": [None] * 5,
+            "purchase_revenue": [None] * 5,
+            "transaction_id": [None] * 5,
+        },
+        schema_overrides={
+            "user_id": pl.Utf8,
+            "item_id": pl.Utf8,
+            "purchase_revenue": pl.Float64,
+            "transaction_id": pl.Utf8,
+        },
+    )
     governed, counts = govern_sessions(raw, Pseudonymizer("k" * 32, "k1"))
-    assert counts == {"rows_in": 5, "rows_kept": 1, "dropped_analytics_denied": 1,
-                      "dropped_analytics_unset": 2, "dropped_missing_user_pseudo_id": 1}
+    assert counts == {
+        "rows_in": 5,
+        "rows_kept": 1,
+        "dropped_analytics_denied": 1,
+        "dropped_analytics_unset": 2,
+        "dropped_missing_user_pseudo_id": 1,
+    }
     assert governed["page_path"].to_list() == ["/a"]
     assert page_path("https://s.com/u/a@b.com/x") == "/"
 
@@ -87,8 +109,10 @@ def test_consent_rules_and_reconciliation():
 
 
 CHANNELS = [
-    ChannelInput("Display", 100, 10, 0.1, 0.4), ChannelInput("CTV", 100, 5, 0.1, 0.4),
-    ChannelInput("PPC", 100, 40, 0.15, 0.5), ChannelInput("Email", 100, 30, 0.05, 0.3),
+    ChannelInput("Display", 100, 10, 0.1, 0.4),
+    ChannelInput("CTV", 100, 5, 0.1, 0.4),
+    ChannelInput("PPC", 100, 40, 0.15, 0.5),
+    ChannelInput("Email", 100, 30, 0.05, 0.3),
 ]
 
 
@@ -134,8 +158,15 @@ def test_payload_hash_is_canonical_and_detects_tampering():
 
 
 def test_validation_report_names_columns_and_masks_pii():
-    df = pl.DataFrame({"signal_date": [dt.date(2025, 1, 1)], "category": ["A"],
-                       "transactions": [-1], "units": [1], "revenue": [1.0]})
+    df = pl.DataFrame(
+        {
+            "signal_date": [dt.date(2025, 1, 1)],
+            "category": ["A"],
+            "transactions": [-1],
+            "units": [1],
+            "revenue": [1.0],
+        }
+    )
     report = validate("features.daily_sales_by_category", df, source="x.csv")
     assert not report.passed
     cols = report.failed_columns
@@ -162,8 +193,9 @@ def test_simulator_is_deterministic_per_partition():
 
 
 def test_bad_config_names_file_and_field(tmp_path):
-    text = (Path(__file__).resolve().parents[1] / "retail_assets" / "config" /
-            "simulation.yaml").read_text()
+    text = (
+        Path(__file__).resolve().parents[1] / "retail_assets" / "config" / "simulation.yaml"
+    ).read_text()
     (tmp_path / "simulation.yaml").write_text(text.replace("stores: 12", "stores: -3"))
     with pytest.raises(ConfigError, match=r"simulation.yaml: stores"):
         load_simulation_config(tmp_path)
@@ -172,8 +204,9 @@ def test_bad_config_names_file_and_field(tmp_path):
 # ----------------------------------------------------------------- SQL models
 
 
-def _model(root: Path, name: str, sql: str, header: str = "materialized: table\n"
-           "description: d\n") -> Path:
+def _model(
+    root: Path, name: str, sql: str, header: str = "materialized: table\ndescription: d\n"
+) -> Path:
     path = root / "marts" / f"{name}.sql"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"/*\n{header}*/\n{sql}\n")
@@ -181,14 +214,19 @@ def _model(root: Path, name: str, sql: str, header: str = "materialized: table\n
 
 
 def test_sql_dependencies_from_joins_ctes_and_subqueries(tmp_path):
-    _model(tmp_path, "m", """
+    _model(
+        tmp_path,
+        "m",
+        """
         WITH recent AS (SELECT * FROM raw.signals WHERE signal_date >= {{ start_date }})
         SELECT r.category, t.revenue FROM recent r
         JOIN "raw"."transactions" t ON t.category = r.category
         WHERE r.category IN (SELECT category FROM governed.sessions)
-    """)
-    (m,) = load_models(tmp_path, {("raw", "signals"), ("raw", "transactions"),
-                                  ("governed", "sessions")})
+    """,
+    )
+    (m,) = load_models(
+        tmp_path, {("raw", "signals"), ("raw", "transactions"), ("governed", "sessions")}
+    )
     assert set(m.refs) == {("raw", "signals"), ("raw", "transactions"), ("governed", "sessions")}
     assert "DATE '2025-01-02'" in m.render(dt.date(2025, 1, 2), dt.date(2025, 1, 3))
 

@@ -7,7 +7,6 @@ import re
 
 import duckdb
 import polars as pl
-
 from conftest import DAYS
 
 TABLES = [
@@ -32,7 +31,8 @@ def _catalog(pipeline):
 def test_every_asset_has_rows_and_a_view(pipeline):
     with _catalog(pipeline) as con:
         views = {
-            r[0] for r in con.execute(
+            r[0]
+            for r in con.execute(
                 "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"
             ).fetchall()
         }
@@ -83,8 +83,9 @@ def test_no_raw_pii_anywhere_in_the_catalog_or_payload(pipeline):
                 if dtype == pl.Utf8:
                     texts.extend(df[name].drop_nulls().unique().to_list())
     for day in DAYS:
-        path = pipeline.lake.partition_path("activation", "dsp_payload", day,
-                                            filename="payload.json")
+        path = pipeline.lake.partition_path(
+            "activation", "dsp_payload", day, filename="payload.json"
+        )
         texts.append(path.read_text())
     blob = "\n".join(texts)
     assert not EMAIL.search(blob)
@@ -99,8 +100,12 @@ def test_every_row_carries_its_run(pipeline):
         for table in TABLES:
             ids = {r[0] for r in con.execute(f"SELECT DISTINCT lineage_id FROM {table}").fetchall()}
             assert ids and ids <= runs, table
-            assert con.execute(f"SELECT count(*) FROM {table} WHERE processed_at IS NULL"
-                               ).fetchone()[0] == 0
+            assert (
+                con.execute(f"SELECT count(*) FROM {table} WHERE processed_at IS NULL").fetchone()[
+                    0
+                ]
+                == 0
+            )
 
 
 def test_forecast_intervals_nest_and_payload_adds_up(pipeline):
@@ -108,8 +113,9 @@ def test_forecast_intervals_nest_and_payload_adds_up(pipeline):
     assert fc.height == 6 * pipeline.platform.forecast_horizon
     assert (fc["lo_95"] <= fc["lo_80"]).all() and (fc["hi_80"] <= fc["hi_95"]).all()
     assert (fc["ds"] > fc["forecast_origin"]).all()
-    path = pipeline.lake.partition_path("activation", "dsp_payload", DAYS[-1],
-                                        filename="payload.json")
+    path = pipeline.lake.partition_path(
+        "activation", "dsp_payload", DAYS[-1], filename="payload.json"
+    )
     payload = json.loads(path.read_text())
     items = payload["body"]["line_items"]
     assert sum(int(li["budget"]["amount_micros"]) for li in items) == int(
@@ -117,7 +123,8 @@ def test_forecast_intervals_nest_and_payload_adds_up(pipeline):
     )
     lineage = payload["lineage"]
     assert set(lineage["input_data_versions"]) == {
-        "activation/budget_allocation", "ml/sales_forecasts"
+        "activation/budget_allocation",
+        "ml/sales_forecasts",
     }
     assert all(lineage["input_data_versions"].values())
     record = pipeline.instance.fetch_materializations(

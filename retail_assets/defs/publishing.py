@@ -6,7 +6,6 @@ severity, naming the source, columns and row counts, the step fails, downstream 
 run, and the partition already in the lake is left exactly as it was.
 """
 
-
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -100,9 +99,12 @@ def publish_table(
         for name, data in (artifacts or {}).items()
     }
     written = lake.write_partition(stamped, schema, table, partition, landing=landing)
-    total_rows = pl.scan_parquet(lake.partition_files(schema, table, landing=landing)).select(
-        pl.len()
-    ).collect().item()
+    total_rows = (
+        pl.scan_parquet(lake.partition_files(schema, table, landing=landing))
+        .select(pl.len())
+        .collect()
+        .item()
+    )
     if landing:
         table_name = f"landing {schema}.{table} (holds PII: no catalog view)"
     else:

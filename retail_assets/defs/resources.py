@@ -1,6 +1,5 @@
 """The platform resource: locations, seed, scale and the pseudonymization key, in one place."""
 
-
 import logging
 from pathlib import Path
 
@@ -41,7 +40,7 @@ class RetailPlatform(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetailPlatform":
-        """The resource for ``settings``; the key is passed as an EnvVar so the UI never shows it."""
+        """The resource for ``settings``; the key goes in as an EnvVar so the UI never shows it."""
         return cls(
             lake_root=str(settings.lake_root),
             landing_root=str(settings.landing_root),
@@ -50,9 +49,7 @@ class RetailPlatform(dg.ConfigurableResource):
             customers=settings.customers,
             profile=settings.profile,
             pseudonymization_key=(
-                dg.EnvVar("RETAIL_PSEUDONYMIZATION_KEY")
-                if settings.pseudonymization_key
-                else None
+                dg.EnvVar("RETAIL_PSEUDONYMIZATION_KEY") if settings.pseudonymization_key else None
             ),
             key_id=settings.key_id,
             forecast_horizon=settings.forecast_horizon,
@@ -77,7 +74,8 @@ class RetailPlatform(dg.ConfigurableResource):
     def pseudonymizer(self, log: logging.Logger | None = None) -> Pseudonymizer:
         """The keyed pseudonymizer; warns in the log when the public demo key is in use."""
         settings = Settings(
-            profile=self.profile, pseudonymization_key=self.pseudonymization_key,
+            profile=self.profile,
+            pseudonymization_key=self.pseudonymization_key,
             key_id=self.key_id,
         )
         key, is_demo = settings.resolved_key()

@@ -48,7 +48,8 @@ def billable_unit_micros(currency: str) -> int:
     try:
         return 10 ** (6 - CURRENCY_EXPONENT[currency])
     except KeyError as exc:
-        raise ValueError(f"unknown currency {currency!r}; known: {sorted(CURRENCY_EXPONENT)}") from exc
+        known = sorted(CURRENCY_EXPONENT)
+        raise ValueError(f"unknown currency {currency!r}; known: {known}") from exc
 
 
 def split_micros(total_micros: int, shares: np.ndarray, unit: int) -> list[int]:
@@ -101,7 +102,10 @@ def inverse_cpa_shares(channels: list[ChannelInput]) -> tuple[np.ndarray, list[s
     shares = np.clip(t * w, lo, hi)
     shares = shares / shares.sum()
     binding = [
-        "lower" if t * wi <= lo_i + 1e-12 and lo_i > 0 else "upper" if t * wi >= hi_i - 1e-12
+        "lower"
+        if t * wi <= lo_i + 1e-12 and lo_i > 0
+        else "upper"
+        if t * wi >= hi_i - 1e-12
         else "none"
         for wi, lo_i, hi_i in zip(w, lo, hi, strict=True)
     ]

@@ -37,7 +37,8 @@ def forecast(history: pl.DataFrame, h: int, n_jobs: int = 1) -> tuple[pl.DataFra
     frames = []
     # Series of similar length share a model list, so each group is one statsforecast call.
     for models_key, group in usable.with_columns(
-        pl.col("n").map_elements(lambda n: _models_for(n)[0].alias, return_dtype=pl.Utf8)
+        pl.col("n")
+        .map_elements(lambda n: _models_for(n)[0].alias, return_dtype=pl.Utf8)
         .alias("family")
     ).group_by("family", maintain_order=True):
         ids = group["unique_id"]
@@ -64,9 +65,16 @@ def forecast(history: pl.DataFrame, h: int, n_jobs: int = 1) -> tuple[pl.DataFra
             )
         )
     empty = pl.DataFrame(
-        schema={"unique_id": pl.Utf8, "ds": pl.Date, "model": pl.Utf8, "yhat": pl.Float64,
-                "lo_80": pl.Float64, "hi_80": pl.Float64, "lo_95": pl.Float64,
-                "hi_95": pl.Float64}
+        schema={
+            "unique_id": pl.Utf8,
+            "ds": pl.Date,
+            "model": pl.Utf8,
+            "yhat": pl.Float64,
+            "lo_80": pl.Float64,
+            "hi_80": pl.Float64,
+            "lo_95": pl.Float64,
+            "hi_95": pl.Float64,
+        }
     )
     out = pl.concat(frames) if frames else empty
     return out.select(empty.columns).sort("unique_id", "ds"), skipped

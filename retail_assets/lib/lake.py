@@ -267,9 +267,9 @@ class Lake:
                     )
         except (duckdb.IOException, duckdb.ConnectionException, Timeout) as exc:
             detail = (
-                f"catalog {self.warehouse_path} is open in another process ({exc.__class__.__name__}"
-                "); the data is written and the view will be created by the next run or by "
-                "`retail-assets catalog refresh`"
+                f"catalog {self.warehouse_path} is open in another process "
+                f"({exc.__class__.__name__}); the data is written and the view will be created "
+                "by the next run or by `retail-assets catalog refresh`"
             )
             return [ViewResult(n, "busy", detail) for n in names]
         return [ViewResult(n, "created") for n in names]

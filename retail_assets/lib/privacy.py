@@ -80,9 +80,7 @@ def govern_sessions(
         "ga_session_id",
         "analytics_storage",
         "ads_storage",
-        pl.col("page_location")
-        .map_elements(page_path, return_dtype=pl.Utf8)
-        .alias("page_path"),
+        pl.col("page_location").map_elements(page_path, return_dtype=pl.Utf8).alias("page_path"),
         "traffic_source",
         "traffic_medium",
         "channel_group",

@@ -303,17 +303,19 @@ def validate(table: str, df: pl.DataFrame, source: str = "") -> ValidationReport
         report.failures = _summarize(model, exc.failure_cases)
     except SchemaError as exc:  # raised for some structural problems even when lazy
         report.failures = [
-            {"column": "<table>", "check": mask_pii(str(exc))[:200], "failed_rows": 0,
-             "examples": ""}
+            {
+                "column": "<table>",
+                "check": mask_pii(str(exc))[:200],
+                "failed_rows": 0,
+                "examples": "",
+            }
         ]
     return report
 
 
 def _summarize(model: type[pa.DataFrameModel], cases: pl.DataFrame) -> list[dict]:
     pii_columns = {
-        name
-        for name, col in model.to_schema().columns.items()
-        if (col.metadata or {}).get("pii")
+        name for name, col in model.to_schema().columns.items() if (col.metadata or {}).get("pii")
     }
     failures = []
     for (column, check), group in cases.group_by(["column", "check"], maintain_order=True):
@@ -324,7 +326,8 @@ def _summarize(model: type[pa.DataFrameModel], cases: pl.DataFrame) -> list[dict
                 failures.append(
                     {
                         "column": name,
-                        "check": "unexpected column" if check == "column_in_schema"
+                        "check": "unexpected column"
+                        if check == "column_in_schema"
                         else "missing column",
                         "failed_rows": 0,
                         "examples": "",

@@ -21,24 +21,72 @@ from retail_assets.lib.config import SimulationConfig
 
 _EPOCH = dt.date(1970, 1, 1)
 _FIRST_NAMES = np.array(
-    ["ana", "ben", "chloe", "dev", "emma", "farid", "grace", "hiro", "ines", "jack", "kemi",
-     "liam", "maya", "noah", "olga", "pablo", "quinn", "rosa", "sam", "tara"]
+    [
+        "ana",
+        "ben",
+        "chloe",
+        "dev",
+        "emma",
+        "farid",
+        "grace",
+        "hiro",
+        "ines",
+        "jack",
+        "kemi",
+        "liam",
+        "maya",
+        "noah",
+        "olga",
+        "pablo",
+        "quinn",
+        "rosa",
+        "sam",
+        "tara",
+    ]
 )
 _LAST_NAMES = np.array(
-    ["smith", "garcia", "chen", "patel", "kim", "nguyen", "okafor", "rossi", "silva", "muller",
-     "cohen", "ivanova", "jones", "brown", "lopez", "sato"]
+    [
+        "smith",
+        "garcia",
+        "chen",
+        "patel",
+        "kim",
+        "nguyen",
+        "okafor",
+        "rossi",
+        "silva",
+        "muller",
+        "cohen",
+        "ivanova",
+        "jones",
+        "brown",
+        "lopez",
+        "sato",
+    ]
 )
 _COUNTRIES = np.array(["United States", "United States", "United States", "Canada", "Mexico"])
 _CITIES = np.array(["New York", "Chicago", "Austin", "Seattle", "Toronto", "Monterrey"])
 _DEVICES = np.array(["desktop", "mobile", "tablet"])
 _DEVICE_P = np.array([0.38, 0.55, 0.07])
 _REVIEW_TEXT = {
-    "negative": ["Broke after a week, very disappointed", "Poor quality and slow delivery",
-                 "Would not buy this {cat} item again", "Not as described, returning it"],
-    "neutral": ["It is okay for the price", "Average {cat} product, does the job",
-                "Arrived on time, nothing special", "Fine but packaging was damaged"],
-    "positive": ["Love it, great {cat} value", "Excellent quality, fast shipping",
-                 "Best {cat} purchase this year", "Works perfectly, highly recommend"],
+    "negative": [
+        "Broke after a week, very disappointed",
+        "Poor quality and slow delivery",
+        "Would not buy this {cat} item again",
+        "Not as described, returning it",
+    ],
+    "neutral": [
+        "It is okay for the price",
+        "Average {cat} product, does the job",
+        "Arrived on time, nothing special",
+        "Fine but packaging was damaged",
+    ],
+    "positive": [
+        "Love it, great {cat} value",
+        "Excellent quality, fast shipping",
+        "Best {cat} purchase this year",
+        "Works perfectly, highly recommend",
+    ],
 }
 _SEARCH_TERMS = ["deals", "best", "cheap", "near me", "reviews", "sale", "new", "gift"]
 
@@ -93,10 +141,13 @@ class Simulator:
         return {
             "persona": persona,
             "user_id": np.char.add("C", np.char.zfill(ids.astype(str), 8)),
-            "user_pseudo_id": np.char.add(np.char.add(client.astype(str), "."),
-                                          first_visit.astype(str)),
-            "email": np.char.add(np.char.add(np.char.add(first, "."), last),
-                                 np.char.add(ids.astype(str), "@example.com")),
+            "user_pseudo_id": np.char.add(
+                np.char.add(client.astype(str), "."), first_visit.astype(str)
+            ),
+            "email": np.char.add(
+                np.char.add(np.char.add(first, "."), last),
+                np.char.add(ids.astype(str), "@example.com"),
+            ),
             "phone": np.char.add("+1 555 ", np.char.zfill((ids % 10_000_000).astype(str), 7)),
             "ip_address": np.char.add(
                 np.char.add("203.0.", (ids // 250 % 250).astype(str)),
@@ -185,8 +236,9 @@ class Simulator:
 
         cats = np.array(self.category_names)[category]
         product = rng.integers(1, cfg.products_per_category + 1, s)
-        item_id = np.char.add(np.char.add(_prefix(cats), "-"),
-                              np.char.zfill(product.astype(str), 3))
+        item_id = np.char.add(
+            np.char.add(_prefix(cats), "-"), np.char.zfill(product.astype(str), 3)
+        )
         lo = np.array([cfg.categories[c].price[0] for c in self.category_names])[category]
         hi = np.array([cfg.categories[c].price[1] for c in self.category_names])[category]
         revenue = np.round(lo + (hi - lo) * rng.beta(2, 5, s), 2) * (1 + rng.poisson(0.4, s))
@@ -202,8 +254,10 @@ class Simulator:
         ch = np.array(channel_names)[channel][sess]
         date_str = day.strftime("%Y%m%d")
         slug = np.char.replace(np.char.lower(cats), " & ", "-")
-        page = np.char.add(np.char.add("https://shop.example.com/c/", slug[sess]),
-                           np.where(ev_item, np.char.add("/p/", item_id[sess]), ""))
+        page = np.char.add(
+            np.char.add("https://shop.example.com/c/", slug[sess]),
+            np.where(ev_item, np.char.add("/p/", item_id[sess]), ""),
+        )
         sources = np.array([cfg.channels[n].source for n in channel_names])[channel][sess]
         mediums = np.array([cfg.channels[n].medium for n in channel_names])[channel][sess]
         page = np.char.add(page, np.char.add("?utm_source=", sources))
@@ -260,13 +314,17 @@ class Simulator:
                         "category": cat,
                         "source": ["review"] * n_rev + ["social"] * n_soc + ["search"] * q,
                         "text": _texts(rev_sent, cat, rng)
-                        + [f"#{_prefix(np.array([cat]))[0].lower()} " + t
-                           for t in _texts(soc_sent, cat, rng)]
-                        + [f"{cat.lower()} {_SEARCH_TERMS[i % len(_SEARCH_TERMS)]}"
-                           for i in range(q)],
-                        "rating": pl.Series(
-                            np.concatenate([rating, np.full(n_soc + q, np.nan)])
-                        ).fill_nan(None).cast(pl.Int64),
+                        + [
+                            f"#{_prefix(np.array([cat]))[0].lower()} " + t
+                            for t in _texts(soc_sent, cat, rng)
+                        ]
+                        + [
+                            f"{cat.lower()} {_SEARCH_TERMS[i % len(_SEARCH_TERMS)]}"
+                            for i in range(q)
+                        ],
+                        "rating": pl.Series(np.concatenate([rating, np.full(n_soc + q, np.nan)]))
+                        .fill_nan(None)
+                        .cast(pl.Int64),
                         "sentiment": np.round(
                             np.concatenate([rev_sent, soc_sent, np.full(q, mood)]), 4
                         ),
@@ -282,7 +340,12 @@ class Simulator:
                 "signal_id"
             ),
             pl.lit(day).alias("signal_date"),
-            "category", "source", "text", "rating", "sentiment", "volume",
+            "category",
+            "source",
+            "text",
+            "rating",
+            "sentiment",
+            "volume",
         )
 
     # ------------------------------------------------------------------ store sales
@@ -301,8 +364,9 @@ class Simulator:
         cat_idx = np.repeat(np.arange(len(counts)), counts)
         cats = np.array(self.category_names)[cat_idx]
         product = rng.integers(1, cfg.products_per_category + 1, n)
-        product_id = np.char.add(np.char.add(_prefix(cats), "-"),
-                                 np.char.zfill(product.astype(str), 3))
+        product_id = np.char.add(
+            np.char.add(_prefix(cats), "-"), np.char.zfill(product.astype(str), 3)
+        )
         lo = np.array([cfg.categories[c].price[0] for c in self.category_names])[cat_idx]
         hi = np.array([cfg.categories[c].price[1] for c in self.category_names])[cat_idx]
         # A product's list price is fixed: derived from its number, not from the day's draws.
@@ -313,8 +377,9 @@ class Simulator:
         day_start_us = (day - _EPOCH).days * 86_400 * 1_000_000
         return pl.DataFrame(
             {
-                "transaction_id": np.char.add(f"X{day.strftime('%Y%m%d')}-",
-                                              np.arange(n).astype(str)),
+                "transaction_id": np.char.add(
+                    f"X{day.strftime('%Y%m%d')}-", np.arange(n).astype(str)
+                ),
                 "transaction_date": pl.repeat(day, n, eager=True, dtype=pl.Date),
                 "transaction_ts": pl.Series(
                     (day_start_us + secs * 1_000_000).astype(np.int64)

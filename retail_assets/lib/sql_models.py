@@ -125,7 +125,7 @@ def parse_model(path: Path, root: Path) -> SqlModel:
         raise SqlModelError(f"{rel}: invalid header: {problems}") from exc
     if header.materialized == "incremental" and not header.partition_column:
         raise SqlModelError(f"{rel}: incremental models need a partition_column in the header")
-    body = text[match.end():].strip().rstrip(";")
+    body = text[match.end() :].strip().rstrip(";")
     refs = _table_refs(render(body, None, None, rel), rel, text)
     layer = rel.parts[0] if len(rel.parts) > 1 else "models"
     return SqlModel(path=path, name=name, layer=layer, header=header, body=body, refs=refs)

@@ -91,7 +91,10 @@ def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatfor
         cfg.currency,
     )
     yield from publish_table(
-        context, lake, BUDGET_ALLOCATION, df,
+        context,
+        lake,
+        BUDGET_ALLOCATION,
+        df,
         metadata={
             "total_budget": dg.MetadataValue.float(cfg.daily_budget * cfg.flight_days),
             "days_observed": observed,
@@ -158,27 +161,36 @@ def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
                     "flight": flight,
                     "audience": {"segment_ref": seg},
                     "creatives": [
-                        {"variant_id": f"{slug}-{seg}-{v}", "weight": 0.5,
-                         "headline": f"[{cfg.segments[seg]} x {ch}] headline {v.upper()}"}
+                        {
+                            "variant_id": f"{slug}-{seg}-{v}",
+                            "weight": 0.5,
+                            "headline": f"[{cfg.segments[seg]} x {ch}] headline {v.upper()}",
+                        }
                         for v in ("a", "b")
                     ],
                 }
             )
     expected_revenue = (
         forecast.filter(pl.col("ds").is_between(start, end))["yhat"].sum()
-        if not forecast.is_empty() else None
+        if not forecast.is_empty()
+        else None
     )
     body = {
         "plan_id": plan.plan_id(cfg.advertiser_id, day.isoformat()),
-        "advertiser": {"id": cfg.advertiser_id, "currency": cfg.currency,
-                       "time_zone": cfg.time_zone},
+        "advertiser": {
+            "id": cfg.advertiser_id,
+            "currency": cfg.currency,
+            "time_zone": cfg.time_zone,
+        },
         "flight": flight,
         "budget": {"total_micros": str(int(alloc["budget_micros"].sum()))},
         "line_items": line_items,
         "allocation": {"method": alloc["method"][0]},
-        "context": {"forecast_revenue_in_flight": (
-            round(float(expected_revenue), 2) if expected_revenue is not None else None
-        )},
+        "context": {
+            "forecast_revenue_in_flight": (
+                round(float(expected_revenue), 2) if expected_revenue is not None else None
+            )
+        },
     }
     total = sum(int(li["budget"]["amount_micros"]) for li in line_items)
     if total != int(body["budget"]["total_micros"]):
@@ -209,7 +221,10 @@ def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
         }
     )
     yield from publish_table(
-        context, lake, DSP_PAYLOAD, items,
+        context,
+        lake,
+        DSP_PAYLOAD,
+        items,
         data_version=digest,
         artifacts={"payload.json": plan.dumps(payload)},
         metadata={

@@ -6,8 +6,6 @@ the model in an in-memory DuckDB over the lake's Parquet files and publishes the
 the same validated, atomic writer as every other asset.
 """
 
-
-import datetime as dt
 import os
 from pathlib import Path
 

@@ -44,7 +44,8 @@ def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform)
             "features/daily_sales_by_category first"
         )
     history = sales.select(
-        pl.col("category").alias("unique_id"), pl.col("sales_date").alias("ds"),
+        pl.col("category").alias("unique_id"),
+        pl.col("sales_date").alias("ds"),
         pl.col("revenue").alias("y"),
     ).sort("unique_id", "ds")
     fc, skipped = forecasting.forecast(history, h=platform.forecast_horizon)

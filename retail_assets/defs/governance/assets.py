@@ -1,6 +1,5 @@
 """Governance: only consented rows pass, identifiers are pseudonymized, counts reconcile."""
 
-
 import datetime as dt
 
 import dagster as dg
@@ -58,16 +57,26 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
     if raw.is_empty():
         raise dg.Failure(description=f"no raw sessions for {day}: materialize raw/sessions first")
     governed, counts = govern_sessions(raw, platform.pseudonymizer(context.log))
-    audit = pl.DataFrame({"event_date": [dt.date.fromisoformat(day)], **{
-        k: [v] for k, v in counts.items()
-    }})
+    audit = pl.DataFrame(
+        {"event_date": [dt.date.fromisoformat(day)], **{k: [v] for k, v in counts.items()}}
+    )
     dropped = {k: counts[k] for k in DROP_REASONS}
     context.log.info(f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}")
-    yield from publish_table(context, lake, GOVERNED_SESSIONS, governed, metadata={
-        "rows_in": counts["rows_in"], "rows_dropped": counts["rows_in"] - counts["rows_kept"],
-    })
     yield from publish_table(
-        context, lake, CONSENT_AUDIT, audit,
+        context,
+        lake,
+        GOVERNED_SESSIONS,
+        governed,
+        metadata={
+            "rows_in": counts["rows_in"],
+            "rows_dropped": counts["rows_in"] - counts["rows_kept"],
+        },
+    )
+    yield from publish_table(
+        context,
+        lake,
+        CONSENT_AUDIT,
+        audit,
         metadata={f"{k} ({v})": counts[k] for k, v in DROP_REASONS.items()},
     )
 

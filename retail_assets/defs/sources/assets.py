@@ -1,6 +1,5 @@
 """Sources: simulated (or dropped-in) web events, behavioral signals and store sales."""
 
-
 import datetime as dt
 from typing import Literal
 
