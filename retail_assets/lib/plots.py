@@ -25,22 +25,15 @@ def fan_chart(history: pl.DataFrame, forecast: pl.DataFrame, title: str):
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.plot(history["ds"].to_list(), history["y"].to_list(), color="black", lw=1.2, label="actual")
     ds = forecast["ds"].to_list()
-    ax.fill_between(
-        ds,
-        forecast["lo_95"].to_list(),
-        forecast["hi_95"].to_list(),
-        alpha=0.2,
-        color="tab:blue",
-        label="95 %",
-    )
-    ax.fill_between(
-        ds,
-        forecast["lo_80"].to_list(),
-        forecast["hi_80"].to_list(),
-        alpha=0.35,
-        color="tab:blue",
-        label="80 %",
-    )
+    for level, alpha in ((95, 0.2), (80, 0.35)):
+        ax.fill_between(
+            ds,
+            forecast[f"lo_{level}"].to_list(),
+            forecast[f"hi_{level}"].to_list(),
+            alpha=alpha,
+            color="tab:blue",
+            label=f"{level} %",
+        )
     ax.plot(ds, forecast["yhat"].to_list(), color="tab:blue", lw=1.5, label="forecast")
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
