@@ -118,7 +118,9 @@ def publish_table(
     context.log.info(f"wrote {written.rows} rows to {written.path} ({written.bytes} bytes)")
     meta: dict[str, Any] = {
         "dagster/row_count": total_rows,
-        "dagster/column_schema": column_schema(df, descriptions),
+        "dagster/column_schema": column_schema(
+            stamped, {**schemas.column_descriptions(f"{schema}.{table}"), **(descriptions or {})}
+        ),
         "dagster/table_name": table_name,
         "path": dg.MetadataValue.path(str(written.path)),
         "bytes": written.bytes,

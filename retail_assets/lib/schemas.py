@@ -41,24 +41,28 @@ class _Strict(pa.DataFrameModel):
 class Lineage(_Strict):
     """Columns every table carries: the Dagster run that wrote the row, and when."""
 
-    lineage_id: str = pa.Field(str_matches=UUID)
-    processed_at: UtcTimestamp
+    lineage_id: str = pa.Field(str_matches=UUID, description="Dagster run id that wrote the row.")
+    processed_at: UtcTimestamp = pa.Field(description="When the row was written (UTC).")
 
 
 class RawSessions(Lineage):
     """GA4-export-shaped web events, one row per event, with PII and consent (landing only)."""
 
-    event_date: str = pa.Field(str_matches=r"^\d{8}$")
+    event_date: str = pa.Field(str_matches=r"^\d{8}$", description="GA4 event_date, YYYYMMDD.")
     event_timestamp: int = pa.Field(gt=0)
     event_name: str = pa.Field(isin=FUNNEL_EVENTS)
-    user_pseudo_id: str = pa.Field(nullable=True, metadata={"pii": "online_id"})
+    user_pseudo_id: str = pa.Field(
+        nullable=True, metadata={"pii": "online_id"}, description="GA4 client id; NULL when denied."
+    )
     ga_session_id: int = pa.Field(nullable=True)
-    user_id: str = pa.Field(nullable=True, metadata={"pii": "customer_id"})
+    user_id: str = pa.Field(
+        nullable=True, metadata={"pii": "customer_id"}, description="Logged-in customer id."
+    )
     email: str = pa.Field(nullable=True, metadata={"pii": "direct"})
     phone: str = pa.Field(nullable=True, metadata={"pii": "direct"})
     ip_address: str = pa.Field(nullable=True, metadata={"pii": "direct"})
-    analytics_storage: str = pa.Field(isin=CONSENT)
-    ads_storage: str = pa.Field(isin=CONSENT)
+    analytics_storage: str = pa.Field(isin=CONSENT, description="GA4 consent: Yes/No/Unset.")
+    ads_storage: str = pa.Field(isin=CONSENT, description="GA4 ads consent: Yes/No/Unset.")
     page_location: str
     traffic_source: str
     traffic_medium: str
@@ -78,15 +82,21 @@ class GovernedSessions(Lineage):
     event_date: pl.Date
     event_timestamp: int = pa.Field(gt=0)
     event_name: str = pa.Field(isin=FUNNEL_EVENTS)
-    user_key: str = pa.Field(str_matches=HEX64, metadata={"pii": "pseudonymous_id"})
+    user_key: str = pa.Field(
+        str_matches=HEX64,
+        metadata={"pii": "pseudonymous_id"},
+        description="HMAC-SHA256 of user_pseudo_id under the key named by key_id.",
+    )
     customer_key: str = pa.Field(
         nullable=True, str_matches=HEX64, metadata={"pii": "pseudonymous_id"}
     )
-    key_id: str
+    key_id: str = pa.Field(description="Name of the pseudonymization key.")
     ga_session_id: int
     analytics_storage: str = pa.Field(isin=["Yes"])
-    ads_storage: str = pa.Field(isin=CONSENT)
-    page_path: str = pa.Field(str_matches=r"^/[^?#@]*$")
+    ads_storage: str = pa.Field(isin=CONSENT, description="GA4 ads consent: Yes/No/Unset.")
+    page_path: str = pa.Field(
+        str_matches=r"^/[^?#@]*$", description="URL path; host, query and fragment dropped."
+    )
     traffic_source: str
     traffic_medium: str
     channel_group: str = pa.Field(isin=CHANNEL_GROUPS)
@@ -130,8 +140,8 @@ class RawSignals(Lineage):
     source: str = pa.Field(isin=SIGNAL_SOURCES)
     text: str
     rating: int = pa.Field(nullable=True, ge=1, le=5)
-    sentiment: float = pa.Field(ge=-1, le=1)
-    volume: int = pa.Field(ge=1)
+    sentiment: float = pa.Field(ge=-1, le=1, description="-1 (negative) to 1 (positive).")
+    volume: int = pa.Field(ge=1, description="Searches for a query row; 1 otherwise.")
 
 
 class RawTransactions(Lineage):
@@ -177,11 +187,11 @@ class DailySalesByCategory(Lineage):
 class SalesForecasts(Lineage):
     """Daily revenue forecasts per category with 80 and 95 % intervals."""
 
-    forecast_origin: pl.Date
-    unique_id: str
-    ds: pl.Date
-    model: str
-    yhat: float
+    forecast_origin: pl.Date = pa.Field(description="Last day of history used.")
+    unique_id: str = pa.Field(description="Series: the product category.")
+    ds: pl.Date = pa.Field(description="Forecast day.")
+    model: str = pa.Field(description="statsforecast model used for the series.")
+    yhat: float = pa.Field(description="Point forecast of revenue.")
     lo_80: float
     hi_80: float
     lo_95: float
@@ -206,10 +216,12 @@ class BudgetAllocation(Lineage):
     channel: str = pa.Field(isin=PAID_CHANNELS)
     conversions_28d: int = pa.Field(ge=0)
     spend_28d: float = pa.Field(ge=0)
-    cpa: float = pa.Field(nullable=True, gt=0)
+    cpa: float = pa.Field(nullable=True, gt=0, description="Spend per conversion, last 28 days.")
     share: float = pa.Field(ge=0, le=1)
-    budget_micros: int = pa.Field(ge=0)
-    binding: str = pa.Field(isin=["lower", "upper", "none"])
+    budget_micros: int = pa.Field(ge=0, description="Budget for the flight, 1e-6 currency units.")
+    binding: str = pa.Field(
+        isin=["lower", "upper", "none"], description="Which share guardrail binds, if any."
+    )
     method: str
 
 
@@ -220,9 +232,13 @@ class DspPayloadLineItems(Lineage):
     line_item_ref: str = pa.Field(unique=True)
     channel: str = pa.Field(isin=PAID_CHANNELS)
     segment_id: str
-    amount_micros: str = pa.Field(str_matches=r"^[0-9]{1,18}$")
+    amount_micros: str = pa.Field(
+        str_matches=r"^[0-9]{1,18}$", description="Lifetime budget, integer micros as a string."
+    )
     creative_count: int = pa.Field(ge=1)
-    body_sha256: str = pa.Field(str_matches=HEX64)
+    body_sha256: str = pa.Field(
+        str_matches=HEX64, description="SHA-256 of the canonical payload body."
+    )
 
 
 SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
@@ -343,3 +359,12 @@ def _summarize(model: type[pa.DataFrameModel], cases: pl.DataFrame) -> list[dict
             {"column": column, "check": check, "failed_rows": failed_rows, "examples": examples}
         )
     return failures
+
+
+def column_descriptions(table: str) -> dict[str, str]:
+    """Descriptions of a registered table's columns, from its schema."""
+    return {
+        name: col.description
+        for name, col in SCHEMAS[table].to_schema().columns.items()
+        if col.description
+    }
