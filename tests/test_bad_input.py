@@ -130,3 +130,17 @@ def test_bad_values_are_counted_and_masked(fresh):
     assert "| purchase_revenue |" in md and "| 5 |" in md
     assert "bad@example.com" not in md  # examples are masked
     assert _lake_state(fresh.lake) == before
+
+
+def test_missing_key_outside_demo_profile_stops_governance(tmp_path):
+    from conftest import Pipeline
+
+    prod = Pipeline(tmp_path, profile="production")
+    result = prod.run(DAY)
+    assert not result.success
+    failures = {e.step_key: e.step_failure_data.error.message for e in result.all_events
+                if e.is_step_failure}
+    assert list(failures) == ["governed_sessions"]
+    assert "RETAIL_PSEUDONYMIZATION_KEY is not set" in failures["governed_sessions"]
+    assert not prod.lake.partition_files("governed", "sessions")
+    assert not prod.lake.partition_files("activation", "budget_allocation")

@@ -14,7 +14,7 @@ from retail_assets.lib.config import (
 )
 from retail_assets.lib.lake import Lake
 from retail_assets.lib.privacy import Pseudonymizer
-from retail_assets.lib.settings import Settings
+from retail_assets.lib.settings import Settings, SettingsError
 from retail_assets.lib.simulator import Simulator
 
 
@@ -78,7 +78,10 @@ class RetailPlatform(dg.ConfigurableResource):
             pseudonymization_key=self.pseudonymization_key,
             key_id=self.key_id,
         )
-        key, is_demo = settings.resolved_key()
+        try:
+            key, is_demo = settings.resolved_key()
+        except SettingsError as exc:
+            raise dg.Failure(description=str(exc)) from None
         if is_demo and log is not None:
             log.warning(
                 "Pseudonymizing with the public DEMO key (RETAIL_PROFILE=demo and no "
