@@ -9,6 +9,7 @@ from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources import assets as sources
+from retail_assets.defs.sources import census
 from retail_assets.lib.settings import Settings
 
 
@@ -17,6 +18,7 @@ def build_definitions(platform: RetailPlatform | None = None) -> dg.Definitions:
     platform = platform or RetailPlatform.from_settings(Settings.from_env())
     return dg.Definitions.merge(
         sources.defs,
+        census.defs,
         governance.defs,
         features.defs,
         forecasting.defs,

@@ -138,8 +138,11 @@ def test_missing_key_outside_demo_profile_stops_governance(tmp_path):
     prod = Pipeline(tmp_path, profile="production")
     result = prod.run(DAY)
     assert not result.success
-    failures = {e.step_key: e.step_failure_data.error.message for e in result.all_events
-                if e.is_step_failure}
+    failures = {
+        e.step_key: e.step_failure_data.error.message
+        for e in result.all_events
+        if e.is_step_failure
+    }
     assert list(failures) == ["governed_sessions"]
     assert "RETAIL_PSEUDONYMIZATION_KEY is not set" in failures["governed_sessions"]
     assert not prod.lake.partition_files("governed", "sessions")

@@ -41,6 +41,13 @@ def _snapshot() -> dict:
             }
             for s in defs.get_repository_def().schedule_defs
         },
+        "sensors": {
+            s.name: {
+                "jobs": sorted(j.name for j in s.jobs),
+                "default_status": s.default_status.value,
+            }
+            for s in defs.get_repository_def().sensor_defs
+        },
     }
 
 

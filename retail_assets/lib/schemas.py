@@ -158,6 +158,28 @@ class RawTransactions(Lineage):
     revenue: float = pa.Field(ge=0)
 
 
+class CensusRetailSales(Lineage):
+    """U.S. Census Monthly Retail Trade sales, by month, kind of business and adjustment."""
+
+    month: pl.Date = pa.Field(description="First day of the month.")
+    naics_code: str = pa.Field(nullable=True, description="NAICS code; NULL for aggregates.")
+    kind_of_business: str
+    adjustment: str = pa.Field(isin=["NSA", "SA"], description="Not / seasonally adjusted.")
+    sales_musd: float = pa.Field(nullable=True, ge=0, description="Sales, millions of USD.")
+    flag: str = pa.Field(
+        nullable=True,
+        isin=["(S)", "(NA)", "(X)", "(D)"],
+        description="(S) suppressed, (NA) not available; NULL = published.",
+    )
+    preliminary: bool = pa.Field(description="Preliminary estimate, (p) in the workbook.")
+
+    @pa.dataframe_check
+    @classmethod
+    def value_or_flag(cls, data) -> pl.LazyFrame:
+        """Every cell is either a published figure or a flag saying why not."""
+        return data.lazyframe.select(pl.col("sales_musd").is_null() == pl.col("flag").is_not_null())
+
+
 class DailyCategorySignals(Lineage):
     """Daily signal features per category with 7-day rolling windows."""
 
@@ -245,6 +267,7 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "raw.sessions": RawSessions,
     "raw.signals": RawSignals,
     "raw.transactions": RawTransactions,
+    "raw.census_retail_sales": CensusRetailSales,
     "governed.sessions": GovernedSessions,
     "governed.consent_audit": ConsentAudit,
     "features.daily_category_signals": DailyCategorySignals,

@@ -1,0 +1,96 @@
+"""The U.S. Census Monthly Retail Trade series, from the workbook or CSV a user drops in."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from retail_assets.defs.publishing import publish_table, schema_check_spec
+from retail_assets.defs.resources import RetailPlatform
+from retail_assets.lib.census import CensusFormatError, read_mrts
+
+CENSUS = dg.AssetKey(["raw", "census_retail_sales"])
+INBOX = Path("inbox") / "census"
+
+
+def census_files(platform: RetailPlatform) -> list[Path]:
+    """Workbooks and CSVs in the census inbox, newest last."""
+    folder = platform.lake().landing_root / INBOX
+    files = [p for p in folder.glob("*") if p.suffix.lower() in (".xlsx", ".csv")]
+    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+
+
+@dg.asset(
+    key=CENSUS,
+    group_name="sources",
+    kinds={"python", "polars", "parquet"},
+    owners=["team:data-platform"],
+    check_specs=[schema_check_spec(CENSUS)],
+    code_version="1",
+)
+def census_retail_sales(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """U.S. retail sales by month and kind of business (Census Monthly Retail Trade).
+
+    Not and seasonally adjusted, millions of USD, with the Census flags for suppressed or
+    unavailable figures and preliminary months. Read from the newest `mrtssales92-present.xlsx`
+    workbook (as published) or its long CSV in `<landing>/inbox/census/`; each new publication
+    replaces the table whole, since the Census revises past months. Market context for the
+    forecasts (NAICS 443 is electronics and appliance stores).
+    """
+    files = census_files(platform)
+    if not files:
+        raise dg.Failure(
+            description=f"no .xlsx or .csv file in {platform.lake().landing_root / INBOX}: "
+            "put the Census MRTS workbook (mrtssales92-present.xlsx) or its long CSV there"
+        )
+    path = files[-1]
+    try:
+        df = read_mrts(path)
+    except CensusFormatError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    months = df["month"]
+    context.log.info(f"read {df.height} figures for {months.min()}..{months.max()} from {path}")
+    yield from publish_table(
+        context,
+        platform.lake(),
+        CENSUS,
+        df,
+        source=str(path),
+        metadata={
+            "first_month": str(months.min()),
+            "last_month": str(months.max()),
+            "kinds_of_business": df["kind_of_business"].n_unique(),
+            "flagged_figures": df.filter(pl.col("flag").is_not_null()).height,
+        },
+    )
+
+
+census_job = dg.define_asset_job(
+    "census_ingest",
+    selection=dg.AssetSelection.assets(CENSUS),
+    description="Load the newest Census MRTS file from the landing inbox.",
+)
+
+
+@dg.sensor(
+    job=census_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts census_ingest when a new or changed file appears in the census inbox.",
+)
+def census_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPlatform):
+    """Request a run for each new or modified workbook/CSV in the census inbox."""
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current = {str(p): p.stat().st_mtime_ns for p in census_files(platform)}
+    changed = sorted(p for p, mtime in current.items() if seen.get(p) != mtime)
+    if not changed:
+        return dg.SkipReason("no new census file")
+    context.update_cursor(json.dumps(current))
+    newest = changed[-1]
+    return dg.RunRequest(run_key=f"{newest}:{current[newest]}", tags={"census_file": newest})
+
+
+defs = dg.Definitions(
+    assets=[census_retail_sales], jobs=[census_job], sensors=[census_inbox_sensor]
+)
