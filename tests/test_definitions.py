@@ -87,3 +87,23 @@ def test_dagster_definitions_validate(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr
+
+
+def test_code_versions_are_stable_across_processes():
+    key = dg.AssetKey(["features", "daily_sales_by_category"])
+    here = defs.resolve_assets_def(key).code_versions_by_key[key]
+    probe = (
+        "import dagster as dg; from retail_assets.definitions import defs; "
+        "k = dg.AssetKey(['features', 'daily_sales_by_category']); "
+        "print(defs.resolve_assets_def(k).code_versions_by_key[k])"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert out.stdout.strip().splitlines()[-1] == here
