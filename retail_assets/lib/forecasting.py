@@ -16,12 +16,22 @@ LEVELS = (80, 95)
 SEASON = 7
 
 
-def _models_for(length: int) -> list:
-    if length >= 3 * SEASON:
-        return [AutoETS(season_length=SEASON, alias="AutoETS")]
-    if length >= 2 * SEASON:
-        return [SeasonalNaive(season_length=SEASON, alias="SeasonalNaive")]
-    return [Naive(alias="Naive")]
+_MODELS = {
+    "AutoETS": lambda: AutoETS(season_length=SEASON, alias="AutoETS"),
+    "SeasonalNaive": lambda: SeasonalNaive(season_length=SEASON, alias="SeasonalNaive"),
+    "Naive": lambda: Naive(alias="Naive"),
+}
+
+
+def _family(n: pl.Expr) -> pl.Expr:
+    """The model family for a series of ``n`` days: AutoETS from 3 seasons, then fallbacks."""
+    return (
+        pl.when(n >= 3 * SEASON)
+        .then(pl.lit("AutoETS"))
+        .when(n >= 2 * SEASON)
+        .then(pl.lit("SeasonalNaive"))
+        .otherwise(pl.lit("Naive"))
+    )
 
 
 def forecast(history: pl.DataFrame, h: int, n_jobs: int = 1) -> tuple[pl.DataFrame, list[str]]:
@@ -36,16 +46,13 @@ def forecast(history: pl.DataFrame, h: int, n_jobs: int = 1) -> tuple[pl.DataFra
     usable = lengths.filter(pl.col("n") >= MIN_OBSERVATIONS)
     frames = []
     # Series of similar length share a model list, so each group is one statsforecast call.
-    for models_key, group in usable.with_columns(
-        pl.col("n")
-        .map_elements(lambda n: _models_for(n)[0].alias, return_dtype=pl.Utf8)
-        .alias("family")
-    ).group_by("family", maintain_order=True):
+    for (alias,), group in usable.with_columns(_family(pl.col("n")).alias("family")).group_by(
+        "family", maintain_order=True
+    ):
         ids = group["unique_id"]
         data = history.filter(pl.col("unique_id").is_in(ids.implode())).sort("unique_id", "ds")
-        alias = models_key[0]
         sf = StatsForecast(
-            models=_models_for(int(group["n"].min())),
+            models=[_MODELS[alias]()],
             freq="1d",
             n_jobs=n_jobs,
             fallback_model=Naive(alias=alias),

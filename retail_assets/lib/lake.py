@@ -184,12 +184,17 @@ class Lake:
         table: str,
         partitions: Sequence[str] | None = None,
         landing: bool = False,
+        columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
-        """Read partitions of a table into one frame (empty frame when there are none)."""
+        """Read partitions of a table (only ``columns``, if given) into one frame.
+
+        Returns an empty frame when there are no partitions.
+        """
         files = self.partition_files(schema, table, partitions, landing)
         if not files:
             return pl.DataFrame()
-        return pl.concat([read_parquet_file(f) for f in files], how="diagonal_relaxed")
+        frames = [read_parquet_file(f, columns) for f in files]
+        return pl.concat(frames, how="diagonal_relaxed")
 
     def compute_connection(self, tables: Sequence[tuple[str, str]]) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with a view per lake table named in ``tables``.
@@ -275,14 +280,14 @@ class Lake:
         return [ViewResult(n, "created") for n in names]
 
 
-def read_parquet_file(path: Path) -> pl.DataFrame:
+def read_parquet_file(path: Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """Read one Parquet file through a single open handle.
 
     Reading by path lets polars open the file more than once; if a writer replaces the
     partition in between, the two opens see different files. One handle pins one version.
     """
     with open(path, "rb") as fh:
-        return pl.read_parquet(fh)
+        return pl.read_parquet(fh, columns=list(columns) if columns else None)
 
 
 def _sql_str(value: str) -> str:

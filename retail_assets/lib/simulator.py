@@ -308,16 +308,14 @@ class Simulator:
             rating = np.clip(np.round(3 + 2 * rev_sent + rng.normal(0, 0.4, n_rev)), 1, 5)
             q = sig.search_queries_per_category
             search_vol = rng.poisson(150 * lift[k], q) + 1
+            hashtag = f"#{_prefix(np.array([cat]))[0].lower()} "
             frames.append(
                 pl.DataFrame(
                     {
                         "category": cat,
                         "source": ["review"] * n_rev + ["social"] * n_soc + ["search"] * q,
                         "text": _texts(rev_sent, cat, rng)
-                        + [
-                            f"#{_prefix(np.array([cat]))[0].lower()} " + t
-                            for t in _texts(soc_sent, cat, rng)
-                        ]
+                        + [hashtag + t for t in _texts(soc_sent, cat, rng)]
                         + [
                             f"{cat.lower()} {_SEARCH_TERMS[i % len(_SEARCH_TERMS)]}"
                             for i in range(q)

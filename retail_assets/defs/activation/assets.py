@@ -4,6 +4,7 @@ import datetime as dt
 import json
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from retail_assets.defs.forecasting.assets import SALES_FORECASTS
@@ -49,7 +50,9 @@ def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatfor
     day = dt.date.fromisoformat(context.partition_key)
     days = [(day - dt.timedelta(days=i)).isoformat() for i in range(WINDOW_DAYS)]
     lake = platform.lake()
-    sessions = lake.read("governed", "sessions", days)
+    sessions = lake.read(
+        "governed", "sessions", days, columns=["event_date", "event_name", "channel_group"]
+    )
     if sessions.is_empty():
         raise dg.Failure(description=f"no governed sessions up to {day}")
     observed = sessions["event_date"].n_unique()
@@ -149,7 +152,7 @@ def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
     unit = billable_unit_micros(cfg.currency)
     line_items = []
     for ch, micros in alloc.select("channel", "budget_micros").iter_rows():
-        parts = split_micros(int(micros), pl.Series([1.0] * len(segments)).to_numpy(), unit)
+        parts = split_micros(int(micros), np.ones(len(segments)), unit)
         for seg, amount in zip(segments, parts, strict=True):
             slug = ch.lower().replace(" ", "-")
             line_items.append(

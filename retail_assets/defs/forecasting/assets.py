@@ -37,7 +37,9 @@ def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform)
     first = origin - dt.timedelta(days=HISTORY_DAYS - 1)
     lake = platform.lake()
     days = [(first + dt.timedelta(days=i)).isoformat() for i in range(HISTORY_DAYS)]
-    sales = lake.read("features", "daily_sales_by_category", days)
+    sales = lake.read(
+        "features", "daily_sales_by_category", days, columns=["category", "sales_date", "revenue"]
+    )
     if sales.is_empty():
         raise dg.Failure(
             description=f"no daily sales up to {origin}: materialize "
