@@ -58,25 +58,20 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         home,
     )
     started = time.monotonic()
+    tags = {"retail_assets/source": "cli"}
     with dg.DagsterInstance.get() as instance:
+        # The customer base first: unpartitioned, built from the personas in simulation.yaml.
+        reference = defs.resolve_job_def("reference_data")
+        result = reference.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+        if not result.success:
+            return _report_failure("reference data", result)
         for i, key in enumerate(keys, start=1):
             t0 = time.monotonic()
             result = job.execute_in_process(
-                partition_key=key,
-                instance=instance,
-                raise_on_error=False,
-                tags={"retail_assets/source": "cli"},
+                partition_key=key, instance=instance, raise_on_error=False, tags=tags
             )
             if not result.success:
-                failures = [
-                    f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
-                    for e in result.all_events
-                    if e.is_step_failure and e.step_failure_data.error
-                ]
-                log.error(
-                    "partition %s failed (run %s):\n%s", key, result.run_id, "\n".join(failures)
-                )
-                return 1
+                return _report_failure(f"partition {key}", result)
             log.info("[%d/%d] %s done in %.1fs", i, len(keys), key, time.monotonic() - t0)
     log.info(
         'all %d partitions done in %.0fs. Query the warehouse with:\n  python -c "import '
@@ -87,6 +82,16 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         settings.warehouse_path,
     )
     return 0
+
+
+def _report_failure(what: str, result) -> int:
+    failures = [
+        f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data.error
+    ]
+    log.error("%s failed (run %s):\n%s", what, result.run_id, "\n".join(failures))
+    return 1
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources import assets as sources
-from retail_assets.defs.sources import census
+from retail_assets.defs.sources import census, landing
 from retail_assets.lib.settings import Settings
 
 
@@ -19,6 +19,7 @@ def build_definitions(platform: RetailPlatform | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         sources.defs,
         census.defs,
+        landing.defs,
         governance.defs,
         features.defs,
         forecasting.defs,

@@ -11,7 +11,7 @@ import polars as pl
 from retail_assets.lib.frames import content_hash
 
 DAY = "2025-03-02"
-FILES_CONFIG = {"ops": {"raw__sessions": {"config": {"source": "files"}}}}
+FILES_CONFIG = {"ops": {"raw__sessions": {"config": {"source": "ga4"}}}}
 
 
 def _digest(paths):
@@ -32,9 +32,9 @@ def _step_events(result, kind):
 
 
 def _drop_file(fresh, df):
-    folder = fresh.lake.landing_root / "inbox" / "sessions" / f"date={DAY}"
+    folder = fresh.lake.landing_root / "inbox" / "ga4"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "ga4_export.parquet"
+    path = folder / f"events_{DAY.replace('-', '')}.parquet"
     df.write_parquet(path)
     return path
 
@@ -46,7 +46,7 @@ def test_missing_column_fails_check_and_blocks_downstream(fresh):
         governed_before = con.execute("SELECT count(*) FROM governed.sessions").fetchone()[0]
 
     good = fresh.lake.read("raw", "sessions", [DAY], landing=True)
-    bad = good.drop("analytics_storage", "lineage_id", "processed_at")
+    bad = good.drop("privacy_info", "lineage_id", "processed_at")
     path = _drop_file(fresh, bad)
     result = fresh.run(DAY, run_config=FILES_CONFIG)
     assert not result.success
@@ -61,14 +61,14 @@ def test_missing_column_fails_check_and_blocks_downstream(fresh):
     check = failed[0]
     assert check.asset_key == dg.AssetKey(["raw", "sessions"])
     assert check.severity == dg.AssetCheckSeverity.ERROR
-    assert check.metadata["failed_columns"].value == ["analytics_storage"]
+    assert check.metadata["failed_columns"].value == ["privacy_info"]
     assert str(path) in check.metadata["source"].value
     assert check.metadata["rows_checked"].value == bad.height
 
     failures = [e for e in result.all_events if e.is_step_failure]
     assert [e.step_key for e in failures] == ["raw__sessions"]
     message = failures[0].step_failure_data.error.message
-    assert "analytics_storage" in message and str(path) in message and "missing" in message
+    assert "privacy_info" in message and str(path) in message and str(bad.height) in message
     # Nothing downstream of the failed check ran; assets that do not read it still did.
     succeeded = _step_events(result, "STEP_SUCCESS")
     downstream = {"governed_sessions", "activation__budget_allocation", "activation__dsp_payload"}
@@ -102,19 +102,23 @@ def test_bad_values_are_counted_and_masked(fresh):
     good = fresh.lake.read("raw", "sessions", [DAY], landing=True).drop(
         "lineage_id", "processed_at"
     )
+    row = pl.int_range(pl.len())
+    info = pl.col("privacy_info")
     bad = good.with_columns(
-        pl.when(pl.int_range(pl.len()) < 7)
-        .then(pl.lit("maybe"))
-        .otherwise(pl.col("analytics_storage"))
-        .alias("analytics_storage"),
-        pl.when(pl.int_range(pl.len()) < 3)
+        pl.struct(
+            pl.when(row < 7)
+            .then(pl.lit("maybe"))
+            .otherwise(info.struct.field("analytics_storage"))
+            .alias("analytics_storage"),
+            info.struct.field("ads_storage"),
+            info.struct.field("uses_transient_token"),
+        ).alias("privacy_info"),
+        pl.when(row < 3)
         .then(pl.lit("bad@example.com"))
-        .otherwise(pl.col("page_location"))
-        .alias("page_location"),
-        pl.when(pl.int_range(pl.len()) < 5)
-        .then(-1.0)
-        .otherwise(pl.col("purchase_revenue"))
-        .alias("purchase_revenue"),
+        .otherwise("event_name")
+        .alias("event_name"),
+        # Distinct bad timestamps: identical rows would rightly be deduplicated on ingestion.
+        pl.when(row < 5).then(-1 - row).otherwise("event_timestamp").alias("event_timestamp"),
     )
     before = _lake_state(fresh.lake)
     _drop_file(fresh, bad)
@@ -126,8 +130,9 @@ def test_bad_values_are_counted_and_masked(fresh):
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
     )
     md = check.metadata["failures"].value
-    assert "| analytics_storage |" in md and "| 7 |" in md
-    assert "| purchase_revenue |" in md and "| 5 |" in md
+    assert "consent_values" in md and "| 7 |" in md
+    assert "| event_timestamp |" in md and "| 5 |" in md
+    assert "| event_name |" in md and "| 3 |" in md
     assert "bad@example.com" not in md  # examples are masked
     assert _lake_state(fresh.lake) == before
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from conftest import SHARED_DATA
 
-from retail_assets.defs.sources.census import census_inbox_sensor
+from retail_assets.defs.sources.landing import landing_inbox_sensor
 from retail_assets.lib.census import CensusFormatError, read_mrts
 
 CENSUS_DIR = SHARED_DATA / "census"
@@ -94,14 +94,15 @@ def test_asset_from_inbox_and_sensor(fresh):
     inbox = fresh.lake.landing_root / "inbox" / "census"
     inbox.mkdir(parents=True)
     sensor_ctx = dg.build_sensor_context(resources={"platform": fresh.platform})
-    assert isinstance(census_inbox_sensor(sensor_ctx), dg.SkipReason)
+    assert isinstance(landing_inbox_sensor(sensor_ctx), dg.SkipReason)
 
     shutil.copy(WORKBOOK, inbox / WORKBOOK.name)
     ctx = dg.build_sensor_context(resources={"platform": fresh.platform})
-    request = census_inbox_sensor(ctx)
-    assert isinstance(request, dg.RunRequest) and WORKBOOK.name in request.run_key
+    (request,) = landing_inbox_sensor(ctx).run_requests
+    assert request.job_name == "census_ingest"
+    assert request.tags["landing_files"] == WORKBOOK.name
     again = dg.build_sensor_context(cursor=ctx.cursor, resources={"platform": fresh.platform})
-    assert isinstance(census_inbox_sensor(again), dg.SkipReason)
+    assert isinstance(landing_inbox_sensor(again), dg.SkipReason)
 
     job = fresh.defs.resolve_job_def("census_ingest")
     assert job.execute_in_process(instance=fresh.instance).success

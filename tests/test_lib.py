@@ -21,7 +21,6 @@ from retail_assets.lib.config import ConfigError, load_simulation_config
 from retail_assets.lib.privacy import Pseudonymizer, govern_sessions, page_path
 from retail_assets.lib.schemas import mask_pii, validate
 from retail_assets.lib.settings import Settings, SettingsError
-from retail_assets.lib.simulator import Simulator
 from retail_assets.lib.sql_models import SqlModelError, load_models, parse_model
 
 # ----------------------------------------------------------------- settings
@@ -71,24 +70,30 @@ def test_consent_rules_and_reconciliation():
             "event_timestamp": [1, 2, 3, 4, 5],
             "event_name": ["page_view"] * 5,
             "user_pseudo_id": ["u1", None, "u3", "u4", None],
-            "ga_session_id": [1, None, 3, 4, 5],
             "user_id": [None] * 5,
+            "ga_session_id": [1, None, 3, 4, 5],
+            "ga_session_number": [1] * 5,
+            "page_location": ["https://s.com/a?email=x@y.com"] * 5,
             "analytics_storage": ["Yes", "No", "Unset", None, "Yes"],
             "ads_storage": ["Yes"] * 5,
-            "page_location": ["https://s.com/a?email=x@y.com"] * 5,
-            "traffic_source": ["g"] * 5,
+            "traffic_source": ["google"] * 5,
             "traffic_medium": ["cpc"] * 5,
-            "channel_group": ["PPC"] * 5,
             "device_category": ["mobile"] * 5,
             "geo_country": ["US"] * 5,
-            "category": ["A"] * 5,
+            "geo_city": ["Austin"] * 5,
             "item_id": [None] * 5,
+            "category": [None] * 5,
+            "item_quantity": [None] * 5,
             "purchase_revenue": [None] * 5,
             "transaction_id": [None] * 5,
+            "default_channel_group": ["Paid Search"] * 5,
+            "channel_group": ["PPC"] * 5,
         },
         schema_overrides={
             "user_id": pl.Utf8,
             "item_id": pl.Utf8,
+            "category": pl.Utf8,
+            "item_quantity": pl.Int64,
             "purchase_revenue": pl.Float64,
             "transaction_id": pl.Utf8,
         },
@@ -176,20 +181,6 @@ def test_validation_report_names_columns_and_masks_pii():
 
 
 # ----------------------------------------------------------------- simulator
-
-
-def test_simulator_is_deterministic_per_partition():
-    sim = Simulator(load_simulation_config(), seed=1, customers=2_000)
-    day = dt.date(2025, 6, 1)
-    assert sim.sessions(day).equals(Simulator(load_simulation_config(), 1, 2_000).sessions(day))
-    assert not sim.sessions(day).equals(sim.sessions(day + dt.timedelta(days=1)))
-    assert sim.transactions(day).equals(sim.transactions(day))
-    s = sim.sessions(day)
-    denied = s.filter(pl.col("analytics_storage") == "No")
-    assert denied.height and denied["user_pseudo_id"].null_count() == denied.height
-    purchases = s.filter(pl.col("event_name") == "purchase")
-    assert purchases["transaction_id"].n_unique() == purchases.height
-    assert (purchases["purchase_revenue"] > 0).all()
 
 
 def test_bad_config_names_file_and_field(tmp_path):

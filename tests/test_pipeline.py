@@ -36,12 +36,17 @@ def test_every_asset_has_rows_and_a_view(pipeline):
                 "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"
             ).fetchall()
         }
-        assert views == set(TABLES)  # raw.sessions (PII) never gets a view
+        # raw.sessions and raw.app_events hold personal data: they never get a view.
+        assert views == set(TABLES)
         for table in TABLES:
             rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             assert rows > 0, table
-    raw = pipeline.lake.read("raw", "sessions", landing=True)
-    assert raw.height > 0
+    for table in ("sessions", "app_events"):
+        assert pipeline.lake.read("raw", table, landing=True).height > 0
+
+
+def _consent(raw: pl.DataFrame) -> pl.Series:
+    return raw["privacy_info"].struct.field("analytics_storage")
 
 
 def test_governed_rows_are_consented_subset(pipeline):
@@ -61,8 +66,8 @@ def test_governed_rows_are_consented_subset(pipeline):
 
     # The pseudonyms are exactly the HMACs of the consenting users' ids, nobody else's.
     psd = pipeline.platform.pseudonymizer()
-    consenting = raw.filter(pl.col("analytics_storage") == "Yes")["user_pseudo_id"].drop_nulls()
-    denied = raw.filter(pl.col("analytics_storage") != "Yes")["user_pseudo_id"].drop_nulls()
+    consenting = raw.filter(_consent(raw) == "Yes")["user_pseudo_id"].drop_nulls()
+    denied = raw.filter(_consent(raw) != "Yes")["user_pseudo_id"].drop_nulls()
     keys = set(pipeline.lake.read("governed", "sessions")["user_key"].unique().to_list())
     assert keys == {psd.hash_one(v) for v in consenting.unique().to_list()}
     only_denied = set(denied.unique().to_list()) - set(consenting.unique().to_list())
@@ -71,9 +76,15 @@ def test_governed_rows_are_consented_subset(pipeline):
 
 def test_no_raw_pii_anywhere_in_the_catalog_or_payload(pipeline):
     raw = pipeline.lake.read("raw", "sessions", landing=True)
+    app = pipeline.lake.read("raw", "app_events", landing=True)
     secrets = set()
-    for col in ("email", "phone", "ip_address", "user_pseudo_id", "user_id"):
+    for col in ("user_pseudo_id", "user_id"):
         secrets |= set(raw[col].drop_nulls().unique().to_list())
+    secrets |= set(app["user_id"].unique().to_list())
+    props = raw["user_properties"].explode().struct.field("value").struct.field("string_value")
+    emails = set(props.drop_nulls().unique().to_list())
+    assert len(emails) > 10 and all(EMAIL.fullmatch(e) for e in emails)
+    secrets |= emails
     assert len(secrets) > 100
     texts = []
     with _catalog(pipeline) as con:

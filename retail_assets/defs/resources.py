@@ -37,6 +37,14 @@ class RetailPlatform(dg.ConfigurableResource):
     key_id: str = Field(default="k1", description="Name of the key, stored with each pseudonym.")
     forecast_horizon: int = Field(default=14, description="Days ahead the forecasts reach.")
     config_dir: str | None = Field(default=None, description="Folder of YAML configuration.")
+    sessions_source: str = Field(
+        default="simulator",
+        description="Web events from 'simulator' or 'ga4' export files (RETAIL_SESSIONS_SOURCE).",
+    )
+    app_events_source: str = Field(
+        default="simulator",
+        description="App events from 'simulator' or 'events_file' (RETAIL_APP_EVENTS_SOURCE).",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetailPlatform":
@@ -53,7 +61,13 @@ class RetailPlatform(dg.ConfigurableResource):
             ),
             key_id=settings.key_id,
             forecast_horizon=settings.forecast_horizon,
+            sessions_source=settings.sessions_source,
+            app_events_source=settings.app_events_source,
         )
+
+    def inbox(self, name: str) -> Path:
+        """The landing folder where users drop files of one kind (ga4, events, ...)."""
+        return Path(self.landing_root) / "inbox" / name
 
     def lake(self) -> Lake:
         """The lake and catalog at the configured locations."""

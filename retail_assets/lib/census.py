@@ -143,3 +143,28 @@ def _read_year_sheet(path: Path, sheet: str, rows) -> pl.DataFrame:
             f"{path}, sheet {sheet!r}: no NOT ADJUSTED or ADJUSTED block with values found"
         )
     return pl.DataFrame(records, schema=COLUMNS)
+
+
+def monthly_factors(sales: pl.DataFrame, naics_code: str) -> list[float]:
+    """Twelve seasonal factors (mean 1) for one NAICS code, January first.
+
+    For every month with both a not-adjusted and a seasonally adjusted figure, the ratio
+    NSA / SA is that month's seasonal effect; the factor is the mean ratio per calendar month,
+    rescaled so the twelve average to 1. These are the figures ``simulation.yaml`` embeds.
+    """
+    wide = (
+        sales.filter((pl.col("naics_code") == naics_code) & pl.col("sales_musd").is_not_null())
+        .pivot(on="adjustment", index="month", values="sales_musd")
+        .drop_nulls(["NSA", "SA"])
+    )
+    if wide.is_empty():
+        raise ValueError(f"no months with both NSA and SA sales for NAICS {naics_code}")
+    ratios = (
+        wide.group_by(pl.col("month").dt.month().alias("m"))
+        .agg((pl.col("NSA") / pl.col("SA")).mean().alias("r"))
+        .sort("m")
+    )
+    if ratios.height != 12:
+        raise ValueError(f"NAICS {naics_code} does not cover all twelve calendar months")
+    r = ratios["r"]
+    return [round(v, 3) for v in (r / r.mean()).to_list()]

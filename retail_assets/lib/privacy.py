@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import polars as pl
 
@@ -41,17 +40,31 @@ class Pseudonymizer:
 
 def page_path(url: str) -> str:
     """The path of a URL, without host, query string or fragment (which may carry PII)."""
-    path = urlsplit(url).path or "/"
-    return path if "@" not in path else "/"
+    return pl.select(page_path_expr(pl.lit(url, pl.Utf8))).item()
+
+
+def page_path_expr(url: pl.Expr) -> pl.Expr:
+    """:func:`page_path` as a polars expression (same rules, no Python per row)."""
+    path = url.str.extract(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)?([^?#]*)", 1)
+    path = pl.when(path.is_null() | (path == "")).then(pl.lit("/")).otherwise(path)
+    path = pl.when(path.str.starts_with("/")).then(path).otherwise(pl.lit("/"))
+    return (
+        pl.when(url.is_null())
+        .then(None)
+        .when(path.str.contains("@"))
+        .then(pl.lit("/"))
+        .otherwise(path)
+    )
 
 
 def govern_sessions(
     raw: pl.DataFrame, pseudonymizer: Pseudonymizer
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Keep consented rows, pseudonymize identifiers, drop contact data, IP and city.
+    """Keep consented rows, pseudonymize identifiers, drop contact data, city and user properties.
 
-    Returns the governed frame (without lineage columns) and the reconciliation counts
-    ``rows_in``, ``rows_kept`` and one count per reason in :data:`DROP_REASONS`.
+    ``raw`` is the flat frame of :func:`retail_assets.lib.ga4.flatten`. Returns the governed
+    frame (without lineage columns) and the reconciliation counts ``rows_in``, ``rows_kept``
+    and one count per reason in :data:`DROP_REASONS`.
     """
     consent = pl.col("analytics_storage").fill_null("Unset")
     missing_id = pl.col("user_pseudo_id").is_null() | pl.col("ga_session_id").is_null()
@@ -78,16 +91,19 @@ def govern_sessions(
         pseudonymizer.hash_series(kept["user_id"]).alias("customer_key"),
         pl.lit(pseudonymizer.key_id).alias("key_id"),
         "ga_session_id",
+        "ga_session_number",
         "analytics_storage",
         "ads_storage",
-        pl.col("page_location").map_elements(page_path, return_dtype=pl.Utf8).alias("page_path"),
+        page_path_expr(pl.col("page_location")).alias("page_path"),
         "traffic_source",
         "traffic_medium",
+        "default_channel_group",
         "channel_group",
         "device_category",
         "geo_country",
         "category",
         "item_id",
+        "item_quantity",
         "purchase_revenue",
         "transaction_id",
     )

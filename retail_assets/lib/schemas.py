@@ -16,6 +16,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
+from retail_assets.lib import ga4
+
 HEX64 = r"^[0-9a-f]{64}$"
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CONSENT = ["Yes", "No", "Unset"]
@@ -27,7 +29,17 @@ FUNNEL_EVENTS = [
     "begin_checkout",
     "purchase",
 ]
-CHANNEL_GROUPS = ["Display", "CTV", "PPC", "Email", "Organic Search", "Social", "Direct"]
+CHANNEL_GROUPS = [
+    "Display",
+    "CTV",
+    "PPC",
+    "Email",
+    "Organic Search",
+    "Social",
+    "Direct",
+    "Other",
+]
+APP_EVENTS = ["view", "add_to_cart", "purchase"]
 PAID_CHANNELS = ["Display", "CTV", "PPC", "Email"]
 SIGNAL_SOURCES = ["review", "search", "social"]
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
@@ -46,42 +58,109 @@ class Lineage(_Strict):
 
 
 class RawSessions(Lineage):
-    """GA4-export-shaped web events, one row per event, with PII and consent (landing only)."""
+    """Web events in the GA4 BigQuery export shape, one row per event (landing only).
+
+    Nested exactly as the export is (``event_params``, ``user_properties``, ``privacy_info``,
+    ``device``, ``geo``, ``traffic_source``, ``collected_traffic_source``, ``ecommerce``,
+    ``items``), so a user's own export files and the simulator write the same table.
+    """
 
     event_date: str = pa.Field(str_matches=r"^\d{8}$", description="GA4 event_date, YYYYMMDD.")
-    event_timestamp: int = pa.Field(gt=0)
-    event_name: str = pa.Field(isin=FUNNEL_EVENTS)
-    user_pseudo_id: str = pa.Field(
-        nullable=True, metadata={"pii": "online_id"}, description="GA4 client id; NULL when denied."
+    event_timestamp: int = pa.Field(gt=0, description="Microseconds since the epoch, UTC.")
+    event_name: str = pa.Field(str_matches=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+    event_params: ga4.EXPORT_SCHEMA[event_params] = pa.Field(
+        nullable=True, description="key / typed value pairs, e.g. ga_session_id, page_location."
     )
-    ga_session_id: int = pa.Field(nullable=True)
+    event_bundle_sequence_id: int = pa.Field(nullable=True)
     user_id: str = pa.Field(
         nullable=True, metadata={"pii": "customer_id"}, description="Logged-in customer id."
     )
-    email: str = pa.Field(nullable=True, metadata={"pii": "direct"})
-    phone: str = pa.Field(nullable=True, metadata={"pii": "direct"})
-    ip_address: str = pa.Field(nullable=True, metadata={"pii": "direct"})
-    analytics_storage: str = pa.Field(isin=CONSENT, description="GA4 consent: Yes/No/Unset.")
-    ads_storage: str = pa.Field(isin=CONSENT, description="GA4 ads consent: Yes/No/Unset.")
-    page_location: str
-    traffic_source: str
-    traffic_medium: str
-    channel_group: str = pa.Field(isin=CHANNEL_GROUPS)
-    device_category: str = pa.Field(isin=["desktop", "mobile", "tablet"])
-    geo_country: str
-    geo_city: str = pa.Field(nullable=True)
-    category: str
-    item_id: str = pa.Field(nullable=True)
-    purchase_revenue: float = pa.Field(nullable=True, ge=0)
-    transaction_id: str = pa.Field(nullable=True)
+    user_pseudo_id: str = pa.Field(
+        nullable=True, metadata={"pii": "online_id"}, description="GA4 client id; NULL when denied."
+    )
+    user_first_touch_timestamp: int = pa.Field(nullable=True)
+    user_properties: ga4.EXPORT_SCHEMA[user_properties] = pa.Field(
+        nullable=True, metadata={"pii": "direct"}, description="May hold contact data."
+    )
+    privacy_info: ga4.PRIVACY_INFO = pa.Field(description="analytics_storage / ads_storage.")
+    device: ga4.DEVICE = pa.Field(nullable=True)
+    geo: ga4.GEO = pa.Field(nullable=True, metadata={"pii": "location"})
+    traffic_source: ga4.TRAFFIC_SOURCE = pa.Field(
+        nullable=True, description="First-user acquisition source."
+    )
+    collected_traffic_source: ga4.COLLECTED_TRAFFIC_SOURCE = pa.Field(
+        nullable=True, description="The event's own source, medium and campaign."
+    )
+    platform: str = pa.Field(nullable=True)
+    ecommerce: ga4.ECOMMERCE = pa.Field(nullable=True)
+    items: ga4.EXPORT_SCHEMA[items] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    @classmethod
+    def consent_values(cls, data) -> pl.LazyFrame:
+        """privacy_info.analytics_storage and ads_storage are Yes, No, Unset or NULL."""
+        info = pl.col("privacy_info")
+        return data.lazyframe.select(
+            info.struct.field("analytics_storage").is_in(CONSENT).fill_null(True)
+            & info.struct.field("ads_storage").is_in(CONSENT).fill_null(True)
+        )
+
+
+class RawAppEvents(Lineage):
+    """App view / add-to-cart / purchase events, one row per event."""
+
+    event_id: str = pa.Field(unique=True, description="Stable id of the event.")
+    event_date: pl.Date
+    event_timestamp: UtcTimestamp
+    user_id: str = pa.Field(metadata={"pii": "customer_id"}, description="Customer id.")
+    session_id: str
+    event_type: str = pa.Field(isin=APP_EVENTS)
+    product_id: str
+    category: str = pa.Field(nullable=True)
+    price: float = pa.Field(nullable=True, ge=0)
+
+
+class Customers(Lineage):
+    """The customer base: persona, demographics, contact data and consent (landing only)."""
+
+    customer_id: str = pa.Field(unique=True, metadata={"pii": "customer_id"})
+    user_pseudo_id: str = pa.Field(unique=True, metadata={"pii": "online_id"})
+    persona: str
+    age: int = pa.Field(ge=16, le=110)
+    income_band: str = pa.Field(isin=["low", "middle", "high"])
+    household_size: int = pa.Field(ge=1)
+    home_store: str
+    email: str = pa.Field(metadata={"pii": "direct"})
+    phone: str = pa.Field(metadata={"pii": "direct"})
+    country: str
+    city: str = pa.Field(metadata={"pii": "location"})
+    first_seen: pl.Date
+    analytics_storage: str = pa.Field(isin=CONSENT)
+    ads_storage: str = pa.Field(isin=CONSENT)
+    ad_user_data: str = pa.Field(isin=CONSENT, description="Consent to send data to ad platforms.")
+    ad_personalization: str = pa.Field(isin=CONSENT, description="Consent to personalized ads.")
+
+
+class SalesHistory(Lineage):
+    """A user's own sales history: one value per series and day."""
+
+    date: pl.Date
+    series_id: str
+    value: float = pa.Field(ge=0)
+
+    @pa.dataframe_check
+    @classmethod
+    def one_value_per_series_and_day(cls, data) -> pl.LazyFrame:
+        """No (series_id, date) appears twice."""
+        return data.lazyframe.select(~pl.struct("series_id", "date").is_duplicated())
 
 
 class GovernedSessions(Lineage):
-    """Consented events only, identifiers pseudonymized, contact data, IP and city dropped."""
+    """Consented events only, flattened; identifiers pseudonymized, contact data dropped."""
 
     event_date: pl.Date
     event_timestamp: int = pa.Field(gt=0)
-    event_name: str = pa.Field(isin=FUNNEL_EVENTS)
+    event_name: str
     user_key: str = pa.Field(
         str_matches=HEX64,
         metadata={"pii": "pseudonymous_id"},
@@ -92,18 +171,23 @@ class GovernedSessions(Lineage):
     )
     key_id: str = pa.Field(description="Name of the pseudonymization key.")
     ga_session_id: int
+    ga_session_number: int = pa.Field(nullable=True)
     analytics_storage: str = pa.Field(isin=["Yes"])
-    ads_storage: str = pa.Field(isin=CONSENT, description="GA4 ads consent: Yes/No/Unset.")
+    ads_storage: str = pa.Field(nullable=True, description="GA4 ads consent: Yes/No/Unset.")
     page_path: str = pa.Field(
-        str_matches=r"^/[^?#@]*$", description="URL path; host, query and fragment dropped."
+        nullable=True,
+        str_matches=r"^/[^?#@]*$",
+        description="URL path; host, query and fragment dropped.",
     )
-    traffic_source: str
-    traffic_medium: str
-    channel_group: str = pa.Field(isin=CHANNEL_GROUPS)
-    device_category: str
-    geo_country: str
-    category: str
+    traffic_source: str = pa.Field(nullable=True)
+    traffic_medium: str = pa.Field(nullable=True)
+    default_channel_group: str = pa.Field(description="GA4 default channel group.")
+    channel_group: str = pa.Field(isin=CHANNEL_GROUPS, description="Planning channel.")
+    device_category: str = pa.Field(nullable=True)
+    geo_country: str = pa.Field(nullable=True)
+    category: str = pa.Field(nullable=True, description="Category of the event's first item.")
     item_id: str = pa.Field(nullable=True)
+    item_quantity: int = pa.Field(nullable=True, ge=0)
     purchase_revenue: float = pa.Field(nullable=True, ge=0)
     transaction_id: str = pa.Field(nullable=True)
 
@@ -147,7 +231,8 @@ class RawSignals(Lineage):
 class RawTransactions(Lineage):
     """Store x product sales lines."""
 
-    transaction_id: str = pa.Field(unique=True)
+    transaction_id: str = pa.Field(unique=True, description="One id per sales line.")
+    basket_id: str = pa.Field(description="The basket (receipt) the line belongs to.")
     transaction_date: pl.Date
     transaction_ts: UtcTimestamp
     store_id: str
@@ -265,6 +350,9 @@ class DspPayloadLineItems(Lineage):
 
 SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "raw.sessions": RawSessions,
+    "raw.app_events": RawAppEvents,
+    "raw.customers": Customers,
+    "raw.sales_history": SalesHistory,
     "raw.signals": RawSignals,
     "raw.transactions": RawTransactions,
     "raw.census_retail_sales": CensusRetailSales,

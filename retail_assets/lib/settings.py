@@ -17,6 +17,12 @@ DEMO_PSEUDONYMIZATION_KEY = "retail-assets-demo-key-not-secret-0123456789abcdef"
 PROFILES = ("demo", "production")
 
 
+#: Where web events come from: the simulator, or GA4 export files in <landing>/inbox/ga4/.
+SESSIONS_SOURCES = ("simulator", "ga4")
+#: Where app events come from: the simulator, or event files in <landing>/inbox/events/.
+APP_EVENTS_SOURCES = ("simulator", "events_file")
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
@@ -37,6 +43,8 @@ class Settings:
     pseudonymization_key: str | None = field(default=None, repr=False)
     key_id: str = "k1"
     forecast_horizon: int = 14
+    sessions_source: str = "simulator"
+    app_events_source: str = "simulator"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -59,6 +67,8 @@ class Settings:
             pseudonymization_key=env.get("RETAIL_PSEUDONYMIZATION_KEY") or None,
             key_id=env.get("RETAIL_KEY_ID", "k1"),
             forecast_horizon=_int(env, "RETAIL_FORECAST_HORIZON", 14, minimum=1),
+            sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
+            app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
         )
 
     def resolved_key(self) -> tuple[str, bool]:
@@ -77,6 +87,13 @@ class Settings:
             "pseudonymized with a secret key: set RETAIL_PSEUDONYMIZATION_KEY to at least 32 "
             "random characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
         )
+
+
+def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, choices[0]).strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {choices}, got {value!r}")
+    return value
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int) -> int:

@@ -1,73 +1,70 @@
-"""A vectorized simulator of a retailer's customers, web events, signals and store sales.
+"""A vectorized simulator of a retailer: customers, web and app events, signals and store sales.
 
 Every draw for a day is seeded from ``(base seed, entity, date)``, so any partition can be
 simulated alone, in any order or in parallel, and simulating it twice gives the same rows.
-Demand per category follows a latent process (a sum of slow waves with seeded phases); the
-behavioral signals move with it on the day and store sales follow it ``lag_days`` later, so
-signals lead sales as they do for a real retailer.
+
+What drives what:
+
+* **Customers** belong to personas (``simulation.yaml``) with demographics, shopping
+  frequency per channel (web, app, store), preferred hours, a basket profile per category,
+  a channel mix and consent propensities. Each customer also has a personal activity level
+  (gamma distributed, mean 1), so some customers return day after day and others rarely.
+* **Calendar**: weekends (the weekend/weekday ratio is ``weekend_uplift`` while the weekly
+  mean stays 1, so configured frequencies are the realized ones), festivals with uplift, a
+  yearly trend, promotions (price discount and demand uplift) and monthly seasonality per
+  category calibrated from the Census MRTS series.
+* **Latent demand** per category (a sum of slow waves with seeded phases) moves reviews,
+  searches, social mentions and browsing on the day, and store sales ``lag_days`` later with
+  the configured ``strength``: signals lead sales the way they do for a real retailer.
+
+How it stays fast (``benchmarks/RESULTS.md``): the day methods draw per session, view or
+basket with numpy, and build their frames from Arrow buffers that polars adopts without a
+copy. String columns are gathers of 16-byte Arrow string views from small per-simulator
+tables (pages, products, devices, places, channels, customer ids), so string data is never
+copied per row; nested GA4 lists are flat values plus offsets; categorical draws map one
+uniform through a guide table instead of comparing against every category.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from retail_assets.lib.config import SimulationConfig
 
 _EPOCH = dt.date(1970, 1, 1)
-_FIRST_NAMES = np.array(
-    [
-        "ana",
-        "ben",
-        "chloe",
-        "dev",
-        "emma",
-        "farid",
-        "grace",
-        "hiro",
-        "ines",
-        "jack",
-        "kemi",
-        "liam",
-        "maya",
-        "noah",
-        "olga",
-        "pablo",
-        "quinn",
-        "rosa",
-        "sam",
-        "tara",
-    ]
-)
-_LAST_NAMES = np.array(
-    [
-        "smith",
-        "garcia",
-        "chen",
-        "patel",
-        "kim",
-        "nguyen",
-        "okafor",
-        "rossi",
-        "silva",
-        "muller",
-        "cohen",
-        "ivanova",
-        "jones",
-        "brown",
-        "lopez",
-        "sato",
-    ]
-)
-_COUNTRIES = np.array(["United States", "United States", "United States", "Canada", "Mexico"])
-_CITIES = np.array(["New York", "Chicago", "Austin", "Seattle", "Toronto", "Monterrey"])
-_DEVICES = np.array(["desktop", "mobile", "tablet"])
-_DEVICE_P = np.array([0.38, 0.55, 0.07])
+_DAY_US = 86_400_000_000
+_HOST = "https://shop.example.com"
+_FIRST_NAMES = "ana ben chloe dev emma farid grace hiro ines jack kemi liam maya noah olga pablo"
+_LAST_NAMES = "smith garcia chen patel kim nguyen okafor rossi silva muller cohen ivanova jones"
+# country, region, city, share
+_PLACES = [
+    ("United States", "New York", "New York", 0.22),
+    ("United States", "Illinois", "Chicago", 0.14),
+    ("United States", "Texas", "Austin", 0.12),
+    ("United States", "Washington", "Seattle", 0.10),
+    ("United States", "California", "Los Angeles", 0.18),
+    ("United States", "Georgia", "Atlanta", 0.09),
+    ("Canada", "Ontario", "Toronto", 0.10),
+    ("Mexico", "Nuevo Leon", "Monterrey", 0.05),
+]
+# category, brand, operating system, share (GA4 device fields)
+_DEVICES = [
+    ("desktop", None, "Windows", 0.24),
+    ("desktop", None, "Macintosh", 0.14),
+    ("mobile", "Apple", "iOS", 0.30),
+    ("mobile", "Samsung", "Android", 0.17),
+    ("mobile", "Google", "Android", 0.08),
+    ("tablet", "Apple", "iOS", 0.07),
+]
+_BRANDS = ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adventure"]
 _REVIEW_TEXT = {
     "negative": [
         "Broke after a week, very disappointed",
@@ -90,6 +87,20 @@ _REVIEW_TEXT = {
 }
 _SEARCH_TERMS = ["deals", "best", "cheap", "near me", "reviews", "sale", "new", "gift"]
 
+# Web funnel, in event order within a session (GA4 recommended ecommerce events).
+WEB_EVENTS = [
+    "session_start",
+    "page_view",
+    "view_item_list",
+    "view_item",
+    "add_to_cart",
+    "begin_checkout",
+    "add_payment_info",
+    "purchase",
+]
+APP_EVENTS = ["view", "add_to_cart", "purchase"]
+SESSION_GAP_MINUTES = 30
+
 
 def rng_for(seed: int, entity: str, day: dt.date | None = None) -> np.random.Generator:
     """A generator seeded from (seed, entity, date): independent of any other partition."""
@@ -97,6 +108,26 @@ def rng_for(seed: int, entity: str, day: dt.date | None = None) -> np.random.Gen
     if day is not None:
         parts.append(day.toordinal())
     return np.random.default_rng(parts)
+
+
+def draw_rows(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
+    """One index per row of a (rows, k) matrix of non-negative weights."""
+    cum = np.cumsum(weights, axis=1)
+    u = rng.random(weights.shape[0]) * cum[:, -1]
+    return (u[:, None] >= cum).sum(axis=1)
+
+
+def _fmt(template: str, *parts: pl.Series) -> pl.Series:
+    """``pl.format`` over Series: the template's ``{}`` filled row by row."""
+    return pl.select(pl.format(template, *(pl.lit(p) for p in parts))).to_series()
+
+
+def _prefix(name: str) -> str:
+    return name.replace(" & ", "").replace(" ", "").upper()
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" & ", "-").replace(" ", "-")
 
 
 @dataclass(frozen=True)
@@ -119,47 +150,196 @@ class Simulator:
         return list(self.config.personas)
 
     @cached_property
+    def channel_names(self) -> list[str]:
+        """Marketing channel names in configuration order."""
+        return list(self.config.channels)
+
+    @cached_property
+    def catalog(self) -> pl.DataFrame:
+        """Products: per category, ``products_per_category`` list prices spread log-uniformly.
+
+        Products are numbered in price order within their category, so a persona's price
+        range is a contiguous block of product numbers.
+        """
+        rng = rng_for(self.seed, "catalog")
+        n = self.config.products_per_category
+        frames = []
+        for k, (name, cat) in enumerate(self.config.categories.items()):
+            lo, hi = cat.price
+            u = np.sort(rng.random(n))
+            price = np.round(lo * (hi / lo) ** u, 2)
+            frames.append(
+                pl.DataFrame(
+                    {
+                        "category_index": np.full(n, k, dtype=np.int64),
+                        "category": name,
+                        "prefix": _prefix(name),
+                        "slug": _slug(name),
+                        "product_number": np.arange(1, n + 1),
+                        "list_price": price,
+                        "brand": [_BRANDS[i] for i in rng.integers(0, len(_BRANDS), n)],
+                    }
+                )
+            )
+        number = pl.col("product_number").cast(pl.Utf8).str.zfill(3)
+        return (
+            pl.concat(frames)
+            .with_columns(
+                pl.format("{}-{}", "prefix", number).alias("product_id"),
+                pl.format("{} {} {}", "brand", "category", "product_number").alias("item_name"),
+            )
+            .with_columns(
+                pl.format("{}/c/{}/p/{}", pl.lit(_HOST), "slug", "product_id").alias(
+                    "page_location"
+                )
+            )
+            .drop("prefix", "slug")
+        )
+
+    @cached_property
+    def _p(self) -> _PersonaArrays:
+        return _PersonaArrays.build(self)
+
+    @cached_property
     def customer_table(self) -> dict[str, np.ndarray]:
-        """The customer base: persona, identifiers, contact data and consent, as arrays."""
+        """The customer base as numeric arrays (strings are built only for rows that need them)."""
         rng = rng_for(self.seed, "customers")
-        n = self.customers
-        shares = np.array([p.share for p in self.config.personas.values()])
-        persona = rng.choice(len(shares), size=n, p=shares / shares.sum())
-        consent_codes = np.array(["Yes", "No", "Unset"])
-        analytics = np.empty(n, dtype=object)
-        ads = np.empty(n, dtype=object)
-        for i, p in enumerate(self.config.personas.values()):
-            idx = np.flatnonzero(persona == i)
-            w = np.array([p.consent.get(c, 0.0) for c in consent_codes])
-            analytics[idx] = rng.choice(consent_codes, size=idx.size, p=w / w.sum())
-            ads[idx] = rng.choice(consent_codes, size=idx.size, p=w / w.sum())
-        ids = np.arange(n)
-        first = _FIRST_NAMES[rng.integers(0, _FIRST_NAMES.size, n)]
-        last = _LAST_NAMES[rng.integers(0, _LAST_NAMES.size, n)]
-        first_visit = 1_600_000_000 + rng.integers(0, 100_000_000, n)
-        client = rng.integers(100_000_000, 2_000_000_000, n)
+        p, n = self._p, self.customers
+        persona = rng.choice(len(p.share), size=n, p=p.share)
+        consent = np.empty((4, n), dtype=np.int8)  # analytics, ads, ad_user_data, personalization
+        for j in range(4):
+            consent[j] = draw_rows(rng, p.consent[persona])
+        # Ads consents mostly follow analytics consent: people answer a banner once.
+        same = rng.random((3, n)) < 0.85
+        consent[1:] = np.where(same, consent[0], consent[1:])
+        demo = p.demographics
+        age = rng.integers(demo["age_lo"][persona], demo["age_hi"][persona] + 1)
+        household = rng.integers(demo["hh_lo"][persona], demo["hh_hi"][persona] + 1)
+        income = draw_rows(rng, demo["income"][persona])
+        place_w = np.array([pl_[3] for pl_ in _PLACES])
+        device_w = np.array([d[3] for d in _DEVICES])
         return {
             "persona": persona,
-            "user_id": np.char.add("C", np.char.zfill(ids.astype(str), 8)),
-            "user_pseudo_id": np.char.add(
-                np.char.add(client.astype(str), "."), first_visit.astype(str)
-            ),
-            "email": np.char.add(
-                np.char.add(np.char.add(first, "."), last),
-                np.char.add(ids.astype(str), "@example.com"),
-            ),
-            "phone": np.char.add("+1 555 ", np.char.zfill((ids % 10_000_000).astype(str), 7)),
-            "ip_address": np.char.add(
-                np.char.add("203.0.", (ids // 250 % 250).astype(str)),
-                np.char.add(".", (ids % 250 + 1).astype(str)),
-            ),
-            "analytics_storage": analytics.astype(str),
-            "ads_storage": ads.astype(str),
+            "activity": rng.gamma(2.0, 0.5, n),
+            "consent": consent,
+            "age": age,
+            "household_size": household,
+            "income": income,
+            "home_store": rng.integers(0, self.config.stores, n),
+            "place": rng.choice(len(_PLACES), size=n, p=place_w / place_w.sum()),
+            "device": rng.choice(len(_DEVICES), size=n, p=device_w / device_w.sum()),
+            "acquisition": draw_rows(rng, p.channels[persona]),
+            "first_seen": (self.config.trend_origin - _EPOCH).days - rng.integers(1, 1500, n),
+            "client": rng.integers(100_000_000, 2_000_000_000, n),
             "logged_in": rng.random(n) < 0.6,
-            "device": _DEVICES[rng.choice(3, size=n, p=_DEVICE_P)],
-            "country": _COUNTRIES[rng.integers(0, _COUNTRIES.size, n)],
-            "city": _CITIES[rng.integers(0, _CITIES.size, n)],
+            "first_name": rng.integers(0, len(_FIRST_NAMES.split()), n),
+            "last_name": rng.integers(0, len(_LAST_NAMES.split()), n),
         }
+
+    @cached_property
+    def _ids(self) -> pl.DataFrame:
+        """String identifiers and contact data of every customer, built once."""
+        c = self.customer_table
+        first = pl.Series(_FIRST_NAMES.split())
+        last = pl.Series(_LAST_NAMES.split())
+        idx = pl.Series(np.arange(self.customers))
+        return pl.DataFrame(
+            {
+                "customer_id": _fmt("C{}", idx.cast(pl.Utf8).str.zfill(8)),
+                "user_pseudo_id": _fmt(
+                    "{}.{}", pl.Series(c["client"]), pl.Series(c["first_seen"] * 86_400)
+                ),
+                "email": _fmt(
+                    "{}.{}{}@example.com",
+                    first.gather(c["first_name"]),
+                    last.gather(c["last_name"]),
+                    idx,
+                ),
+                "phone": _fmt("+1 555 {}", (idx % 10_000_000).cast(pl.Utf8).str.zfill(7)),
+            }
+        )
+
+    def customers_frame(self) -> pl.DataFrame:
+        """The customer base with persona, demographics, contact data and consent."""
+        c, ids = self.customer_table, self._ids
+        consent = pl.Series(["Yes", "No", "Unset"])
+        places = pl.DataFrame(_PLACES, schema=["country", "region", "city", "w"], orient="row")
+        return ids.select("customer_id", "user_pseudo_id").with_columns(
+            pl.Series("persona", self.persona_names).gather(c["persona"]),
+            pl.Series("age", c["age"]),
+            pl.Series(["low", "middle", "high"]).gather(c["income"]).alias("income_band"),
+            pl.Series("household_size", c["household_size"]),
+            pl.format("S{}", pl.Series(c["home_store"] + 1).cast(pl.Utf8).str.zfill(3)).alias(
+                "home_store"
+            ),
+            ids["email"],
+            ids["phone"],
+            places["country"].gather(c["place"]),
+            places["city"].gather(c["place"]),
+            pl.Series("first_seen", c["first_seen"]).cast(pl.Date),
+            *(
+                consent.gather(c["consent"][j]).alias(name)
+                for j, name in enumerate(
+                    ["analytics_storage", "ads_storage", "ad_user_data", "ad_personalization"]
+                )
+            ),
+        )
+
+    # ------------------------------------------------------------------ calendar
+    def traffic_multiplier(self, day: dt.date) -> float:
+        """Visits on ``day`` relative to an average day: weekend, festivals, trend."""
+        cal = self.config.calendar
+        u = cal.weekend_uplift
+        weekly = (u if day.weekday() >= 5 else 1.0) * 7 / (5 + 2 * u)
+        years = (day - self.config.trend_origin).days / 365.25
+        trend = (1 + self.config.trend_per_year) ** years
+        festival = np.prod([f.uplift for f in self._festivals(day) if not f.categories])
+        return float(weekly * trend * festival)
+
+    def category_multiplier(self, day: dt.date) -> np.ndarray:
+        """Per category demand on ``day``: seasonality, category festivals and promotions."""
+        cats = self.config.categories
+        mult = np.array([cats[c].seasonality[day.month - 1] for c in self.category_names])
+        for f in self._festivals(day):
+            for c in f.categories:
+                mult[self.category_names.index(c)] *= f.uplift
+        for promo in self._promotions(day):
+            for c in promo.categories:
+                mult[self.category_names.index(c)] *= promo.uplift
+        return mult
+
+    def discount(self, day: dt.date) -> np.ndarray:
+        """Per category price discount on ``day`` (0 outside promotions)."""
+        keep = np.ones(len(self.category_names))
+        for promo in self._promotions(day):
+            for c in promo.categories:
+                keep[self.category_names.index(c)] *= 1 - promo.discount
+        return 1 - keep
+
+    def festivals_on(self, day: dt.date) -> list[str]:
+        """Names of the festivals whose window covers ``day``."""
+        return [f.name for f in self._festivals(day)]
+
+    def _festivals(self, day: dt.date):
+        out = []
+        for f in self.config.calendar.festivals:
+            if f.month_day:
+                m, d = (int(x) for x in f.month_day.split("-"))
+                dates = []
+                for year in (day.year - 1, day.year, day.year + 1):
+                    try:
+                        dates.append(dt.date(year, m, d))
+                    except ValueError:  # 02-29 outside leap years
+                        continue
+            else:
+                dates = f.dates
+            span = (dt.timedelta(days=f.days_before), dt.timedelta(days=f.days_after))
+            if any(x - span[0] <= day <= x + span[1] for x in dates):
+                out.append(f)
+        return out
+
+    def _promotions(self, day: dt.date):
+        return [p for p in self.config.calendar.promotions if p.start <= day <= p.end]
 
     @cached_property
     def _latent_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,119 +357,416 @@ class Simulator:
         wave = (amps * np.sin(2 * np.pi * t / periods + phases)).sum(axis=1)
         return wave / np.sqrt((amps**2).sum(axis=1) / 2)
 
-    def demand_multiplier(self, day: dt.date) -> float:
-        """Calendar effect on ``day``: weekend uplift times the month's seasonal factor."""
-        cal = self.config.calendar
-        weekend = cal.weekend_uplift if day.weekday() >= 5 else 1.0
-        return weekend * cal.monthly_seasonality[day.month - 1]
+    def interest(self, day: dt.date) -> np.ndarray:
+        """Per category browsing interest on ``day``: calendar times latent demand on the day."""
+        lift = np.exp(self.config.signals.strength * self.latent_demand(day))
+        return self.category_multiplier(day) * lift
+
+    def store_demand(self, day: dt.date) -> np.ndarray:
+        """Per category store demand on ``day``: calendar times latent demand ``lag_days`` ago."""
+        sig = self.config.signals
+        lagged = self.latent_demand(day - dt.timedelta(days=sig.lag_days))
+        return self.category_multiplier(day) * np.exp(sig.strength * lagged)
+
+    # ------------------------------------------------------------------ shared pieces
+    @cached_property
+    def _propensity(self) -> dict[str, np.ndarray]:
+        """Per customer visits per average day, by channel (persona frequency x activity)."""
+        c, p = self.customer_table, self._p
+        per_day = {"web": p.web_per_day, "app": p.app_per_day, "store": p.store_per_day}
+        return {name: rate[c["persona"]] * c["activity"] for name, rate in per_day.items()}
+
+    def _active(self, rng: np.random.Generator, channel: str, day: dt.date) -> np.ndarray:
+        """Customers active on ``day`` on ``channel`` (web, app or store)."""
+        p = self._propensity[channel] * self.traffic_multiplier(day)
+        return np.flatnonzero(rng.random(self.customers) < p)
+
+    def _products(self, rng: np.random.Generator, cell: np.ndarray) -> np.ndarray:
+        """A catalog row per (persona, category) cell, within the persona's price range."""
+        offset = rng.random(cell.size) * self._p.product_span.ravel()[cell]
+        return self._p.product_base.ravel()[cell] + offset.astype(np.int64)
+
+    def _product_weights(self, day: dt.date) -> np.ndarray:
+        """(persona, product) view weights on ``day``.
+
+        A category's weight (basket weight x interest) spread evenly over the products in the
+        persona's price range for it.
+        """
+        p, tb = self._p, self._tables
+        category = tb.product_category
+        number = np.arange(category.size) - category * self.config.products_per_category
+        inside = (number >= p.product_lo[:, category]) & (number <= p.product_hi[:, category])
+        weight = (p.basket_p * self.interest(day))[:, category] / p.product_span[:, category]
+        return weight * inside
+
+    def _start_times(
+        self, rng: np.random.Generator, persona: np.ndarray, day: dt.date
+    ) -> np.ndarray:
+        """Session start (µs since the epoch): in preferred hours 80 % of the time."""
+        lo, hi = self._p.hour_lo[persona], self._p.hour_hi[persona]
+        preferred = rng.random(persona.size) < 0.8
+        start = np.where(preferred, lo * 3600, 0)
+        width = np.where(preferred, (hi - lo + 1) * 3600, 86_400)
+        secs = start + rng.random(persona.size) * width
+        return (day - _EPOCH).days * _DAY_US + (secs * 1e6).astype(np.int64)
+
+    @cached_property
+    def _id_text(self) -> dict[str, _Text]:
+        """Customer identifiers as string views, gathered by customer index."""
+        return {k: _Text.of(self._ids[k]) for k in ("customer_id", "user_pseudo_id", "email")}
+
+    @cached_property
+    def _tables(self) -> _Tables:
+        return _Tables.build(self)
+
+    @cached_property
+    def _list_price(self) -> np.ndarray:
+        return self.catalog["list_price"].to_numpy()
 
     # ------------------------------------------------------------------ web events
     def sessions(self, day: dt.date) -> pl.DataFrame:
-        """GA4-export-shaped events for ``day``: one row per event, PII and consent included."""
-        cfg = self.config
+        """Web events for ``day`` in the GA4 BigQuery export shape (:data:`ga4.EXPORT_SCHEMA`).
+
+        Values are drawn per session and per event as numpy arrays; every string column is
+        a gather of Arrow string views from small per-simulator tables (pages, products,
+        devices, places, channels, customer ids), and nested lists are flat values plus
+        offsets, so no value is built row by row.
+        """
         rng = rng_for(self.seed, "sessions", day)
-        cust = self.customer_table
-        personas = list(cfg.personas.values())
-        visit_p = np.array([p.daily_visit_probability for p in personas])[cust["persona"]]
-        visit_p = np.clip(visit_p * self.demand_multiplier(day), 0, 1)
-        visitors = np.flatnonzero(rng.random(self.customers) < visit_p)
-        s = visitors.size
-        persona = cust["persona"][visitors]
-
-        category = np.empty(s, dtype=np.int64)
-        channel = np.empty(s, dtype=np.int64)
-        hour = np.empty(s, dtype=np.int64)
-        cart_p = np.empty(s)
-        buy_p = np.empty(s)
-        channel_names = list(cfg.channels)
-        for i, p in enumerate(personas):
-            idx = np.flatnonzero(persona == i)
-            cw = np.array([p.categories.get(c, 0.0) for c in self.category_names])
-            category[idx] = rng.choice(cw.size, size=idx.size, p=cw / cw.sum())
-            chw = np.array([p.channels.get(c, 0.0) for c in channel_names])
-            channel[idx] = rng.choice(chw.size, size=idx.size, p=chw / chw.sum())
-            hour[idx] = rng.integers(p.preferred_hours[0], p.preferred_hours[1] + 1, idx.size)
-            cart_p[idx] = p.cart_rate
-            buy_p[idx] = p.purchase_given_cart
-        latent = self.latent_demand(day)[category]
-        cart_p = np.clip(cart_p * np.exp(cfg.signals.strength * 0.5 * latent), 0, 1)
-        carted = rng.random(s) < cart_p
-        bought = carted & (rng.random(s) < buy_p)
-        page_views = 1 + rng.poisson(2.0, s)
-
-        # Events per session: session_start, page_view x k, view_item, then the funnel.
-        n_events = 2 + page_views + carted + 2 * bought
-        sess = np.repeat(np.arange(s), n_events)
-        offset = np.arange(sess.size) - np.repeat(np.cumsum(n_events) - n_events, n_events)
-        pv = np.repeat(page_views, n_events)
-        names = np.full(sess.size, "page_view", dtype=object)
-        names[offset == 0] = "session_start"
-        names[offset == pv + 1] = "view_item"
-        names[(offset == pv + 2) & np.repeat(carted, n_events)] = "add_to_cart"
-        names[(offset == pv + 3) & np.repeat(bought, n_events)] = "begin_checkout"
-        names[(offset == pv + 4) & np.repeat(bought, n_events)] = "purchase"
-
-        start_s = (day - _EPOCH).days * 86_400 + hour * 3600 + rng.integers(0, 3600, s)
-        gaps = rng.integers(5, 90, sess.size)
-        ts_s = np.repeat(start_s, n_events) + offset * gaps
-        ts_us = ts_s * 1_000_000 + rng.integers(0, 1_000_000, sess.size)
-
-        cats = np.array(self.category_names)[category]
-        product = rng.integers(1, cfg.products_per_category + 1, s)
-        item_id = np.char.add(
-            np.char.add(_prefix(cats), "-"), np.char.zfill(product.astype(str), 3)
+        c, p, tb = self.customer_table, self._p, self._tables
+        users = self._active(rng, "web", day)
+        s = users.size
+        persona = c["persona"][users]
+        category = draw_grouped(rng, p.basket_p * self.interest(day), persona)
+        channel = draw_grouped(rng, p.channels, persona)
+        cell = persona * len(self.category_names) + category
+        product = self._products(rng, cell)
+        lift = np.exp(0.5 * self.config.signals.strength * self.latent_demand(day))[category]
+        carted = rng.random(s) < np.minimum(p.web_cart[persona] * lift, 1.0)
+        bought = carted & (rng.random(s) < p.web_buy[persona])
+        quantity = rng.integers(p.qty_lo.ravel()[cell], p.qty_hi.ravel()[cell] + 1)
+        page_views = 1 + rng.poisson(1.5, s)
+        item_views = 1 + rng.poisson(0.6, s)
+        start = self._start_times(rng, persona, day)
+        session_number = (
+            1
+            + ((day - _EPOCH).days - c["first_seen"][users])
+            * p.web_per_day[persona]
+            * c["activity"][users]
         )
-        lo = np.array([cfg.categories[c].price[0] for c in self.category_names])[category]
-        hi = np.array([cfg.categories[c].price[1] for c in self.category_names])[category]
-        revenue = np.round(lo + (hi - lo) * rng.beta(2, 5, s), 2) * (1 + rng.poisson(0.4, s))
-        session_id = (start_s - rng.integers(0, 50, s)).astype(np.int64)
+        consent = c["consent"][:2, users]  # analytics, ads
+        denied = consent[0] == 1
+        logged_in = c["logged_in"][users]
 
-        c = visitors[sess]
-        analytics = cust["analytics_storage"][c]
-        denied = analytics == "No"  # advanced consent mode: cookieless pings without ids
-        is_purchase = names == "purchase"
-        checkout = np.isin(names, ["begin_checkout", "purchase"])
-        logged_in = cust["logged_in"][c]
-        ev_item = np.isin(names, ["view_item", "add_to_cart", "begin_checkout", "purchase"])
-        ch = np.array(channel_names)[channel][sess]
+        # Events per session, in funnel order (WEB_EVENTS).
+        counts = np.ones((s, len(WEB_EVENTS)), np.int64)
+        counts[:, 1], counts[:, 3], counts[:, 4] = page_views, item_views, carted
+        counts[:, 5:] = bought[:, None]
+        # Events on the category page, on the product page and at the checkout.
+        kinds = np.stack([2 + page_views, item_views + carted, 3 * bought], axis=1)
+        per_session = kinds.sum(axis=1)
+        end = np.cumsum(per_session)
+        n = int(end[-1]) if s else 0
+        sess = np.repeat(np.arange(s), per_session)
+        ts = np.arange(n)
+        ts -= np.repeat(end - per_session, per_session)  # step in the session
+        ts *= rng.integers(3_000_000, 90_000_000, n)  # 3 to 90 s between events
+        ts += np.repeat(start, per_session)
+        # event_date stays the partition's day
+        np.minimum(ts, (day - _EPOCH).days * _DAY_US + _DAY_US - 1, out=ts)
+        engagement = rng.integers(0, 20_000, n)
+
+        price = self._list_price[product] * (1 - self.discount(day)[category])
+        revenue = np.round(price * quantity, 2)
+        sid = start // 1_000_000
         date_str = day.strftime("%Y%m%d")
-        slug = np.char.replace(np.char.lower(cats), " & ", "-")
-        page = np.char.add(
-            np.char.add("https://shop.example.com/c/", slug[sess]),
-            np.where(ev_item, np.char.add("/p/", item_id[sess]), ""),
+        purchase = np.zeros(n, bool)
+        purchase[end[bought] - 1] = True  # the last event of a buying session
+
+        # event_params: [ga_session_id, ga_session_number, page_location, page_title] for
+        # consented hits; cookieless pings (analytics denied) carry no session ids:
+        # [page_location, page_title, engagement_time_msec, page_referrer]. Page and title are
+        # the category's for list events, the product's for item events, the checkout's for
+        # checkout events; some checkout pages leak the email in the query string, as real
+        # sites do. The four string views of every (session, page kind) are repeated to events.
+        leak = bought & logged_in & (sid % 7 == 0)
+        leak_urls = _fmt(f"{_HOST}/checkout?email={{}}", self._ids["email"].gather(users[leak]))
+        text = tb.text.concat(_Text.of(leak_urls))
+        checkout_page = np.where(leak, tb.text.views.size + np.cumsum(leak) - 1, tb.checkout_page)
+        page = text.views.take(
+            np.stack([tb.category_page + category, tb.product_page + product, checkout_page], 1)
         )
-        sources = np.array([cfg.channels[n].source for n in channel_names])[channel][sess]
-        mediums = np.array([cfg.channels[n].medium for n in channel_names])[channel][sess]
-        page = np.char.add(page, np.char.add("?utm_source=", sources))
-        return pl.DataFrame(
+        title = text.views.take(
+            np.stack(
+                [
+                    tb.category_name + category,
+                    tb.item_name + product,
+                    np.full(s, tb.checkout_title),
+                ],
+                axis=1,
+            )
+        )
+        strings = np.empty((s, 3, 4), _VIEW)
+        strings[:, :, 0] = strings[:, :, 2] = page
+        strings[:, :, 1] = title
+        strings[:, :, 3] = np.where(denied[:, None], text.views[tb.referrer], title)
+        strings = np.repeat(strings.reshape(-1, 4), kinds.ravel(), axis=0)
+        integers = np.zeros((s, 4), np.int64)
+        integers[:, 0], integers[:, 1] = sid, session_number
+        integers = np.repeat(integers, per_session, axis=0)
+        integers[:, 2] = engagement
+        d = denied.view(np.uint8)
+        ev_denied = np.repeat(d, per_session)
+        params = _param_structs(
+            tb.keys.array(np.repeat(tb.key_views[d], per_session, axis=0).ravel()),
+            text.array(strings.ravel(), _nibbles(_PARAM_STRING.take(ev_denied))),
+            _values(integers.ravel(), _nibbles(_PARAM_INT.take(ev_denied))),
+        )
+
+        # Session-level string columns, gathered to events in one take.
+        ids = self._id_text
+        device, place, acq = c["device"][users], c["place"][users], c["acquisition"][users]
+        columns = {  # name: (table, row per session, validity per session)
+            "user_id": (ids["customer_id"], users, logged_in & ~denied),
+            "user_pseudo_id": (ids["user_pseudo_id"], users, ~denied),
+            "analytics_storage": (tb.consent, consent[0], None),
+            "ads_storage": (tb.consent, consent[1], None),
+            "uses_transient_token": (tb.no_yes, d, None),
+            "device_category": (tb.device_category, device, None),
+            "mobile_brand_name": (tb.device_brand, device, None),
+            "operating_system": (tb.device_os, device, None),
+            "country": (tb.country, place, None),
+            "region": (tb.region, place, None),
+            "city": (tb.city, place, None),
+            "name": (tb.source_name, acq, None),
+            "medium": (tb.medium, acq, None),
+            "source": (tb.source, acq, None),
+            "manual_campaign_name": (tb.campaign, channel, None),
+            "manual_source": (tb.source, channel, None),
+            "manual_medium": (tb.medium, channel, None),
+        }
+        views = np.stack([t.views.take(i) for t, i, _ in columns.values()]).take(sess, axis=1)
+        masks = {"collected_traffic_source": ~tb.direct_channel[channel]}
+        for name, (table, index, ok) in columns.items():
+            if table.valid is not None:
+                ok = table.valid.take(index) if ok is None else ok & table.valid.take(index)
+            if ok is not None:
+                masks[name] = ok
+        masks_ev = dict(zip(masks, np.stack(list(masks.values())).take(sess, axis=1), strict=True))
+        col = {
+            name: table.array(views[j], masks_ev.get(name))
+            for j, (name, (table, _, _)) in enumerate(columns.items())
+        }
+        numbers = np.stack(
+            [c["first_seen"][users] * _DAY_US, quantity, revenue.view(np.int64)]
+        ).take(sess, axis=1)
+
+        # Items: one per item event (view_item and later), none on the others.
+        items_per_session = kinds[:, 1] + kinds[:, 2]
+        item_sess = np.repeat(np.arange(s), items_per_session)
+        item_revenue_ok = np.zeros(item_sess.size, bool)
+        item_revenue_ok[np.cumsum(items_per_session)[bought] - 1] = True
+        item_views = np.stack(
+            [t.views.take(product) for t in (tb.product_ids, tb.item_names, tb.brands)]
+            + [tb.categories.views.take(category)]
+        ).take(item_sess, axis=1)
+        items = _struct(
             {
-                "event_date": np.full(sess.size, date_str),
-                "event_timestamp": ts_us.astype(np.int64),
-                "event_name": names.astype(str),
-                "user_pseudo_id": _nullable(cust["user_pseudo_id"][c], ~denied),
-                "ga_session_id": pl.Series(session_id[sess]).set(pl.Series(denied), None),
-                "user_id": _nullable(cust["user_id"][c], logged_in & ~denied),
-                "email": _nullable(cust["email"][c], checkout & logged_in),
-                "phone": _nullable(cust["phone"][c], checkout & logged_in),
-                "ip_address": cust["ip_address"][c],
-                "analytics_storage": analytics,
-                "ads_storage": cust["ads_storage"][c],
-                "page_location": page,
-                "traffic_source": sources,
-                "traffic_medium": mediums,
-                "channel_group": ch,
-                "device_category": cust["device"][c],
-                "geo_country": cust["country"][c],
-                "geo_city": cust["city"][c],
-                "category": cats[sess],
-                "item_id": _nullable(item_id[sess], ev_item),
-                "purchase_revenue": pl.Series(revenue[sess]).set(pl.Series(~is_purchase), None),
-                "transaction_id": _nullable(
-                    np.char.add(f"T{date_str}-", np.arange(s).astype(str))[sess], is_purchase
-                ),
-            },
-            schema_overrides={"ga_session_id": pl.Int64, "purchase_revenue": pl.Float64},
+                "item_id": tb.product_ids.array(item_views[0]),
+                "item_name": tb.item_names.array(item_views[1]),
+                "item_brand": tb.brands.array(item_views[2]),
+                "item_category": tb.categories.array(item_views[3]),
+                "price": _values(np.round(price, 2).take(item_sess)),
+                "quantity": _values(quantity.take(item_sess)),
+                "item_revenue": _values(revenue.take(item_sess), item_revenue_ok),
+            }
         )
+        item_offsets = np.zeros(n + 1, np.int64)
+        is_item = np.repeat(np.tile(np.array([0, 1, 1], np.int8), s), kinds.ravel())
+        np.cumsum(is_item, out=item_offsets[1:])
+
+        # The customer's email as a user property on purchases by logged-in customers.
+        props = bought & logged_in & ~denied
+        prop_offsets = np.zeros(n + 1, np.int64)
+        prop_offsets[end[props]] = 1
+        np.cumsum(prop_offsets, out=prop_offsets)
+        n_props = int(props.sum())
+        user_props = _param_structs(
+            tb.customer_email.array(np.full(n_props, tb.customer_email.views[0])),
+            ids["email"].array(ids["email"].views.take(users[props])),
+            _nulls(pa.int64(), n_props),
+        )
+        # Purchases carry the transaction; other events have no ecommerce block.
+        transaction = _Text.of(_fmt(f"T{date_str}-{{}}", pl.Series(np.flatnonzero(bought))))
+        transaction_views = np.zeros(s, _VIEW)
+        transaction_views[bought] = transaction.views
+        return _frame(
+            {
+                "event_date": tb.constant(date_str, n),
+                "event_timestamp": _values(ts),
+                "event_name": tb.web_events.array(
+                    np.repeat(np.tile(tb.web_events.views, s), counts.ravel())
+                ),
+                "event_params": _list(params, np.arange(0, 4 * n + 1, 4)),
+                "event_bundle_sequence_id": _nulls(pa.int64(), n),
+                "user_id": col["user_id"],
+                "user_pseudo_id": col["user_pseudo_id"],
+                "user_first_touch_timestamp": _values(numbers[0], masks_ev["user_pseudo_id"]),
+                "user_properties": _list(user_props, prop_offsets),
+                "privacy_info": _struct(
+                    {
+                        k: col[k]
+                        for k in ("analytics_storage", "ads_storage", "uses_transient_token")
+                    }
+                ),
+                "device": _struct(
+                    {
+                        "category": col["device_category"],
+                        "mobile_brand_name": col["mobile_brand_name"],
+                        "operating_system": col["operating_system"],
+                        "language": tb.constant("en-us", n),
+                    }
+                ),
+                "geo": _struct(
+                    {"continent": tb.constant("Americas", n)}
+                    | {k: col[k] for k in ("country", "region", "city")}
+                ),
+                "traffic_source": _struct({k: col[k] for k in ("name", "medium", "source")}),
+                "collected_traffic_source": _struct(
+                    {k: col[k] for k in ("manual_campaign_name", "manual_source", "manual_medium")}
+                    | {"gclid": _nulls(pa.string_view(), n)},
+                    masks_ev["collected_traffic_source"],
+                ),
+                "platform": tb.constant("WEB", n),
+                "ecommerce": _struct(
+                    {
+                        "total_item_quantity": _values(numbers[1]),
+                        "purchase_revenue": _values(numbers[2].view(np.float64)),
+                        "purchase_revenue_in_usd": _values(numbers[2].view(np.float64)),
+                        "transaction_id": transaction.array(transaction_views.take(sess)),
+                        "unique_items": _values(np.ones(n, np.int64)),
+                    },
+                    purchase,
+                ),
+                "items": _list(items, item_offsets),
+            }
+        )
+
+    # ------------------------------------------------------------------ app events
+    def app_events(self, day: dt.date) -> pl.DataFrame:
+        """App view / add-to-cart / purchase events for ``day``.
+
+        Active customers open one or more sessions (a new session after at least 30 minutes
+        without events); each view turns into a cart add with the persona's view-to-cart rate,
+        and a cart into a purchase later in the session with its cart-to-purchase rate. Rows
+        come session by session, each view followed by its cart add and purchase.
+        """
+        rng = rng_for(self.seed, "app_events", day)
+        c, p, tb = self.customer_table, self._p, self._tables
+        users = self._active(rng, "app", day)
+        n_sessions = 1 + draw_grouped(rng, _EXTRA_SESSIONS, np.zeros(users.size, np.int64))
+        first_of_user = np.cumsum(n_sessions) - n_sessions
+        s_user = np.repeat(users, n_sessions)
+        s_num = np.arange(s_user.size) - np.repeat(first_of_user, n_sessions)
+        persona = c["persona"][s_user]
+        first = self._start_times(rng, persona, day)
+        views = 1 + draw_grouped(rng, p.app_extra_views, persona)
+        # A session lasts at most 2 minutes a view plus 16 for a checkout; the user's next
+        # session that day starts at least SESSION_GAP_MINUTES after that.
+        gap = np.empty(s_user.size)
+        gap[0:1] = 0
+        gap[1:] = (views[:-1] * 120 + 960) * 1e6
+        gap += (SESSION_GAP_MINUTES * 60 + rng.exponential(3 * 3600, s_user.size)) * 1e6
+        gap[s_num == 0] = 0
+        offsets = np.cumsum(gap)
+        offsets -= np.repeat(offsets[first_of_user], n_sessions)
+        start = np.repeat(first[first_of_user], n_sessions) + offsets
+        day_end = (day - _EPOCH).days * _DAY_US + _DAY_US - 1
+        keep = start < day_end - 3_600_000_000  # a session needs time to happen today
+        s_user, s_num, persona, start = s_user[keep], s_num[keep], persona[keep], start[keep]
+        views = views[keep]
+        v_persona = np.repeat(persona, views)
+        v = v_persona.size
+        # The product viewed (its category by the persona's basket weights and the day's
+        # interest, then uniform in the persona's price range) and whether it goes to the
+        # cart (the persona's view-to-cart rate, lifted by latent demand): one joint draw.
+        weight = self._product_weights(day)
+        lift = np.exp(0.5 * self.config.signals.strength * self.latent_demand(day))
+        cart_p = np.minimum(p.app_v2c[:, None] * lift[tb.product_category], 1.0)
+        joint = np.stack([weight * (1 - cart_p), weight * cart_p], axis=2)
+        outcome = draw_grouped(rng, joint.reshape(weight.shape[0], -1), v_persona, bins=65_536)
+        per_view = outcome & 1  # carted; then events per view: the view, cart add, purchase
+        product = outcome >> 1
+        cart = np.flatnonzero(per_view)
+        buy = cart[rng.random(cart.size) < p.app_c2p[v_persona[cart]]]
+        # A view comes its rank in the session x 10 to 120 s after the session start.
+        view_start = np.cumsum(views) - views
+        view_ts = np.arange(v)
+        view_ts -= np.repeat(view_start, views)
+        view_ts *= rng.integers(10_000_000, 120_000_000, v)
+        view_ts += np.repeat(start.astype(np.int64), views)
+        cart_ts = view_ts[cart] + rng.integers(5_000_000, 60_000_000, cart.size)
+        in_cart = np.zeros(v, np.int64)
+        in_cart[cart] = np.arange(cart.size)
+        buy_ts = cart_ts[in_cart[buy]] + rng.integers(60_000_000, 900_000_000, buy.size)
+
+        # Layout: every view, followed by its cart add and its purchase.
+        per_view += 1
+        per_view[buy] += 1
+        at = np.cumsum(per_view)
+        at -= per_view
+        n = v + cart.size + buy.size
+        ts = np.empty(n, np.int64)
+        ts[at] = view_ts
+        ts[at[cart] + 1] = cart_ts
+        ts[at[buy] + 2] = buy_ts
+        np.minimum(ts, day_end, out=ts)
+        kind = np.full(n, tb.app_events.views[0])
+        kind[at[cart] + 1] = tb.app_events.views[1]
+        kind[at[buy] + 2] = tb.app_events.views[2]
+        product = np.repeat(product, per_view)
+        per_session = views.copy()
+        for extra in (cart, buy):
+            per_session += np.bincount(
+                np.searchsorted(view_start, extra, side="right") - 1, minlength=views.size
+            )
+        ordinal = day.toordinal()
+        user_ids = self._id_text["customer_id"]
+        session_ids = self._app_session_ids(s_user, s_num, ordinal)
+        price = np.round(self._list_price * (1 - self.discount(day)[tb.product_category]), 2)
+        return _frame(
+            {
+                "event_id": _numbered(f"A{ordinal}-", n).array(),
+                "event_date": _values(np.full(n, (day - _EPOCH).days, np.int32), type=pa.date32()),
+                "event_timestamp": _values(ts, type=pa.timestamp("us", "UTC")),
+                "user_id": user_ids.array(np.repeat(user_ids.views.take(s_user), per_session)),
+                "session_id": session_ids.array(np.repeat(session_ids.views, per_session)),
+                "event_type": tb.app_events.array(kind),
+                "product_id": tb.product_ids.array(tb.product_ids.views.take(product)),
+                "category": tb.categories.array(
+                    tb.categories.views.take(tb.product_category).take(product)
+                ),
+                "price": _values(price.take(product)),
+            }
+        )
+
+    def _app_session_ids(self, user: np.ndarray, number: np.ndarray, ordinal: int) -> _Text:
+        """``{customer_id}-{ordinal}-{number}`` per app session."""
+        ids = self._id_text["customer_id"]
+        if self.customers > 10**8 or (number.size and number.max() > 9):
+            return _Text.of(
+                _fmt(
+                    f"{{}}-{ordinal}-{{}}", self._ids["customer_id"].gather(user), pl.Series(number)
+                )
+            )
+        # Customer ids ("C" and 8 digits) are inline in their views: bytes 4 to 12.
+        middle = f"-{ordinal}-".encode()
+        width = 9 + len(middle) + 1
+        out = np.zeros((user.size, -(-width // 8) * 8), np.uint8)
+        out[:, :9] = ids.views.take(user).view(np.uint8).reshape(-1, 16)[:, 4:13]
+        out[:, 9 : width - 1] = np.frombuffer(middle, np.uint8)
+        out[:, width - 1] = number + ord("0")
+        return _strings([(out, width)])
 
     # ------------------------------------------------------------------ signals
     def signals(self, day: dt.date) -> pl.DataFrame:
@@ -297,7 +774,7 @@ class Simulator:
         sig = self.config.signals
         rng = rng_for(self.seed, "signals", day)
         latent = self.latent_demand(day)
-        lift = np.exp(sig.strength * latent) * self.demand_multiplier(day)
+        lift = self.interest(day) * self.traffic_multiplier(day)
         frames = []
         for k, cat in enumerate(self.category_names):
             n_rev = rng.poisson(sig.daily_reviews_per_category * lift[k])
@@ -308,7 +785,7 @@ class Simulator:
             rating = np.clip(np.round(3 + 2 * rev_sent + rng.normal(0, 0.4, n_rev)), 1, 5)
             q = sig.search_queries_per_category
             search_vol = rng.poisson(150 * lift[k], q) + 1
-            hashtag = f"#{_prefix(np.array([cat]))[0].lower()} "
+            hashtag = f"#{_prefix(cat).lower()} "
             frames.append(
                 pl.DataFrame(
                     {
@@ -347,57 +824,563 @@ class Simulator:
         )
 
     # ------------------------------------------------------------------ store sales
-    def transactions(self, day: dt.date) -> pl.DataFrame:
-        """Store x product sales lines for ``day``; demand follows the signals with a lag."""
-        cfg = self.config
+    def baskets(self, day: dt.date) -> pl.DataFrame:
+        """Store basket lines for ``day`` with the customer and persona behind each."""
         rng = rng_for(self.seed, "transactions", day)
-        lagged = self.latent_demand(day - dt.timedelta(days=cfg.signals.lag_days))
-        mult = self.demand_multiplier(day)
-        counts = []
-        for k, cat in enumerate(self.category_names):
-            lam = cfg.categories[cat].daily_transactions_per_store * cfg.stores * mult
-            counts.append(rng.poisson(lam * np.exp(cfg.signals.strength * lagged[k])))
-        counts = np.array(counts)
+        c, p, cfg, tb = self.customer_table, self._p, self.config, self._tables
+        shoppers = self._active(rng, "store", day)
+        persona = c["persona"][shoppers]
+        incl_p = np.minimum(p.basket_p * self.store_demand(day), 1.0)[persona]
+        lines = rng.random(incl_p.shape) < incl_p
+        # A store visit buys something: an empty draw takes one category by its weights.
+        empty = ~lines.any(axis=1)
+        forced = draw_rows(rng, incl_p[empty])
+        lines[np.flatnonzero(empty), forced] = True
+        basket, category = np.nonzero(lines)
+        l_persona = persona[basket]
+        cell = l_persona * len(self.category_names) + category
+        product = self._products(rng, cell)
+        qty = rng.integers(p.qty_lo.ravel()[cell], p.qty_hi.ravel()[cell] + 1)
+        unit = np.round(self._list_price[product] * (1 - self.discount(day)[category]), 2)
+        home = c["home_store"][shoppers]
+        store = np.where(rng.random(shoppers.size) < 0.85, home, rng.integers(0, cfg.stores))
+        # Stores open 08:00-22:00: shoppers come in their preferred hours within that.
+        lo = np.clip(p.hour_lo[persona], 8, 21)
+        hi = np.clip(p.hour_hi[persona], lo, 21)
+        secs = lo * 3600 + rng.random(persona.size) * (hi - lo + 1) * 3600
+        ts = (day - _EPOCH).days * _DAY_US + (secs * 1e6).astype(np.int64)
+        date_str = day.strftime("%Y%m%d")
+
+        # Lines come basket by basket in (timestamp, basket_id) order.
+        n_lines = lines.sum(axis=1)
+        order = _order_by_time_then_id(ts)
+        counts = n_lines[order]
         n = int(counts.sum())
-        cat_idx = np.repeat(np.arange(len(counts)), counts)
-        cats = np.array(self.category_names)[cat_idx]
-        product = rng.integers(1, cfg.products_per_category + 1, n)
-        product_id = np.char.add(
-            np.char.add(_prefix(cats), "-"), np.char.zfill(product.astype(str), 3)
-        )
-        lo = np.array([cfg.categories[c].price[0] for c in self.category_names])[cat_idx]
-        hi = np.array([cfg.categories[c].price[1] for c in self.category_names])[cat_idx]
-        # A product's list price is fixed: derived from its number, not from the day's draws.
-        unit = np.round(lo + (hi - lo) * ((product * 37) % 100) / 100.0, 2)
-        qty = 1 + rng.poisson(0.5, n)
-        store = rng.integers(1, cfg.stores + 1, n)
-        secs = np.sort(rng.integers(8 * 3600, 22 * 3600, n))
-        day_start_us = (day - _EPOCH).days * 86_400 * 1_000_000
-        return pl.DataFrame(
+        first = np.cumsum(counts) - counts
+        at = np.repeat(np.cumsum(n_lines)[order] - counts - first, counts) + np.arange(n)
+        b = basket[at]
+        ids = self._transaction_ids(date_str, n_lines)
+        basket_ids = _numbered(f"B{date_str}-", shoppers.size)
+        return _frame(
             {
-                "transaction_id": np.char.add(
-                    f"X{day.strftime('%Y%m%d')}-", np.arange(n).astype(str)
+                "transaction_id": ids.array(ids.views.take(at)),
+                "basket_id": basket_ids.array(basket_ids.views.take(b)),
+                "transaction_date": _values(
+                    np.full(n, (day - _EPOCH).days, np.int32), type=pa.date32()
                 ),
-                "transaction_date": pl.repeat(day, n, eager=True, dtype=pl.Date),
-                "transaction_ts": pl.Series(
-                    (day_start_us + secs * 1_000_000).astype(np.int64)
-                ).cast(pl.Datetime("us", "UTC")),
-                "store_id": np.char.add("S", np.char.zfill(store.astype(str), 3)),
-                "product_id": product_id,
-                "category": cats,
-                "quantity": qty.astype(np.int64),
-                "unit_price": unit,
-                "revenue": np.round(unit * qty, 2),
+                "transaction_ts": _values(ts.take(b), type=pa.timestamp("us", "UTC")),
+                "store_id": tb.stores.array(tb.stores.views.take(store.take(b))),
+                "product_id": tb.product_ids.array(tb.product_ids.views.take(product.take(at))),
+                "category": tb.categories.array(tb.categories.views.take(category.take(at))),
+                "quantity": _values(qty.take(at)),
+                "unit_price": _values(unit.take(at)),
+                "revenue": _values(np.round(unit * qty, 2).take(at)),
+                "customer_index": _values(shoppers.take(b)),
+                "persona": tb.personas.array(tb.personas.views.take(l_persona.take(at))),
             }
         )
 
+    def _transaction_ids(self, date_str: str, n_lines: np.ndarray) -> _Text:
+        """``X{date}-{basket}-{line}`` for every line, baskets in number order."""
+        if n_lines.size and n_lines.max() > 10:
+            basket = np.repeat(np.arange(n_lines.size), n_lines)
+            line = np.arange(basket.size) - np.repeat(np.cumsum(n_lines) - n_lines, n_lines)
+            return _Text.of(_fmt(f"X{date_str}-{{}}-{{}}", pl.Series(basket), pl.Series(line)))
+        blocks, start = [], 0
+        for block, width in _number_blocks(f"X{date_str}-", n_lines.size, "-0"):
+            counts = n_lines[start : start + block.shape[0]]
+            start += block.shape[0]
+            out = np.repeat(block, counts, axis=0)
+            line = np.arange(out.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+            out[:, width - 1] += line.astype(np.uint8)
+            blocks.append((out, width))
+        return _strings(blocks, shared=len(date_str) + 2)
 
-def _prefix(cats: np.ndarray) -> np.ndarray:
-    return np.char.upper(np.char.replace(np.char.replace(cats, " & ", ""), " ", ""))
+    def transactions(self, day: dt.date) -> pl.DataFrame:
+        """Store x product sales lines for ``day``, as a point-of-sale system records them."""
+        return self.baskets(day).drop("customer_index", "persona")
 
 
-def _nullable(values: np.ndarray, keep: np.ndarray) -> pl.Series:
-    return pl.Series(values.astype(str)).set(pl.Series(~keep), None)
+@dataclass(frozen=True)
+class _Tables:
+    """String tables the day methods gather from, built once per simulator.
+
+    ``text`` holds every page location and title of the web events; ``category_page``,
+    ``product_page``, ``checkout_page``, ``checkout_title``, ``item_name``, ``category_name``
+    and ``referrer`` are row offsets into it.
+    """
+
+    categories: _Text
+    personas: _Text
+    product_ids: _Text
+    item_names: _Text
+    brands: _Text
+    stores: _Text
+    app_events: _Text
+    web_events: _Text
+    keys: _Text
+    key_views: np.ndarray  # (2, 4) event param keys of consented / denied hits
+    customer_email: _Text
+    text: _Text
+    category_page: int
+    product_page: int
+    checkout_page: int
+    checkout_title: int
+    item_name: int
+    category_name: int
+    referrer: int
+    consent: _Text
+    no_yes: _Text
+    device_category: _Text
+    device_brand: _Text
+    device_os: _Text
+    country: _Text
+    region: _Text
+    city: _Text
+    source: _Text
+    medium: _Text
+    campaign: _Text
+    source_name: _Text  # campaign, or source without one (GA4 traffic_source.name)
+    direct_channel: np.ndarray
+    product_category: np.ndarray  # category index of every catalog row
+
+    @classmethod
+    def build(cls, sim: Simulator) -> _Tables:
+        cat = sim.catalog.rechunk()
+        names = sim.category_names
+        k, n_products = len(names), cat.height
+        channels = [sim.config.channels[x] for x in sim.channel_names]
+        keys = _Text.of(
+            [
+                "ga_session_id",
+                "ga_session_number",
+                "page_location",
+                "page_title",
+                "engagement_time_msec",
+                "page_referrer",
+            ]
+        )
+        return cls(
+            categories=_Text.of(names),
+            personas=_Text.of(sim.persona_names),
+            product_ids=_Text.of(cat["product_id"]),
+            item_names=_Text.of(cat["item_name"]),
+            brands=_Text.of(cat["brand"]),
+            stores=_Text.of([f"S{i + 1:03d}" for i in range(sim.config.stores)]),
+            app_events=_Text.of(APP_EVENTS),
+            web_events=_Text.of(WEB_EVENTS),
+            keys=keys,
+            key_views=keys.views[np.array([[0, 1, 2, 3], [2, 3, 4, 5]])],
+            customer_email=_Text.of(["customer_email"]),
+            text=_Text.of(
+                [
+                    *(f"{_HOST}/c/{_slug(x)}" for x in names),
+                    *cat["page_location"],
+                    f"{_HOST}/checkout",
+                    "Checkout",
+                    *cat["item_name"],
+                    *names,
+                    _HOST + "/",
+                ]
+            ),
+            category_page=0,
+            product_page=k,
+            checkout_page=k + n_products,
+            checkout_title=k + n_products + 1,
+            item_name=k + n_products + 2,
+            category_name=k + 2 * n_products + 2,
+            referrer=2 * k + 2 * n_products + 2,
+            consent=_Text.of(["Yes", "No", "Unset"]),
+            no_yes=_Text.of(["No", "Yes"]),
+            device_category=_Text.of([d[0] for d in _DEVICES]),
+            device_brand=_Text.of([d[1] for d in _DEVICES]),
+            device_os=_Text.of([d[2] for d in _DEVICES]),
+            country=_Text.of([x[0] for x in _PLACES]),
+            region=_Text.of([x[1] for x in _PLACES]),
+            city=_Text.of([x[2] for x in _PLACES]),
+            source=_Text.of([x.source for x in channels]),
+            medium=_Text.of([x.medium for x in channels]),
+            campaign=_Text.of([x.campaign for x in channels]),
+            source_name=_Text.of(
+                [x.source if x.campaign is None else x.campaign for x in channels]
+            ),
+            direct_channel=np.array([x.source == "(direct)" for x in channels]),
+            product_category=cat["category_index"].to_numpy(),
+        )
+
+    def constant(self, value: str, n: int) -> pa.Array:
+        """``value`` on ``n`` rows."""
+        text = _Text.of([value])
+        return text.array(np.full(n, text.views[0]))
+
+
+@dataclass(frozen=True)
+class _PersonaArrays:
+    """Per-persona figures as arrays indexed by persona (and category / channel)."""
+
+    share: np.ndarray
+    web_per_day: np.ndarray
+    app_per_day: np.ndarray
+    store_per_day: np.ndarray
+    hour_lo: np.ndarray
+    hour_hi: np.ndarray
+    web_cart: np.ndarray
+    web_buy: np.ndarray
+    app_views: np.ndarray
+    app_v2c: np.ndarray
+    app_c2p: np.ndarray
+    app_extra_views: np.ndarray  # Poisson probabilities of 0, 1, ... views beyond the first
+    basket_p: np.ndarray
+    qty_lo: np.ndarray
+    qty_hi: np.ndarray
+    product_lo: np.ndarray
+    product_hi: np.ndarray
+    product_span: np.ndarray
+    product_base: np.ndarray
+    channels: np.ndarray
+    consent: np.ndarray
+    demographics: dict[str, np.ndarray]
+
+    @classmethod
+    def build(cls, sim: Simulator) -> _PersonaArrays:
+        cfg = sim.config
+        ps = list(cfg.personas.values())
+        cats = sim.category_names
+        prices = sim.catalog.partition_by("category_index", maintain_order=True)
+        n_prod = cfg.products_per_category
+        shape = (len(ps), len(cats))
+        basket_p = np.zeros(shape)
+        qty_lo, qty_hi = np.ones(shape, int), np.ones(shape, int)
+        product_lo, product_hi = np.zeros(shape, int), np.full(shape, n_prod - 1)
+        for i, persona in enumerate(ps):
+            for k, cat in enumerate(cats):
+                line = persona.basket.get(cat)
+                if line is None:
+                    continue
+                basket_p[i, k] = line.probability
+                qty_lo[i, k], qty_hi[i, k] = line.quantity
+                price = prices[k]["list_price"].to_numpy()
+                lo = int(np.searchsorted(price, line.price[0]))
+                hi = int(np.searchsorted(price, line.price[1], side="right")) - 1
+                if hi < lo:  # no product in range: take the nearest one
+                    lo = hi = int(np.clip(np.abs(price - np.mean(line.price)).argmin(), 0, None))
+                product_lo[i, k], product_hi[i, k] = lo, hi
+        share = np.array([x.share for x in ps])
+        income_levels = ["low", "middle", "high"]
+        return cls(
+            share=share / share.sum(),
+            web_per_day=np.array([x.web_visits_per_week / 7 for x in ps]),
+            app_per_day=np.array([x.app_sessions_per_week / 7 / 1.4 for x in ps]),
+            store_per_day=np.array([x.store_visits_per_month * 12 / 365.25 for x in ps]),
+            hour_lo=np.array([x.preferred_hours[0] for x in ps]),
+            hour_hi=np.array([x.preferred_hours[1] for x in ps]),
+            web_cart=np.array([x.web_funnel.cart_rate for x in ps]),
+            web_buy=np.array([x.web_funnel.purchase_given_cart for x in ps]),
+            app_views=np.array([x.app_funnel.views_per_session for x in ps]),
+            app_v2c=np.array([x.app_funnel.view_to_cart for x in ps]),
+            app_c2p=np.array([x.app_funnel.cart_to_purchase for x in ps]),
+            app_extra_views=_poisson_pmf(
+                np.array([x.app_funnel.views_per_session - 1 for x in ps])
+            ),
+            basket_p=basket_p,
+            qty_lo=qty_lo,
+            qty_hi=qty_hi,
+            product_lo=product_lo,
+            product_hi=product_hi,
+            product_span=product_hi - product_lo + 1,
+            product_base=np.arange(len(cats)) * n_prod + product_lo,
+            channels=np.array([[x.channels.get(c, 0.0) for c in sim.channel_names] for x in ps]),
+            consent=np.array([[x.consent.get(c, 0.0) for c in ("Yes", "No", "Unset")] for x in ps]),
+            demographics={
+                "age_lo": np.array([x.demographics.age[0] for x in ps]),
+                "age_hi": np.array([x.demographics.age[1] for x in ps]),
+                "hh_lo": np.array([x.demographics.household_size[0] for x in ps]),
+                "hh_hi": np.array([x.demographics.household_size[1] for x in ps]),
+                "income": np.array(
+                    [[x.demographics.income.get(b, 0.0) for b in income_levels] for x in ps]
+                ),
+            },
+        )
+
+
+# ------------------------------------------------------------------ vectorized building blocks
+
+_LUT3 = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), np.uint8).reshape(-1, 3)
+# Validity bits of the four event params (slot i is bit i) holding a string / an int, for
+# consented hits (ga_session_id, ga_session_number, page_location, page_title) and denied
+# ones (page_location, page_title, engagement_time_msec, page_referrer).
+_PARAM_STRING = np.array([0b1100, 0b1011], np.uint8)
+_PARAM_INT = np.array([0b0011, 0b0100], np.uint8)
+_VIEW = np.dtype(np.complex128)  # one Arrow string view (16 bytes) as a numpy item
+assert sys.byteorder == "little", "string views are written for little-endian machines"
+
+
+def _poisson_pmf(mean: np.ndarray) -> np.ndarray:
+    """Poisson probabilities of 0, 1, ... per mean (rows), up to where the rest is < 1e-18.
+
+    Drawing from these with :func:`draw_grouped` is inverse-transform sampling: the same
+    distribution as ``rng.poisson`` at float precision, one uniform per draw.
+    """
+    top = int(mean.max() + 20 * np.sqrt(mean.max()) + 40)
+    pmf = np.empty((mean.size, top + 1))
+    pmf[:, 0] = np.exp(-mean)
+    for k in range(1, top + 1):
+        pmf[:, k] = pmf[:, k - 1] * mean / k
+    tail = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]  # P(X >= k)
+    return pmf[:, : int((tail > 1e-18).any(axis=0).sum())]
+
+
+_EXTRA_SESSIONS = _poisson_pmf(np.array([0.4]))  # app sessions beyond the first on a day
+
+
+def draw_grouped(
+    rng: np.random.Generator,
+    weights: np.ndarray,
+    group: np.ndarray,
+    bins: int = 4096,
+) -> np.ndarray:
+    """``draw_rows(rng, weights[group])`` for a (groups, k) table, without the (rows, k) matrix.
+
+    One uniform per row, as ``draw_rows`` draws, mapped to its index through a guide table
+    (the index at each of ``bins`` equal slices of [0, 1) per group, a power of two); the few
+    rows whose slice holds a boundary between two indexes are resolved by comparing with the
+    cumulative weights. The uniform is ``rng.random()``'s (53 top bits of the generator's
+    next 64), taken as raw bits: the slice is their top bits, without float work.
+    """
+    cum = np.cumsum(weights, axis=1)
+    norm = cum / cum[:, -1:]
+    groups, k = norm.shape
+    # Per slice i: the index at its start, #{norm <= i/bins}, and just below its end,
+    # #{norm < (i+1)/bins}; equal means one index covers the whole slice.
+    scaled = norm * bins  # exact: a power of two
+    whole = np.floor(scaled).astype(np.int64)
+    at = whole + np.arange(groups)[:, None] * (bins + 1)
+    below = np.bincount(at.ravel(), minlength=groups * (bins + 1)).reshape(groups, -1)
+    on_edge = np.bincount(at[scaled == whole], minlength=groups * (bins + 1))
+    before = np.cumsum(below, axis=1) - below
+    lo = before + on_edge.reshape(groups, -1)
+    guide = np.where(lo == before + below, lo, -1)[:, :bins].ravel()
+    bits = rng.bit_generator.random_raw(group.size)
+    index = (bits >> np.uint64(64 - (bins.bit_length() - 1))).astype(np.int64)
+    index += group * bins
+    out = guide.take(index)
+    odd = np.flatnonzero(out < 0)
+    u_odd = (bits[odd] >> np.uint64(11)) * 2.0**-53  # what rng.random() makes of them
+    if k <= 32:
+        out[odd] = (u_odd[:, None] >= norm[group[odd]]).sum(axis=1)
+    else:  # many indexes: binary search, groups 2 apart on one axis
+        offset = 2 * np.arange(groups)[:, None]
+        found = np.searchsorted((offset + norm).ravel(), 2 * group[odd] + u_odd, "right")
+        out[odd] = np.minimum(found - group[odd] * k, k - 1)
+    return out
+
+
+@dataclass(frozen=True)
+class _Text:
+    """Strings as Arrow string views: one 16-byte view per row and the buffers they point into.
+
+    Gathering rows is a numpy ``take`` of views (inline strings of up to 12 bytes travel in
+    their view); the string data itself is never copied.
+    """
+
+    views: np.ndarray
+    buffers: tuple[pa.Buffer, ...] = ()
+    valid: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, values: pl.Series | list[str | None]) -> _Text:
+        series = values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.Utf8)
+        arr = series.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
+        if len(arr) == 0:
+            return cls(np.zeros(0, _VIEW))
+        buffers = arr.buffers()
+        views = np.frombuffer(buffers[1], _VIEW, count=arr.offset + len(arr))[arr.offset :]
+        valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
+        return cls(views, tuple(b for b in buffers[2:] if b is not None), valid)
+
+    def array(
+        self, views: np.ndarray | None = None, valid: np.ndarray | pa.Buffer | None = None
+    ) -> pa.Array:
+        """An Arrow string array of ``views`` (rows of this text; all of it by default)."""
+        views = self.views if views is None else views
+        buffers = [_bitmap(valid), pa.py_buffer(np.ascontiguousarray(views)), *self.buffers]
+        return pa.Array.from_buffers(pa.string_view(), views.size, buffers)
+
+    def concat(self, other: _Text) -> _Text:
+        """The rows of both texts, ``other`` after these (neither may hold nulls)."""
+        extra = other.views.copy()
+        words = extra.view("<u4").reshape(-1, 4)
+        words[words[:, 0] > 12, 2] += len(self.buffers)  # buffer index of long strings
+        return _Text(np.concatenate([self.views, extra]), self.buffers + other.buffers)
+
+
+def _strings(blocks: list[tuple[np.ndarray, int]], shared: int = 0) -> _Text:
+    """Strings from ASCII blocks: (rows, stride) matrices of ``width``-byte rows.
+
+    Rows are zero padded to ``stride``, a multiple of 8; the first ``shared`` bytes are the
+    same on every row. Views are computed with 64-bit word arithmetic; blocks of strings over
+    12 bytes become data buffers as they are.
+    """
+    n = sum(block.shape[0] for block, _ in blocks)
+    views = np.empty((n, 2), np.uint64)
+    buffers: list[pa.Buffer] = []
+    row = 0
+    for block, width in blocks:
+        m, stride = block.shape
+        words = block.view(np.uint64)
+        out = views[row : row + m]
+        # length, then the first four bytes (prefix or start of the inline string)
+        if shared >= 4 and m:
+            out[:, 0] = (words[0, 0] << np.uint64(32)) | np.uint64(width)
+        else:
+            out[:, 0] = (words[:, 0] << np.uint64(32)) | np.uint64(width)
+        if width <= 12:  # inline: bytes 4 to 11 of the string
+            out[:, 1] = words[:, 0] >> np.uint64(32)
+            if stride > 8:
+                out[:, 1] |= words[:, 1] << np.uint64(32)
+        else:  # buffer index, then offset of the row in its block
+            assert m * stride < 2**31
+            step = stride << 32
+            out[:, 1] = np.arange(len(buffers), len(buffers) + m * step, step, dtype=np.uint64)
+            buffers.append(pa.py_buffer(block))
+        row += m
+    return _Text(views.view(_VIEW).ravel(), tuple(buffers))
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """Zero-padded decimal digits of non-negative integers: a (rows, width) ASCII matrix."""
+    out = np.empty((values.size, width), np.uint8)
+    rest = values.astype(np.int64)
+    for k in range(width - 1, -1, -1):
+        rest, out[:, k] = np.divmod(rest, 10)
+    return out + ord("0")
+
+
+def _number_blocks(prefix: str, n: int, suffix: str = "") -> list[tuple[np.ndarray, int]]:
+    """``f"{prefix}{i}{suffix}"`` for i in 0..n-1 as ``_strings`` blocks, one per digit count.
+
+    Numbers of d >= 4 digits come in runs of 1,000 sharing their leading d-3 digits: a run
+    is the bitwise OR of its head (prefix and leading digits) and a shared tail (the last
+    three digits and the suffix), so there is no per-row arithmetic.
+    """
+    pre, suf = np.frombuffer(prefix.encode(), np.uint8), np.frombuffer(suffix.encode(), np.uint8)
+    blocks, lo, d = [], 0, 1
+    while lo < n:
+        hi = min(n, 10**d)
+        width = pre.size + d + suf.size
+        stride = -(-width // 8) * 8
+        if d <= 3:
+            block = np.zeros((hi - lo, stride), np.uint8)
+            block[:, : pre.size] = pre
+            block[:, pre.size : pre.size + d] = _LUT3[lo:hi, 3 - d :]
+            block[:, pre.size + d : width] = suf
+        else:
+            lead = np.arange(lo // 1000, (hi - 1) // 1000 + 1)
+            head = np.zeros((lead.size, stride), np.uint8)
+            head[:, : pre.size] = pre
+            head[:, pre.size : pre.size + d - 3] = _digits(lead, d - 3)
+            tail = np.zeros((1000, stride), np.uint8)
+            tail[:, pre.size + d - 3 : pre.size + d] = _LUT3
+            tail[:, pre.size + d : width] = suf
+            block = np.repeat(head, 1000, axis=0)
+            block.view(np.uint64).reshape(lead.size, -1)[:] |= tail.view(np.uint64).reshape(1, -1)
+            block = block[: hi - lo]
+        blocks.append((block, width))
+        lo, d = hi, d + 1
+    return blocks
+
+
+def _numbered(prefix: str, n: int, suffix: str = "") -> _Text:
+    """``f"{prefix}{i}{suffix}"`` for i in 0..n-1."""
+    return _strings(_number_blocks(prefix, n, suffix), shared=len(prefix.encode()))
+
+
+def _bitmap(valid: np.ndarray | pa.Buffer | None) -> pa.Buffer | None:
+    """An Arrow validity bitmap from booleans (or the bitmap itself)."""
+    if valid is None or isinstance(valid, pa.Buffer):
+        return valid
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _nibbles(bits: np.ndarray) -> pa.Buffer:
+    """The bitmap of rows that are groups of four values, from each group's 4 validity bits."""
+    if bits.size % 2:
+        bits = np.append(bits, np.uint8(0))
+    return pa.py_buffer(bits[::2] | (bits[1::2] << 4))
+
+
+def _values(
+    values: np.ndarray, valid: np.ndarray | pa.Buffer | None = None, type: pa.DataType | None = None
+) -> pa.Array:
+    """A numeric Arrow array over ``values`` (no copy), null where ``valid`` is False."""
+    values = np.ascontiguousarray(values)
+    type = type or pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(type, values.size, [_bitmap(valid), pa.py_buffer(values)])
+
+
+def _nulls(type: pa.DataType, n: int) -> pa.Array:
+    """``n`` nulls of a fixed-width type (string views included), on untouched zero pages."""
+    width = 16 if type == pa.string_view() else type.bit_width // 8
+    bits, values = np.zeros((n + 7) // 8, np.uint8), np.zeros(n * width, np.uint8)
+    return pa.Array.from_buffers(type, n, [pa.py_buffer(bits), pa.py_buffer(values)], null_count=n)
+
+
+def _struct(children: dict[str, pa.Array], valid: np.ndarray | None = None) -> pa.Array:
+    fields = [pa.field(name, array.type) for name, array in children.items()]
+    n = len(next(iter(children.values())))
+    return pa.Array.from_buffers(
+        pa.struct(fields), n, [_bitmap(valid)], children=list(children.values())
+    )
+
+
+def _list(values: pa.Array, offsets: np.ndarray) -> pa.Array:
+    """Lists of ``values``: row i holds ``values[offsets[i]:offsets[i + 1]]``."""
+    offsets = np.ascontiguousarray(offsets, np.int64)
+    return pa.Array.from_buffers(
+        pa.large_list(values.type),
+        offsets.size - 1,
+        [None, pa.py_buffer(offsets)],
+        children=[values],
+    )
+
+
+def _param_structs(key: pa.Array, string: pa.Array, integer: pa.Array) -> pa.Array:
+    """GA4 ``{key, value: {string_value, int_value, float_value, double_value}}`` structs."""
+    nulls = _nulls(pa.float64(), len(key))
+    value = _struct(
+        {"string_value": string, "int_value": integer, "float_value": nulls, "double_value": nulls}
+    )
+    return _struct({"key": key, "value": value})
+
+
+def _frame(columns: dict[str, pa.Array]) -> pl.DataFrame:
+    """A polars frame over Arrow arrays (no copy)."""
+    table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
+    return pl.from_arrow(table, rechunk=False)
+
+
+def _order_by_time_then_id(ts: np.ndarray) -> np.ndarray:
+    """Basket numbers by timestamp, ties broken as their ``basket_id`` strings sort."""
+    bits = max(ts.size - 1, 1).bit_length()
+    if ts.size and int(ts.max() - ts.min()).bit_length() + bits < 63:
+        key = (ts - ts.min()) << bits  # timestamp, then basket number, in one int64
+        key |= np.arange(ts.size)
+        key.sort()
+        order = key & ((1 << bits) - 1)
+        key >>= bits
+        ties = np.flatnonzero(key[1:] == key[:-1])
+    else:
+        order = np.argsort(ts, kind="stable")
+        ties = np.flatnonzero(ts[order][1:] == ts[order][:-1])
+    for i in ties:  # equal microseconds: rare, fixed one run at a time
+        j = i
+        while j > 0 and ts[order[j - 1]] == ts[order[i]]:
+            j -= 1
+        k = i + 2
+        while k < order.size and ts[order[k]] == ts[order[i]]:
+            k += 1
+        order[j:k] = sorted(order[j:k], key=str)
+    return order
 
 
 def _texts(sentiment: np.ndarray, cat: str, rng: np.random.Generator) -> list[str]:

@@ -9,6 +9,7 @@ from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import SESSIONS as RAW_SESSIONS
+from retail_assets.lib import ga4
 from retail_assets.lib.privacy import DROP_REASONS, govern_sessions
 
 GOVERNED_SESSIONS = dg.AssetKey(["governed", "sessions"])
@@ -25,12 +26,14 @@ OWNERS = ["team:privacy"]
             kinds={"python", "polars", "parquet"},
             owners=OWNERS,
             description=(
-                "Web events with analytics consent only. user_pseudo_id and user_id are "
-                "replaced by HMAC-SHA256 pseudonyms (user_key, customer_key) under the "
-                "configured key, whose id is kept in key_id; email, phone, IP, city and URL "
-                "query strings are dropped; every row carries lineage_id and processed_at."
+                "Web events with analytics consent only, one flat row per event: GA4 event "
+                "params flattened by key, traffic mapped to GA4's default channel group and "
+                "to the planning channel. user_pseudo_id and user_id are replaced by "
+                "HMAC-SHA256 pseudonyms (user_key, customer_key) under the configured key, "
+                "whose id is kept in key_id; user properties, city and URL query strings are "
+                "dropped; every row carries lineage_id and processed_at."
             ),
-            code_version="1",
+            code_version="2",
         ),
         dg.AssetSpec(
             CONSENT_AUDIT,
@@ -56,7 +59,7 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
     raw = lake.read("raw", "sessions", [day], landing=True)
     if raw.is_empty():
         raise dg.Failure(description=f"no raw sessions for {day}: materialize raw/sessions first")
-    governed, counts = govern_sessions(raw, platform.pseudonymizer(context.log))
+    governed, counts = govern_sessions(ga4.flatten(raw), platform.pseudonymizer(context.log))
     audit = pl.DataFrame(
         {"event_date": [dt.date.fromisoformat(day)], **{k: [v] for k, v in counts.items()}}
     )

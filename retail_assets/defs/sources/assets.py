@@ -1,6 +1,14 @@
-"""Sources: simulated (or dropped-in) web events, behavioral signals and store sales."""
+"""Sources: the customer base, web and app events, behavioral signals and store sales.
+
+Each comes from the simulator or, by configuration, from files a user drops in the landing
+inbox: GA4 export files for web events, an events CSV/Parquet with a column mapping for app
+events, a sales-history CSV. Files are read whole and validated before anything is written,
+so a malformed file fails the run with its name, column and row count and leaves the lake as
+it was.
+"""
 
 import datetime as dt
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -9,34 +17,91 @@ import polars as pl
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
+from retail_assets.lib import ingest
+from retail_assets.lib.config import ConfigError
 
 OWNERS = ["team:data-platform"]
+CUSTOMERS = dg.AssetKey(["raw", "customers"])
 SESSIONS = dg.AssetKey(["raw", "sessions"])
+APP_EVENTS = dg.AssetKey(["raw", "app_events"])
 SIGNALS = dg.AssetKey(["raw", "signals"])
 TRANSACTIONS = dg.AssetKey(["raw", "transactions"])
+SALES_HISTORY = dg.AssetKey(["raw", "sales_history"])
+
+GA4_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".parquet")
+EVENT_SUFFIXES = (".csv", ".parquet")
 
 
 class SessionsSourceConfig(dg.Config):
-    """Where a day's web events come from."""
+    """Where a day's web events come from; 'default' means RETAIL_SESSIONS_SOURCE."""
 
-    source: Literal["simulator", "files"] = "simulator"
+    source: Literal["default", "simulator", "ga4"] = "default"
+
+
+class AppEventsSourceConfig(dg.Config):
+    """Where a day's app events come from; 'default' means RETAIL_APP_EVENTS_SOURCE."""
+
+    source: Literal["default", "simulator", "events_file"] = "default"
 
 
 def _day(context: dg.AssetExecutionContext) -> dt.date:
     return dt.date.fromisoformat(context.partition_key)
 
 
-def _read_inbox(platform: RetailPlatform, day: str) -> tuple[pl.DataFrame, str]:
-    folder = platform.lake().landing_root / "inbox" / "sessions" / f"date={day}"
-    files = sorted(folder.glob("*.parquet"))
-    if not files:
-        raise dg.Failure(
-            description=f"source 'files' selected but no *.parquet file for {day} in {folder}"
-        )
-    try:
-        return pl.read_parquet(files), ", ".join(str(f) for f in files)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise dg.Failure(description=f"cannot read {folder}: {exc}") from exc
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(suffixes))
+
+
+def ga4_files(platform: RetailPlatform, day: dt.date | None = None) -> list[Path]:
+    """GA4 export files in the inbox (``events_YYYYMMDD*``), all or those of ``day``."""
+    files = [p for p in _files(platform.inbox("ga4"), GA4_SUFFIXES) if ingest.ga4_file_date(p)]
+    return [p for p in files if day is None or ingest.ga4_file_date(p) == day]
+
+
+def event_files(platform: RetailPlatform) -> list[Path]:
+    """Event CSV / Parquet files in the events inbox."""
+    return _files(platform.inbox("events"), EVENT_SUFFIXES)
+
+
+def sales_history_files(platform: RetailPlatform) -> list[Path]:
+    """Sales history CSV files in the inbox."""
+    return _files(platform.inbox("sales_history"), (".csv",))
+
+
+def _failure(exc: Exception) -> dg.Failure:
+    return dg.Failure(description=str(exc))
+
+
+@dg.asset(
+    key=CUSTOMERS,
+    group_name="sources",
+    kinds={"python", "polars", "parquet"},
+    owners=OWNERS,
+    check_specs=[schema_check_spec(CUSTOMERS)],
+    code_version="2",
+)
+def customers(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """The customer base: persona, demographics, home store, contact data and consent.
+
+    Built from the personas in `simulation.yaml` (share, age range, income mix, household
+    size, consent propensity). Holds contact data, so it stays in the landing area with no
+    view in the warehouse. Consent covers the four GA4 consent types; the GA4 export only
+    carries the first two, so this table is where activation consent comes from.
+    """
+    sim = platform.simulator()
+    df = sim.customers_frame()
+    counts = df.group_by("persona").len().sort("persona")
+    yield from publish_table(
+        context,
+        platform.lake(),
+        CUSTOMERS,
+        df,
+        landing=True,
+        source="simulator",
+        metadata={f"customers: {p}": n for p, n in counts.iter_rows()},
+    )
 
 
 @dg.asset(
@@ -46,23 +111,105 @@ def _read_inbox(platform: RetailPlatform, day: str) -> tuple[pl.DataFrame, str]:
     kinds={"python", "polars", "parquet"},
     owners=OWNERS,
     check_specs=[schema_check_spec(SESSIONS)],
-    code_version="1",
+    code_version="2",
 )
 def raw_sessions(
     context: dg.AssetExecutionContext, config: SessionsSourceConfig, platform: RetailPlatform
 ):
-    """Web events in the shape of the GA4 BigQuery export, one row per event.
+    """Web events in the GA4 BigQuery export shape, one row per event, nested as exported.
 
-    Holds personal data (email, phone, IP) and consent flags exactly as collected, so it stays
-    in the landing area and never gets a view in the warehouse: the first queryable sessions
-    table is `governed.sessions`. Simulated by default; with `source: files` it reads the
-    day's Parquet files from `<landing>/inbox/sessions/date=YYYY-MM-DD/`.
+    `event_params`, `items`, `ecommerce`, `privacy_info` (analytics/ads consent Yes/No/Unset),
+    `device`, `geo`, `traffic_source` and `collected_traffic_source` are kept as the export
+    has them; users denied under advanced consent mode arrive without ids. Simulated by
+    default; with source `ga4` it reads the day's export files (`events_YYYYMMDD*.json[.gz]`,
+    `.ndjson`, `.parquet`) from `<landing>/inbox/ga4/`, including later re-exports with
+    late-arriving events, deduplicated. Holds personal data, so it stays in the landing area
+    and never gets a view: the first queryable sessions table is `governed.sessions`.
     """
-    if config.source == "files":
-        df, source = _read_inbox(platform, context.partition_key)
+    source = platform.sessions_source if config.source == "default" else config.source
+    day = _day(context)
+    if source == "ga4":
+        files = ga4_files(platform, day)
+        if not files:
+            raise dg.Failure(
+                description=f"source 'ga4' selected but no export file for {day} "
+                f"(events_{day:%Y%m%d}*) in {platform.inbox('ga4')}"
+            )
+        try:
+            df = ingest.read_ga4_day(files, day)
+        except ingest.IngestError as exc:
+            raise _failure(exc) from None
+        origin = ", ".join(str(p) for p in files)
+        context.log.info(f"{day}: {df.height} events from {len(files)} file(s): {origin}")
     else:
-        df, source = platform.simulator().sessions(_day(context)), "simulator"
-    yield from publish_table(context, platform.lake(), SESSIONS, df, landing=True, source=source)
+        df, origin = platform.simulator().sessions(day), "simulator"
+    yield from publish_table(
+        context,
+        platform.lake(),
+        SESSIONS,
+        df,
+        landing=True,
+        source=origin,
+        metadata={"events_by_name": dg.MetadataValue.json(_counts(df, "event_name"))},
+    )
+
+
+@dg.asset(
+    key=APP_EVENTS,
+    group_name="sources",
+    partitions_def=daily_partitions,
+    kinds={"python", "polars", "parquet"},
+    owners=OWNERS,
+    check_specs=[schema_check_spec(APP_EVENTS)],
+    code_version="1",
+)
+def raw_app_events(
+    context: dg.AssetExecutionContext, config: AppEventsSourceConfig, platform: RetailPlatform
+):
+    """App events, one row per view, add-to-cart or purchase, with user, session and product.
+
+    The input of purchase-propensity models: funnels run at the rates real event logs show
+    (view to cart about 2.6 %, cart to purchase about 32 %), customers come back across days
+    and open several sessions a day. With source `events_file` it reads CSV or Parquet files
+    from `<landing>/inbox/events/` through the column mapping in `events_mapping.yaml`
+    (RetailRocket's `events.csv` works as shipped).
+    """
+    source = platform.app_events_source if config.source == "default" else config.source
+    day = _day(context)
+    if source == "events_file":
+        files = event_files(platform)
+        if not files:
+            raise dg.Failure(
+                description=f"source 'events_file' selected but no .csv or .parquet file in "
+                f"{platform.inbox('events')}"
+            )
+        try:
+            mapping = ingest.load_events_mapping(
+                Path(platform.config_dir) if platform.config_dir else None
+            )
+            df = ingest.read_events(files, mapping, day)
+        except (ingest.IngestError, ConfigError) as exc:
+            raise _failure(exc) from None
+        origin = ", ".join(p.name for p in files)
+    else:
+        df, origin = platform.simulator().app_events(day), "simulator"
+    funnel = _counts(df, "event_type")
+    views = funnel.get("view", 0)
+    carts = funnel.get("add_to_cart", 0)
+    yield from publish_table(
+        context,
+        platform.lake(),
+        APP_EVENTS,
+        df,
+        landing=True,
+        source=origin,
+        metadata={
+            "events_by_type": dg.MetadataValue.json(funnel),
+            "view_to_cart": round(carts / views, 4) if views else 0.0,
+            "cart_to_purchase": round(funnel.get("purchase", 0) / carts, 4) if carts else 0.0,
+            "users": df["user_id"].n_unique(),
+        },
+    )
 
 
 @dg.asset(
@@ -72,16 +219,24 @@ def raw_sessions(
     kinds={"python", "polars", "parquet"},
     owners=OWNERS,
     check_specs=[schema_check_spec(SIGNALS)],
-    code_version="1",
+    code_version="2",
 )
 def raw_signals(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """Product reviews, search queries and social mentions per category, with sentiment.
+    """Product reviews (rating, text, sentiment), search queries and social mentions.
 
-    These move with each category's underlying demand a few days before sales do, which is
-    what makes them useful for forecasting and for the weekly sales-direction model.
+    They follow each category's latent demand on the day, while store sales follow it
+    `lag_days` later (`simulation.yaml`), which is what makes them useful for forecasting and
+    for the weekly sales-direction model.
     """
     df = platform.simulator().signals(_day(context))
-    yield from publish_table(context, platform.lake(), SIGNALS, df, source="simulator")
+    yield from publish_table(
+        context,
+        platform.lake(),
+        SIGNALS,
+        df,
+        source="simulator",
+        metadata={"signals_by_source": dg.MetadataValue.json(_counts(df, "source"))},
+    )
 
 
 @dg.asset(
@@ -91,12 +246,100 @@ def raw_signals(context: dg.AssetExecutionContext, platform: RetailPlatform):
     kinds={"python", "polars", "parquet"},
     owners=OWNERS,
     check_specs=[schema_check_spec(TRANSACTIONS)],
-    code_version="1",
+    code_version="2",
 )
 def raw_transactions(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """Store sales lines: store, product, category, quantity, price and revenue."""
-    df = platform.simulator().transactions(_day(context))
-    yield from publish_table(context, platform.lake(), TRANSACTIONS, df, source="simulator")
+    """Store sales lines: basket, store, product, category, quantity, price and revenue.
+
+    Baskets come from the personas' store visits and basket profiles; demand carries weekends,
+    festivals, promotions (with their discounts), trend and the Census-calibrated monthly
+    seasonality of each category.
+    """
+    sim = platform.simulator()
+    day = _day(context)
+    df = sim.transactions(day)
+    yield from publish_table(
+        context,
+        platform.lake(),
+        TRANSACTIONS,
+        df,
+        source="simulator",
+        metadata={
+            "baskets": df["basket_id"].n_unique(),
+            "festivals": ", ".join(sim.festivals_on(day)) or "none",
+        },
+    )
 
 
-defs = dg.Definitions(assets=[raw_sessions, raw_signals, raw_transactions])
+@dg.asset(
+    key=SALES_HISTORY,
+    group_name="sources",
+    kinds={"python", "polars", "parquet"},
+    owners=OWNERS,
+    check_specs=[schema_check_spec(SALES_HISTORY)],
+    code_version="1",
+)
+def sales_history(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """A retailer's own sales history: one value per series and day, for forecasting.
+
+    Read from the CSV files (`date,series_id,value`, or statsforecast's `ds,unique_id,y`) in
+    `<landing>/inbox/sales_history/`; all files together replace the table, and a series/day
+    appearing in two files is an error rather than a silent overwrite.
+    """
+    files = sales_history_files(platform)
+    if not files:
+        raise dg.Failure(
+            description=f"no .csv file in {platform.inbox('sales_history')}: put a sales "
+            "history with columns date, series_id, value there"
+        )
+    try:
+        frames = [ingest.read_sales_history(p) for p in files]
+        df = _union_sales_history(frames, files)
+    except ingest.IngestError as exc:
+        raise _failure(exc) from None
+    yield from publish_table(
+        context,
+        platform.lake(),
+        SALES_HISTORY,
+        df,
+        source=", ".join(p.name for p in files),
+        metadata={
+            "series": df["series_id"].n_unique(),
+            "first_date": str(df["date"].min()),
+            "last_date": str(df["date"].max()),
+        },
+    )
+
+
+def _union_sales_history(frames: list[pl.DataFrame], files: list[Path]) -> pl.DataFrame:
+    """All files together; a series/day present in two files is an error, not an overwrite."""
+    tagged = pl.concat(
+        [f.with_columns(pl.lit(i).alias("_file")) for i, f in enumerate(frames)], how="vertical"
+    )
+    repeated = tagged.filter(pl.struct("series_id", "date").is_duplicated())
+    if repeated.height:
+        later = repeated.filter(pl.col("_file") == pl.col("_file").max())
+        raise ingest.IngestError(
+            files[int(later["_file"][0])],
+            "series_id, date",
+            later.height,
+            "repeat a series and day another sales history file already has",
+            examples=[f"{r['series_id']} {r['date']}" for r in later.head(3).to_dicts()],
+        )
+    return tagged.drop("_file").sort("series_id", "date")
+
+
+def _counts(df: pl.DataFrame, column: str) -> dict[str, int]:
+    return dict(df[column].value_counts(sort=True).iter_rows())
+
+
+defs = dg.Definitions(
+    assets=[
+        customers,
+        raw_sessions,
+        raw_app_events,
+        raw_signals,
+        raw_transactions,
+        sales_history,
+    ]
+)

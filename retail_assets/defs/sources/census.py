@@ -1,6 +1,5 @@
 """The U.S. Census Monthly Retail Trade series, from the workbook or CSV a user drops in."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -73,24 +72,4 @@ census_job = dg.define_asset_job(
 )
 
 
-@dg.sensor(
-    job=census_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Starts census_ingest when a new or changed file appears in the census inbox.",
-)
-def census_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPlatform):
-    """Request a run for each new or modified workbook/CSV in the census inbox."""
-    seen = json.loads(context.cursor) if context.cursor else {}
-    current = {str(p): p.stat().st_mtime_ns for p in census_files(platform)}
-    changed = sorted(p for p, mtime in current.items() if seen.get(p) != mtime)
-    if not changed:
-        return dg.SkipReason("no new census file")
-    context.update_cursor(json.dumps(current))
-    newest = changed[-1]
-    return dg.RunRequest(run_key=f"{newest}:{current[newest]}", tags={"census_file": newest})
-
-
-defs = dg.Definitions(
-    assets=[census_retail_sales], jobs=[census_job], sensors=[census_inbox_sensor]
-)
+defs = dg.Definitions(assets=[census_retail_sales], jobs=[census_job])

@@ -1,0 +1,175 @@
+"""Source assets end to end: files dropped in the landing inbox, the sensor, the runs it asks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import shutil
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from retail_assets.defs.sources.landing import landing_inbox_sensor
+from retail_assets.lib import ingest
+
+DAY = dt.date(2025, 3, 2)
+
+
+def _sense(fresh, cursor=None):
+    ctx = dg.build_sensor_context(cursor=cursor, resources={"platform": fresh.platform})
+    result = landing_inbox_sensor(ctx)
+    requests = [] if isinstance(result, dg.SkipReason) else result.run_requests
+    return requests, ctx.cursor
+
+
+def _execute(fresh, request):
+    job = fresh.defs.resolve_job_def(request.job_name)
+    return job.execute_in_process(
+        partition_key=request.partition_key,
+        run_config=request.run_config,
+        instance=fresh.instance,
+        raise_on_error=False,
+    )
+
+
+def _key(df: pl.DataFrame) -> pl.DataFrame:
+    return df.drop("lineage_id", "processed_at", strict=False).sort(
+        "event_timestamp", "event_name", "user_pseudo_id", nulls_last=True
+    )
+
+
+def test_ga4_export_with_late_events_via_the_sensor(fresh):
+    """An export, then a re-export with late events: one run each, no duplicates."""
+    simulated = fresh.platform.simulator().sessions(DAY)
+    cutoff = simulated["event_timestamp"].quantile(0.9)
+    inbox = fresh.platform.inbox("ga4")
+    inbox.mkdir(parents=True)
+    first = ingest.write_ga4_ndjson(
+        simulated.filter(pl.col("event_timestamp") <= cutoff), inbox / "events_20250302.json"
+    )
+    with first.open("rb") as src, gzip.open(inbox / "events_20250302.json.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)  # the same export again, compressed: duplicates
+    requests, cursor = _sense(fresh)
+    assert [(r.job_name, r.partition_key) for r in requests] == [
+        ("sessions_ingest", DAY.isoformat())
+    ]
+    assert _execute(fresh, requests[0]).success
+    early = fresh.lake.read("raw", "sessions", [DAY.isoformat()], landing=True)
+    assert early.height == simulated.filter(pl.col("event_timestamp") <= cutoff).height
+
+    # Two days later GA4 re-exports the day with its late events; the sensor re-runs the day.
+    simulated.write_parquet(inbox / "events_20250302_reexport.parquet")
+    requests, cursor = _sense(fresh, cursor)
+    assert [r.partition_key for r in requests] == [DAY.isoformat()]
+    result = _execute(fresh, requests[0])
+    assert result.success
+    full = fresh.lake.read("raw", "sessions", [DAY.isoformat()], landing=True)
+    assert full.height == simulated.height
+    assert _key(full).equals(_key(simulated))
+    with duckdb.connect(str(fresh.lake.warehouse_path), read_only=True) as con:
+        governed, consented = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE analytics_storage = 'Yes') "
+            "FROM governed.sessions"
+        ).fetchone()
+    expected = simulated.filter(
+        (pl.col("privacy_info").struct.field("analytics_storage") == "Yes")
+        & pl.col("user_pseudo_id").is_not_null()
+    ).height
+    assert governed == consented == expected
+    assert _sense(fresh, cursor)[0] == []  # nothing new: nothing requested
+
+
+def test_malformed_ga4_file_fails_naming_file_column_rows_and_changes_nothing(fresh):
+    assert fresh.run(
+        DAY.isoformat(), selection="raw/sessions,governed/sessions,governed/consent_audit"
+    ).success
+    before = fresh.lake.read("raw", "sessions", [DAY.isoformat()], landing=True)
+    inbox = fresh.platform.inbox("ga4")
+    inbox.mkdir(parents=True)
+    good = ingest.write_ga4_ndjson(
+        fresh.platform.simulator().sessions(DAY).head(50), inbox / "events_20250302.json"
+    )
+    lines = good.read_text().splitlines()
+    lines[3] = lines[3].replace('"event_timestamp":"', '"event_timestamp":"x')
+    lines[9] = lines[9].replace('"event_timestamp":"', '"event_timestamp":"y')
+    good.write_text("\n".join(lines) + "\n")
+    (request,) = _sense(fresh)[0]
+    result = _execute(fresh, request)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "events_20250302.json" in message and "event_timestamp" in message
+    assert "2 of 50 rows" in message
+    ran = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert "governed_sessions" not in ran
+    after = fresh.lake.read("raw", "sessions", [DAY.isoformat()], landing=True)
+    assert after.equals(before)
+
+
+def test_events_csv_via_mapping_and_sensor(fresh):
+    inbox = fresh.platform.inbox("events")
+    inbox.mkdir(parents=True)
+    t0 = int(dt.datetime(2025, 3, 1, 23, 50, tzinfo=dt.UTC).timestamp() * 1000)
+    minute = 60_000
+    rows = [
+        (t0, 7, "view", 101),
+        (t0 + 2 * minute, 7, "addtocart", 101),
+        (t0 + 15 * minute, 7, "transaction", 101),  # 2025-03-02 00:05
+        (t0 + 90 * minute, 7, "view", 102),  # more than 30 minutes later: a new session
+        (t0 + 20 * minute, 8, "view", 103),
+    ]
+    csv = "timestamp,visitorid,event,itemid,transactionid\n" + "".join(
+        f"{t},{u},{e},{i},\n" for t, u, e, i in rows
+    )
+    (inbox / "events.csv").write_text(csv)
+    (inbox / "events_again.csv").write_text(csv)  # delivered twice
+    requests, _ = _sense(fresh)
+    assert sorted(r.partition_key for r in requests) == ["2025-03-01", "2025-03-02"]
+    day2 = next(r for r in requests if r.partition_key == "2025-03-02")
+    assert _execute(fresh, day2).success
+    events = fresh.lake.read("raw", "app_events", ["2025-03-02"], landing=True).sort(
+        "event_timestamp"
+    )
+    assert events["event_type"].to_list() == ["purchase", "view", "view"]
+    assert events["user_id"].to_list() == ["7", "8", "7"]
+    assert events.filter(pl.col("user_id") == "7")["session_id"].n_unique() == 2
+
+
+def test_sales_history_and_overlapping_files(fresh):
+    inbox = fresh.platform.inbox("sales_history")
+    inbox.mkdir(parents=True)
+    (inbox / "a.csv").write_text("date,series_id,value\n2025-01-01,north,10\n2025-01-02,north,12\n")
+    (inbox / "b.csv").write_text("ds,unique_id,y\n2025-01-01,south,3.5\n")
+    (request,) = _sense(fresh)[0]
+    assert request.job_name == "sales_history_ingest"
+    assert _execute(fresh, request).success
+    with duckdb.connect(str(fresh.lake.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT series_id, date::VARCHAR, value FROM raw.sales_history ORDER BY 1, 2"
+        ).fetchall()
+    assert rows == [
+        ("north", "2025-01-01", 10.0),
+        ("north", "2025-01-02", 12.0),
+        ("south", "2025-01-01", 3.5),
+    ]
+    before = fresh.lake.read("raw", "sales_history")
+
+    (inbox / "c.csv").write_text("date,series_id,value\n2025-01-02,north,99\n")
+    result = _execute(fresh, request)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.message
+    assert "c.csv" in message and "series_id, date" in message and "(1 rows)" in message
+    assert fresh.lake.read("raw", "sales_history").equals(before)
+
+
+def test_customers_asset_keeps_contact_data_in_landing(fresh):
+    job = fresh.defs.resolve_job_def("reference_data")
+    assert job.execute_in_process(instance=fresh.instance).success
+    customers = fresh.lake.read("raw", "customers", landing=True)
+    assert customers.height == fresh.platform.customers
+    assert customers["customer_id"].n_unique() == customers.height
+    # Landing tables never get a view: the run did not even create the catalog.
+    assert not fresh.lake.warehouse_path.exists()
+    assert not list(fresh.lake.lake_root.rglob("*customers*"))
