@@ -89,6 +89,12 @@ def test_weekend_festival_and_promotion_uplift():
     weekday = np.mean([visits(d) for d in MARCH if d.weekday() < 5])
     assert weekend / weekday == pytest.approx(CFG.calendar.weekend_uplift, rel=0.06)
 
+    # The yearly trend: the same weekday a year (52 weeks) later sees trend_per_year more.
+    later = MARCH[0] + dt.timedelta(weeks=52)
+    growth = sim.traffic_multiplier(later) / sim.traffic_multiplier(MARCH[0])
+    assert growth == pytest.approx((1 + CFG.trend_per_year) ** (364 / 365.25))
+    assert visits(later) / visits(MARCH[0]) == pytest.approx(growth, rel=0.06)
+
     black_friday = dt.date(2025, 11, 28)
     assert "Black Friday" in sim.festivals_on(black_friday)
     ratio = visits(black_friday) / visits(black_friday - dt.timedelta(days=7))

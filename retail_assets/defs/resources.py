@@ -1,6 +1,7 @@
 """The platform resource: locations, seed, scale and the pseudonymization key, in one place."""
 
 import logging
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +17,14 @@ from retail_assets.lib.lake import Lake
 from retail_assets.lib.privacy import Pseudonymizer
 from retail_assets.lib.settings import Settings, SettingsError
 from retail_assets.lib.simulator import Simulator
+
+
+@lru_cache(maxsize=2)
+def _simulator(config_dir: str | None, seed: int, customers: int) -> Simulator:
+    # The customer base and lookup tables are built on first use and cached on the
+    # Simulator; keeping it saves rebuilding them for every partition a process runs.
+    config = load_simulation_config(Path(config_dir) if config_dir else None)
+    return Simulator(config, seed=seed, customers=customers)
 
 
 class RetailPlatform(dg.ConfigurableResource):
@@ -82,8 +91,8 @@ class RetailPlatform(dg.ConfigurableResource):
         return load_activation_config(Path(self.config_dir) if self.config_dir else None)
 
     def simulator(self) -> Simulator:
-        """The simulator for this seed and customer base."""
-        return Simulator(self.simulation_config(), seed=self.seed, customers=self.customers)
+        """The simulator for this seed and customer base (built once per process)."""
+        return _simulator(self.config_dir, self.seed, self.customers)
 
     def pseudonymizer(self, log: logging.Logger | None = None) -> Pseudonymizer:
         """The keyed pseudonymizer; warns in the log when the public demo key is in use."""

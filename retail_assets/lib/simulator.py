@@ -22,13 +22,14 @@ basket with numpy, and build their frames from Arrow buffers that polars adopts 
 copy. String columns are gathers of 16-byte Arrow string views from small per-simulator
 tables (pages, products, devices, places, channels, customer ids), so string data is never
 copied per row; nested GA4 lists are flat values plus offsets; categorical draws map one
-uniform through a guide table instead of comparing against every category.
+uniform through a guide table instead of comparing against every category. The Arrow
+building blocks are in :mod:`retail_assets.lib.columns`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,6 +38,21 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from retail_assets.lib.columns import (
+    VIEW,
+    Text,
+    constant,
+    frame,
+    lists,
+    nibbles,
+    nulls,
+    number_blocks,
+    numbered,
+    param_structs,
+    strings,
+    struct,
+    values,
+)
 from retail_assets.lib.config import SimulationConfig
 
 _EPOCH = dt.date(1970, 1, 1)
@@ -376,10 +392,24 @@ class Simulator:
         per_day = {"web": p.web_per_day, "app": p.app_per_day, "store": p.store_per_day}
         return {name: rate[c["persona"]] * c["activity"] for name, rate in per_day.items()}
 
+    @cached_property
+    def _scratch(self) -> threading.local:
+        """Per-thread work buffers of one value per customer, reused from call to call."""
+        return threading.local()
+
     def _active(self, rng: np.random.Generator, channel: str, day: dt.date) -> np.ndarray:
-        """Customers active on ``day`` on ``channel`` (web, app or store)."""
-        p = self._propensity[channel] * self.traffic_multiplier(day)
-        return np.flatnonzero(rng.random(self.customers) < p)
+        """Customers active on ``day`` on ``channel`` (web, app or store).
+
+        ``rng.random(customers) < propensity x traffic``, computed in reused buffers: three
+        full-length arrays a call that would otherwise be fresh memory.
+        """
+        buf = self._scratch
+        if not hasattr(buf, "uniform"):
+            n = self.customers
+            buf.uniform, buf.rate, buf.hit = np.empty(n), np.empty(n), np.empty(n, bool)
+        rng.random(out=buf.uniform)
+        np.multiply(self._propensity[channel], self.traffic_multiplier(day), out=buf.rate)
+        return np.flatnonzero(np.less(buf.uniform, buf.rate, out=buf.hit))
 
     def _products(self, rng: np.random.Generator, cell: np.ndarray) -> np.ndarray:
         """A catalog row per (persona, category) cell, within the persona's price range."""
@@ -411,9 +441,9 @@ class Simulator:
         return (day - _EPOCH).days * _DAY_US + (secs * 1e6).astype(np.int64)
 
     @cached_property
-    def _id_text(self) -> dict[str, _Text]:
+    def _id_text(self) -> dict[str, Text]:
         """Customer identifiers as string views, gathered by customer index."""
-        return {k: _Text.of(self._ids[k]) for k in ("customer_id", "user_pseudo_id", "email")}
+        return {k: Text.of(self._ids[k]) for k in ("customer_id", "user_pseudo_id", "email")}
 
     @cached_property
     def _tables(self) -> _Tables:
@@ -470,11 +500,11 @@ class Simulator:
         sess = np.repeat(np.arange(s), per_session)
         ts = np.arange(n)
         ts -= np.repeat(end - per_session, per_session)  # step in the session
-        ts *= rng.integers(3_000_000, 90_000_000, n)  # 3 to 90 s between events
+        ts *= rng.integers(3_000_000, 90_000_000, n, np.int32)  # 3 to 90 s between events
         ts += np.repeat(start, per_session)
         # event_date stays the partition's day
         np.minimum(ts, (day - _EPOCH).days * _DAY_US + _DAY_US - 1, out=ts)
-        engagement = rng.integers(0, 20_000, n)
+        engagement = rng.integers(0, 20_000, n, np.int32)
 
         price = self._list_price[product] * (1 - self.discount(day)[category])
         revenue = np.round(price * quantity, 2)
@@ -491,7 +521,7 @@ class Simulator:
         # sites do. The four string views of every (session, page kind) are repeated to events.
         leak = bought & logged_in & (sid % 7 == 0)
         leak_urls = _fmt(f"{_HOST}/checkout?email={{}}", self._ids["email"].gather(users[leak]))
-        text = tb.text.concat(_Text.of(leak_urls))
+        text = tb.text.concat(Text.of(leak_urls))
         checkout_page = np.where(leak, tb.text.views.size + np.cumsum(leak) - 1, tb.checkout_page)
         page = text.views.take(
             np.stack([tb.category_page + category, tb.product_page + product, checkout_page], 1)
@@ -506,21 +536,21 @@ class Simulator:
                 axis=1,
             )
         )
-        strings = np.empty((s, 3, 4), _VIEW)
-        strings[:, :, 0] = strings[:, :, 2] = page
-        strings[:, :, 1] = title
-        strings[:, :, 3] = np.where(denied[:, None], text.views[tb.referrer], title)
-        strings = np.repeat(strings.reshape(-1, 4), kinds.ravel(), axis=0)
+        param_text = np.empty((s, 3, 4), VIEW)
+        param_text[:, :, 0] = param_text[:, :, 2] = page
+        param_text[:, :, 1] = title
+        param_text[:, :, 3] = np.where(denied[:, None], text.views[tb.referrer], title)
+        param_text = np.repeat(param_text.reshape(-1, 4), kinds.ravel(), axis=0)
         integers = np.zeros((s, 4), np.int64)
         integers[:, 0], integers[:, 1] = sid, session_number
         integers = np.repeat(integers, per_session, axis=0)
         integers[:, 2] = engagement
         d = denied.view(np.uint8)
         ev_denied = np.repeat(d, per_session)
-        params = _param_structs(
+        params = param_structs(
             tb.keys.array(np.repeat(tb.key_views[d], per_session, axis=0).ravel()),
-            text.array(strings.ravel(), _nibbles(_PARAM_STRING.take(ev_denied))),
-            _values(integers.ravel(), _nibbles(_PARAM_INT.take(ev_denied))),
+            text.array(param_text.ravel(), nibbles(_PARAM_STRING.take(ev_denied))),
+            values(integers.ravel(), nibbles(_PARAM_INT.take(ev_denied))),
         )
 
         # Session-level string columns, gathered to events in one take.
@@ -570,15 +600,15 @@ class Simulator:
             [t.views.take(product) for t in (tb.product_ids, tb.item_names, tb.brands)]
             + [tb.categories.views.take(category)]
         ).take(item_sess, axis=1)
-        items = _struct(
+        items = struct(
             {
                 "item_id": tb.product_ids.array(item_views[0]),
                 "item_name": tb.item_names.array(item_views[1]),
                 "item_brand": tb.brands.array(item_views[2]),
                 "item_category": tb.categories.array(item_views[3]),
-                "price": _values(np.round(price, 2).take(item_sess)),
-                "quantity": _values(quantity.take(item_sess)),
-                "item_revenue": _values(revenue.take(item_sess), item_revenue_ok),
+                "price": values(np.round(price, 2).take(item_sess)),
+                "quantity": values(quantity.take(item_sess)),
+                "item_revenue": values(revenue.take(item_sess), item_revenue_ok),
             }
         )
         item_offsets = np.zeros(n + 1, np.int64)
@@ -591,64 +621,64 @@ class Simulator:
         prop_offsets[end[props]] = 1
         np.cumsum(prop_offsets, out=prop_offsets)
         n_props = int(props.sum())
-        user_props = _param_structs(
+        user_props = param_structs(
             tb.customer_email.array(np.full(n_props, tb.customer_email.views[0])),
             ids["email"].array(ids["email"].views.take(users[props])),
-            _nulls(pa.int64(), n_props),
+            nulls(pa.int64(), n_props),
         )
         # Purchases carry the transaction; other events have no ecommerce block.
-        transaction = _Text.of(_fmt(f"T{date_str}-{{}}", pl.Series(np.flatnonzero(bought))))
-        transaction_views = np.zeros(s, _VIEW)
+        transaction = Text.of(_fmt(f"T{date_str}-{{}}", pl.Series(np.flatnonzero(bought))))
+        transaction_views = np.zeros(s, VIEW)
         transaction_views[bought] = transaction.views
-        return _frame(
+        return frame(
             {
-                "event_date": tb.constant(date_str, n),
-                "event_timestamp": _values(ts),
+                "event_date": constant(date_str, n),
+                "event_timestamp": values(ts),
                 "event_name": tb.web_events.array(
                     np.repeat(np.tile(tb.web_events.views, s), counts.ravel())
                 ),
-                "event_params": _list(params, np.arange(0, 4 * n + 1, 4)),
-                "event_bundle_sequence_id": _nulls(pa.int64(), n),
+                "event_params": lists(params, np.arange(0, 4 * n + 1, 4)),
+                "event_bundle_sequence_id": nulls(pa.int64(), n),
                 "user_id": col["user_id"],
                 "user_pseudo_id": col["user_pseudo_id"],
-                "user_first_touch_timestamp": _values(numbers[0], masks_ev["user_pseudo_id"]),
-                "user_properties": _list(user_props, prop_offsets),
-                "privacy_info": _struct(
+                "user_first_touch_timestamp": values(numbers[0], masks_ev["user_pseudo_id"]),
+                "user_properties": lists(user_props, prop_offsets),
+                "privacy_info": struct(
                     {
                         k: col[k]
                         for k in ("analytics_storage", "ads_storage", "uses_transient_token")
                     }
                 ),
-                "device": _struct(
+                "device": struct(
                     {
                         "category": col["device_category"],
                         "mobile_brand_name": col["mobile_brand_name"],
                         "operating_system": col["operating_system"],
-                        "language": tb.constant("en-us", n),
+                        "language": constant("en-us", n),
                     }
                 ),
-                "geo": _struct(
-                    {"continent": tb.constant("Americas", n)}
+                "geo": struct(
+                    {"continent": constant("Americas", n)}
                     | {k: col[k] for k in ("country", "region", "city")}
                 ),
-                "traffic_source": _struct({k: col[k] for k in ("name", "medium", "source")}),
-                "collected_traffic_source": _struct(
+                "traffic_source": struct({k: col[k] for k in ("name", "medium", "source")}),
+                "collected_traffic_source": struct(
                     {k: col[k] for k in ("manual_campaign_name", "manual_source", "manual_medium")}
-                    | {"gclid": _nulls(pa.string_view(), n)},
+                    | {"gclid": nulls(pa.string_view(), n)},
                     masks_ev["collected_traffic_source"],
                 ),
-                "platform": tb.constant("WEB", n),
-                "ecommerce": _struct(
+                "platform": constant("WEB", n),
+                "ecommerce": struct(
                     {
-                        "total_item_quantity": _values(numbers[1]),
-                        "purchase_revenue": _values(numbers[2].view(np.float64)),
-                        "purchase_revenue_in_usd": _values(numbers[2].view(np.float64)),
+                        "total_item_quantity": values(numbers[1]),
+                        "purchase_revenue": values(numbers[2].view(np.float64)),
+                        "purchase_revenue_in_usd": values(numbers[2].view(np.float64)),
                         "transaction_id": transaction.array(transaction_views.take(sess)),
-                        "unique_items": _values(np.ones(n, np.int64)),
+                        "unique_items": values(np.ones(n, np.int64)),
                     },
                     purchase,
                 ),
-                "items": _list(items, item_offsets),
+                "items": lists(items, item_offsets),
             }
         )
 
@@ -694,7 +724,7 @@ class Simulator:
         lift = np.exp(0.5 * self.config.signals.strength * self.latent_demand(day))
         cart_p = np.minimum(p.app_v2c[:, None] * lift[tb.product_category], 1.0)
         joint = np.stack([weight * (1 - cart_p), weight * cart_p], axis=2)
-        outcome = draw_grouped(rng, joint.reshape(weight.shape[0], -1), v_persona, bins=65_536)
+        outcome = draw_grouped(rng, joint.reshape(weight.shape[0], -1), v_persona, bins=16_384)
         per_view = outcome & 1  # carted; then events per view: the view, cart add, purchase
         product = outcome >> 1
         cart = np.flatnonzero(per_view)
@@ -703,7 +733,7 @@ class Simulator:
         view_start = np.cumsum(views) - views
         view_ts = np.arange(v)
         view_ts -= np.repeat(view_start, views)
-        view_ts *= rng.integers(10_000_000, 120_000_000, v)
+        view_ts *= rng.integers(10_000_000, 120_000_000, v, np.int32)
         view_ts += np.repeat(start.astype(np.int64), views)
         cart_ts = view_ts[cart] + rng.integers(5_000_000, 60_000_000, cart.size)
         in_cart = np.zeros(v, np.int64)
@@ -734,11 +764,11 @@ class Simulator:
         user_ids = self._id_text["customer_id"]
         session_ids = self._app_session_ids(s_user, s_num, ordinal)
         price = np.round(self._list_price * (1 - self.discount(day)[tb.product_category]), 2)
-        return _frame(
+        return frame(
             {
-                "event_id": _numbered(f"A{ordinal}-", n).array(),
-                "event_date": _values(np.full(n, (day - _EPOCH).days, np.int32), type=pa.date32()),
-                "event_timestamp": _values(ts, type=pa.timestamp("us", "UTC")),
+                "event_id": numbered(f"A{ordinal}-", n).array(),
+                "event_date": values(np.full(n, (day - _EPOCH).days, np.int32), type=pa.date32()),
+                "event_timestamp": values(ts, type=pa.timestamp("us", "UTC")),
                 "user_id": user_ids.array(np.repeat(user_ids.views.take(s_user), per_session)),
                 "session_id": session_ids.array(np.repeat(session_ids.views, per_session)),
                 "event_type": tb.app_events.array(kind),
@@ -746,15 +776,15 @@ class Simulator:
                 "category": tb.categories.array(
                     tb.categories.views.take(tb.product_category).take(product)
                 ),
-                "price": _values(price.take(product)),
+                "price": values(price.take(product)),
             }
         )
 
-    def _app_session_ids(self, user: np.ndarray, number: np.ndarray, ordinal: int) -> _Text:
+    def _app_session_ids(self, user: np.ndarray, number: np.ndarray, ordinal: int) -> Text:
         """``{customer_id}-{ordinal}-{number}`` per app session."""
         ids = self._id_text["customer_id"]
         if self.customers > 10**8 or (number.size and number.max() > 9):
-            return _Text.of(
+            return Text.of(
                 _fmt(
                     f"{{}}-{ordinal}-{{}}", self._ids["customer_id"].gather(user), pl.Series(number)
                 )
@@ -766,7 +796,7 @@ class Simulator:
         out[:, :9] = ids.views.take(user).view(np.uint8).reshape(-1, 16)[:, 4:13]
         out[:, 9 : width - 1] = np.frombuffer(middle, np.uint8)
         out[:, width - 1] = number + ord("0")
-        return _strings([(out, width)])
+        return strings([(out, width)])
 
     # ------------------------------------------------------------------ signals
     def signals(self, day: dt.date) -> pl.DataFrame:
@@ -860,41 +890,41 @@ class Simulator:
         at = np.repeat(np.cumsum(n_lines)[order] - counts - first, counts) + np.arange(n)
         b = basket[at]
         ids = self._transaction_ids(date_str, n_lines)
-        basket_ids = _numbered(f"B{date_str}-", shoppers.size)
-        return _frame(
+        basket_ids = numbered(f"B{date_str}-", shoppers.size)
+        return frame(
             {
                 "transaction_id": ids.array(ids.views.take(at)),
                 "basket_id": basket_ids.array(basket_ids.views.take(b)),
-                "transaction_date": _values(
+                "transaction_date": values(
                     np.full(n, (day - _EPOCH).days, np.int32), type=pa.date32()
                 ),
-                "transaction_ts": _values(ts.take(b), type=pa.timestamp("us", "UTC")),
+                "transaction_ts": values(ts.take(b), type=pa.timestamp("us", "UTC")),
                 "store_id": tb.stores.array(tb.stores.views.take(store.take(b))),
                 "product_id": tb.product_ids.array(tb.product_ids.views.take(product.take(at))),
                 "category": tb.categories.array(tb.categories.views.take(category.take(at))),
-                "quantity": _values(qty.take(at)),
-                "unit_price": _values(unit.take(at)),
-                "revenue": _values(np.round(unit * qty, 2).take(at)),
-                "customer_index": _values(shoppers.take(b)),
+                "quantity": values(qty.take(at)),
+                "unit_price": values(unit.take(at)),
+                "revenue": values(np.round(unit * qty, 2).take(at)),
+                "customer_index": values(shoppers.take(b)),
                 "persona": tb.personas.array(tb.personas.views.take(l_persona.take(at))),
             }
         )
 
-    def _transaction_ids(self, date_str: str, n_lines: np.ndarray) -> _Text:
+    def _transaction_ids(self, date_str: str, n_lines: np.ndarray) -> Text:
         """``X{date}-{basket}-{line}`` for every line, baskets in number order."""
         if n_lines.size and n_lines.max() > 10:
             basket = np.repeat(np.arange(n_lines.size), n_lines)
             line = np.arange(basket.size) - np.repeat(np.cumsum(n_lines) - n_lines, n_lines)
-            return _Text.of(_fmt(f"X{date_str}-{{}}-{{}}", pl.Series(basket), pl.Series(line)))
+            return Text.of(_fmt(f"X{date_str}-{{}}-{{}}", pl.Series(basket), pl.Series(line)))
         blocks, start = [], 0
-        for block, width in _number_blocks(f"X{date_str}-", n_lines.size, "-0"):
+        for block, width in number_blocks(f"X{date_str}-", n_lines.size, "-0"):
             counts = n_lines[start : start + block.shape[0]]
             start += block.shape[0]
             out = np.repeat(block, counts, axis=0)
             line = np.arange(out.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
             out[:, width - 1] += line.astype(np.uint8)
             blocks.append((out, width))
-        return _strings(blocks, shared=len(date_str) + 2)
+        return strings(blocks, shared=len(date_str) + 2)
 
     def transactions(self, day: dt.date) -> pl.DataFrame:
         """Store x product sales lines for ``day``, as a point-of-sale system records them."""
@@ -910,18 +940,18 @@ class _Tables:
     and ``referrer`` are row offsets into it.
     """
 
-    categories: _Text
-    personas: _Text
-    product_ids: _Text
-    item_names: _Text
-    brands: _Text
-    stores: _Text
-    app_events: _Text
-    web_events: _Text
-    keys: _Text
+    categories: Text
+    personas: Text
+    product_ids: Text
+    item_names: Text
+    brands: Text
+    stores: Text
+    app_events: Text
+    web_events: Text
+    keys: Text
     key_views: np.ndarray  # (2, 4) event param keys of consented / denied hits
-    customer_email: _Text
-    text: _Text
+    customer_email: Text
+    text: Text
     category_page: int
     product_page: int
     checkout_page: int
@@ -929,18 +959,18 @@ class _Tables:
     item_name: int
     category_name: int
     referrer: int
-    consent: _Text
-    no_yes: _Text
-    device_category: _Text
-    device_brand: _Text
-    device_os: _Text
-    country: _Text
-    region: _Text
-    city: _Text
-    source: _Text
-    medium: _Text
-    campaign: _Text
-    source_name: _Text  # campaign, or source without one (GA4 traffic_source.name)
+    consent: Text
+    no_yes: Text
+    device_category: Text
+    device_brand: Text
+    device_os: Text
+    country: Text
+    region: Text
+    city: Text
+    source: Text
+    medium: Text
+    campaign: Text
+    source_name: Text  # campaign, or source without one (GA4 traffic_source.name)
     direct_channel: np.ndarray
     product_category: np.ndarray  # category index of every catalog row
 
@@ -950,7 +980,7 @@ class _Tables:
         names = sim.category_names
         k, n_products = len(names), cat.height
         channels = [sim.config.channels[x] for x in sim.channel_names]
-        keys = _Text.of(
+        keys = Text.of(
             [
                 "ga_session_id",
                 "ga_session_number",
@@ -961,18 +991,18 @@ class _Tables:
             ]
         )
         return cls(
-            categories=_Text.of(names),
-            personas=_Text.of(sim.persona_names),
-            product_ids=_Text.of(cat["product_id"]),
-            item_names=_Text.of(cat["item_name"]),
-            brands=_Text.of(cat["brand"]),
-            stores=_Text.of([f"S{i + 1:03d}" for i in range(sim.config.stores)]),
-            app_events=_Text.of(APP_EVENTS),
-            web_events=_Text.of(WEB_EVENTS),
+            categories=Text.of(names),
+            personas=Text.of(sim.persona_names),
+            product_ids=Text.of(cat["product_id"]),
+            item_names=Text.of(cat["item_name"]),
+            brands=Text.of(cat["brand"]),
+            stores=Text.of([f"S{i + 1:03d}" for i in range(sim.config.stores)]),
+            app_events=Text.of(APP_EVENTS),
+            web_events=Text.of(WEB_EVENTS),
             keys=keys,
             key_views=keys.views[np.array([[0, 1, 2, 3], [2, 3, 4, 5]])],
-            customer_email=_Text.of(["customer_email"]),
-            text=_Text.of(
+            customer_email=Text.of(["customer_email"]),
+            text=Text.of(
                 [
                     *(f"{_HOST}/c/{_slug(x)}" for x in names),
                     *cat["page_location"],
@@ -990,28 +1020,21 @@ class _Tables:
             item_name=k + n_products + 2,
             category_name=k + 2 * n_products + 2,
             referrer=2 * k + 2 * n_products + 2,
-            consent=_Text.of(["Yes", "No", "Unset"]),
-            no_yes=_Text.of(["No", "Yes"]),
-            device_category=_Text.of([d[0] for d in _DEVICES]),
-            device_brand=_Text.of([d[1] for d in _DEVICES]),
-            device_os=_Text.of([d[2] for d in _DEVICES]),
-            country=_Text.of([x[0] for x in _PLACES]),
-            region=_Text.of([x[1] for x in _PLACES]),
-            city=_Text.of([x[2] for x in _PLACES]),
-            source=_Text.of([x.source for x in channels]),
-            medium=_Text.of([x.medium for x in channels]),
-            campaign=_Text.of([x.campaign for x in channels]),
-            source_name=_Text.of(
-                [x.source if x.campaign is None else x.campaign for x in channels]
-            ),
+            consent=Text.of(["Yes", "No", "Unset"]),
+            no_yes=Text.of(["No", "Yes"]),
+            device_category=Text.of([d[0] for d in _DEVICES]),
+            device_brand=Text.of([d[1] for d in _DEVICES]),
+            device_os=Text.of([d[2] for d in _DEVICES]),
+            country=Text.of([x[0] for x in _PLACES]),
+            region=Text.of([x[1] for x in _PLACES]),
+            city=Text.of([x[2] for x in _PLACES]),
+            source=Text.of([x.source for x in channels]),
+            medium=Text.of([x.medium for x in channels]),
+            campaign=Text.of([x.campaign for x in channels]),
+            source_name=Text.of([x.source if x.campaign is None else x.campaign for x in channels]),
             direct_channel=np.array([x.source == "(direct)" for x in channels]),
             product_category=cat["category_index"].to_numpy(),
         )
-
-    def constant(self, value: str, n: int) -> pa.Array:
-        """``value`` on ``n`` rows."""
-        text = _Text.of([value])
-        return text.array(np.full(n, text.views[0]))
 
 
 @dataclass(frozen=True)
@@ -1103,16 +1126,13 @@ class _PersonaArrays:
         )
 
 
-# ------------------------------------------------------------------ vectorized building blocks
+# ------------------------------------------------------------------ draws and GA4 details
 
-_LUT3 = np.frombuffer("".join(f"{i:03d}" for i in range(1000)).encode(), np.uint8).reshape(-1, 3)
 # Validity bits of the four event params (slot i is bit i) holding a string / an int, for
 # consented hits (ga_session_id, ga_session_number, page_location, page_title) and denied
 # ones (page_location, page_title, engagement_time_msec, page_referrer).
 _PARAM_STRING = np.array([0b1100, 0b1011], np.uint8)
 _PARAM_INT = np.array([0b0011, 0b0100], np.uint8)
-_VIEW = np.dtype(np.complex128)  # one Arrow string view (16 bytes) as a numpy item
-assert sys.byteorder == "little", "string views are written for little-endian machines"
 
 
 def _poisson_pmf(mean: np.ndarray) -> np.ndarray:
@@ -1161,7 +1181,7 @@ def draw_grouped(
     lo = before + on_edge.reshape(groups, -1)
     guide = np.where(lo == before + below, lo, -1)[:, :bins].ravel()
     bits = rng.bit_generator.random_raw(group.size)
-    index = (bits >> np.uint64(64 - (bins.bit_length() - 1))).astype(np.int64)
+    index = (bits >> np.uint64(64 - (bins.bit_length() - 1))).view(np.int64)  # < bins
     index += group * bins
     out = guide.take(index)
     odd = np.flatnonzero(out < 0)
@@ -1173,190 +1193,6 @@ def draw_grouped(
         found = np.searchsorted((offset + norm).ravel(), 2 * group[odd] + u_odd, "right")
         out[odd] = np.minimum(found - group[odd] * k, k - 1)
     return out
-
-
-@dataclass(frozen=True)
-class _Text:
-    """Strings as Arrow string views: one 16-byte view per row and the buffers they point into.
-
-    Gathering rows is a numpy ``take`` of views (inline strings of up to 12 bytes travel in
-    their view); the string data itself is never copied.
-    """
-
-    views: np.ndarray
-    buffers: tuple[pa.Buffer, ...] = ()
-    valid: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, values: pl.Series | list[str | None]) -> _Text:
-        series = values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.Utf8)
-        arr = series.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
-        if len(arr) == 0:
-            return cls(np.zeros(0, _VIEW))
-        buffers = arr.buffers()
-        views = np.frombuffer(buffers[1], _VIEW, count=arr.offset + len(arr))[arr.offset :]
-        valid = arr.is_valid().to_numpy(zero_copy_only=False) if arr.null_count else None
-        return cls(views, tuple(b for b in buffers[2:] if b is not None), valid)
-
-    def array(
-        self, views: np.ndarray | None = None, valid: np.ndarray | pa.Buffer | None = None
-    ) -> pa.Array:
-        """An Arrow string array of ``views`` (rows of this text; all of it by default)."""
-        views = self.views if views is None else views
-        buffers = [_bitmap(valid), pa.py_buffer(np.ascontiguousarray(views)), *self.buffers]
-        return pa.Array.from_buffers(pa.string_view(), views.size, buffers)
-
-    def concat(self, other: _Text) -> _Text:
-        """The rows of both texts, ``other`` after these (neither may hold nulls)."""
-        extra = other.views.copy()
-        words = extra.view("<u4").reshape(-1, 4)
-        words[words[:, 0] > 12, 2] += len(self.buffers)  # buffer index of long strings
-        return _Text(np.concatenate([self.views, extra]), self.buffers + other.buffers)
-
-
-def _strings(blocks: list[tuple[np.ndarray, int]], shared: int = 0) -> _Text:
-    """Strings from ASCII blocks: (rows, stride) matrices of ``width``-byte rows.
-
-    Rows are zero padded to ``stride``, a multiple of 8; the first ``shared`` bytes are the
-    same on every row. Views are computed with 64-bit word arithmetic; blocks of strings over
-    12 bytes become data buffers as they are.
-    """
-    n = sum(block.shape[0] for block, _ in blocks)
-    views = np.empty((n, 2), np.uint64)
-    buffers: list[pa.Buffer] = []
-    row = 0
-    for block, width in blocks:
-        m, stride = block.shape
-        words = block.view(np.uint64)
-        out = views[row : row + m]
-        # length, then the first four bytes (prefix or start of the inline string)
-        if shared >= 4 and m:
-            out[:, 0] = (words[0, 0] << np.uint64(32)) | np.uint64(width)
-        else:
-            out[:, 0] = (words[:, 0] << np.uint64(32)) | np.uint64(width)
-        if width <= 12:  # inline: bytes 4 to 11 of the string
-            out[:, 1] = words[:, 0] >> np.uint64(32)
-            if stride > 8:
-                out[:, 1] |= words[:, 1] << np.uint64(32)
-        else:  # buffer index, then offset of the row in its block
-            assert m * stride < 2**31
-            step = stride << 32
-            out[:, 1] = np.arange(len(buffers), len(buffers) + m * step, step, dtype=np.uint64)
-            buffers.append(pa.py_buffer(block))
-        row += m
-    return _Text(views.view(_VIEW).ravel(), tuple(buffers))
-
-
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits of non-negative integers: a (rows, width) ASCII matrix."""
-    out = np.empty((values.size, width), np.uint8)
-    rest = values.astype(np.int64)
-    for k in range(width - 1, -1, -1):
-        rest, out[:, k] = np.divmod(rest, 10)
-    return out + ord("0")
-
-
-def _number_blocks(prefix: str, n: int, suffix: str = "") -> list[tuple[np.ndarray, int]]:
-    """``f"{prefix}{i}{suffix}"`` for i in 0..n-1 as ``_strings`` blocks, one per digit count.
-
-    Numbers of d >= 4 digits come in runs of 1,000 sharing their leading d-3 digits: a run
-    is the bitwise OR of its head (prefix and leading digits) and a shared tail (the last
-    three digits and the suffix), so there is no per-row arithmetic.
-    """
-    pre, suf = np.frombuffer(prefix.encode(), np.uint8), np.frombuffer(suffix.encode(), np.uint8)
-    blocks, lo, d = [], 0, 1
-    while lo < n:
-        hi = min(n, 10**d)
-        width = pre.size + d + suf.size
-        stride = -(-width // 8) * 8
-        if d <= 3:
-            block = np.zeros((hi - lo, stride), np.uint8)
-            block[:, : pre.size] = pre
-            block[:, pre.size : pre.size + d] = _LUT3[lo:hi, 3 - d :]
-            block[:, pre.size + d : width] = suf
-        else:
-            lead = np.arange(lo // 1000, (hi - 1) // 1000 + 1)
-            head = np.zeros((lead.size, stride), np.uint8)
-            head[:, : pre.size] = pre
-            head[:, pre.size : pre.size + d - 3] = _digits(lead, d - 3)
-            tail = np.zeros((1000, stride), np.uint8)
-            tail[:, pre.size + d - 3 : pre.size + d] = _LUT3
-            tail[:, pre.size + d : width] = suf
-            block = np.repeat(head, 1000, axis=0)
-            block.view(np.uint64).reshape(lead.size, -1)[:] |= tail.view(np.uint64).reshape(1, -1)
-            block = block[: hi - lo]
-        blocks.append((block, width))
-        lo, d = hi, d + 1
-    return blocks
-
-
-def _numbered(prefix: str, n: int, suffix: str = "") -> _Text:
-    """``f"{prefix}{i}{suffix}"`` for i in 0..n-1."""
-    return _strings(_number_blocks(prefix, n, suffix), shared=len(prefix.encode()))
-
-
-def _bitmap(valid: np.ndarray | pa.Buffer | None) -> pa.Buffer | None:
-    """An Arrow validity bitmap from booleans (or the bitmap itself)."""
-    if valid is None or isinstance(valid, pa.Buffer):
-        return valid
-    return pa.py_buffer(np.packbits(valid, bitorder="little"))
-
-
-def _nibbles(bits: np.ndarray) -> pa.Buffer:
-    """The bitmap of rows that are groups of four values, from each group's 4 validity bits."""
-    if bits.size % 2:
-        bits = np.append(bits, np.uint8(0))
-    return pa.py_buffer(bits[::2] | (bits[1::2] << 4))
-
-
-def _values(
-    values: np.ndarray, valid: np.ndarray | pa.Buffer | None = None, type: pa.DataType | None = None
-) -> pa.Array:
-    """A numeric Arrow array over ``values`` (no copy), null where ``valid`` is False."""
-    values = np.ascontiguousarray(values)
-    type = type or pa.from_numpy_dtype(values.dtype)
-    return pa.Array.from_buffers(type, values.size, [_bitmap(valid), pa.py_buffer(values)])
-
-
-def _nulls(type: pa.DataType, n: int) -> pa.Array:
-    """``n`` nulls of a fixed-width type (string views included), on untouched zero pages."""
-    width = 16 if type == pa.string_view() else type.bit_width // 8
-    bits, values = np.zeros((n + 7) // 8, np.uint8), np.zeros(n * width, np.uint8)
-    return pa.Array.from_buffers(type, n, [pa.py_buffer(bits), pa.py_buffer(values)], null_count=n)
-
-
-def _struct(children: dict[str, pa.Array], valid: np.ndarray | None = None) -> pa.Array:
-    fields = [pa.field(name, array.type) for name, array in children.items()]
-    n = len(next(iter(children.values())))
-    return pa.Array.from_buffers(
-        pa.struct(fields), n, [_bitmap(valid)], children=list(children.values())
-    )
-
-
-def _list(values: pa.Array, offsets: np.ndarray) -> pa.Array:
-    """Lists of ``values``: row i holds ``values[offsets[i]:offsets[i + 1]]``."""
-    offsets = np.ascontiguousarray(offsets, np.int64)
-    return pa.Array.from_buffers(
-        pa.large_list(values.type),
-        offsets.size - 1,
-        [None, pa.py_buffer(offsets)],
-        children=[values],
-    )
-
-
-def _param_structs(key: pa.Array, string: pa.Array, integer: pa.Array) -> pa.Array:
-    """GA4 ``{key, value: {string_value, int_value, float_value, double_value}}`` structs."""
-    nulls = _nulls(pa.float64(), len(key))
-    value = _struct(
-        {"string_value": string, "int_value": integer, "float_value": nulls, "double_value": nulls}
-    )
-    return _struct({"key": key, "value": value})
-
-
-def _frame(columns: dict[str, pa.Array]) -> pl.DataFrame:
-    """A polars frame over Arrow arrays (no copy)."""
-    table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
-    return pl.from_arrow(table, rechunk=False)
 
 
 def _order_by_time_then_id(ts: np.ndarray) -> np.ndarray:

@@ -70,18 +70,24 @@ def sales_history_files(platform: RetailPlatform) -> list[Path]:
     return _files(platform.inbox("sales_history"), (".csv",))
 
 
+def _source_asset(key: dg.AssetKey, *, code_version: str, daily: bool = False):
+    """The decorator every source shares: group, kinds, owners, its blocking schema check."""
+    return dg.asset(
+        key=key,
+        group_name="sources",
+        partitions_def=daily_partitions if daily else None,
+        kinds={"python", "polars", "parquet"},
+        owners=OWNERS,
+        check_specs=[schema_check_spec(key)],
+        code_version=code_version,
+    )
+
+
 def _failure(exc: Exception) -> dg.Failure:
     return dg.Failure(description=str(exc))
 
 
-@dg.asset(
-    key=CUSTOMERS,
-    group_name="sources",
-    kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(CUSTOMERS)],
-    code_version="2",
-)
+@_source_asset(CUSTOMERS, code_version="2")
 def customers(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """The customer base: persona, demographics, home store, contact data and consent.
 
@@ -104,15 +110,7 @@ def customers(context: dg.AssetExecutionContext, platform: RetailPlatform):
     )
 
 
-@dg.asset(
-    key=SESSIONS,
-    group_name="sources",
-    partitions_def=daily_partitions,
-    kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(SESSIONS)],
-    code_version="2",
-)
+@_source_asset(SESSIONS, daily=True, code_version="2")
 def raw_sessions(
     context: dg.AssetExecutionContext, config: SessionsSourceConfig, platform: RetailPlatform
 ):
@@ -154,15 +152,7 @@ def raw_sessions(
     )
 
 
-@dg.asset(
-    key=APP_EVENTS,
-    group_name="sources",
-    partitions_def=daily_partitions,
-    kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(APP_EVENTS)],
-    code_version="1",
-)
+@_source_asset(APP_EVENTS, daily=True, code_version="1")
 def raw_app_events(
     context: dg.AssetExecutionContext, config: AppEventsSourceConfig, platform: RetailPlatform
 ):
@@ -212,15 +202,7 @@ def raw_app_events(
     )
 
 
-@dg.asset(
-    key=SIGNALS,
-    group_name="sources",
-    partitions_def=daily_partitions,
-    kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(SIGNALS)],
-    code_version="2",
-)
+@_source_asset(SIGNALS, daily=True, code_version="2")
 def raw_signals(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Product reviews (rating, text, sentiment), search queries and social mentions.
 
@@ -239,15 +221,7 @@ def raw_signals(context: dg.AssetExecutionContext, platform: RetailPlatform):
     )
 
 
-@dg.asset(
-    key=TRANSACTIONS,
-    group_name="sources",
-    partitions_def=daily_partitions,
-    kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(TRANSACTIONS)],
-    code_version="2",
-)
+@_source_asset(TRANSACTIONS, daily=True, code_version="2")
 def raw_transactions(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Store sales lines: basket, store, product, category, quantity, price and revenue.
 
@@ -271,14 +245,7 @@ def raw_transactions(context: dg.AssetExecutionContext, platform: RetailPlatform
     )
 
 
-@dg.asset(
-    key=SALES_HISTORY,
-    group_name="sources",
-    kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(SALES_HISTORY)],
-    code_version="1",
-)
+@_source_asset(SALES_HISTORY, code_version="1")
 def sales_history(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """A retailer's own sales history: one value per series and day, for forecasting.
 
