@@ -173,3 +173,20 @@ def test_customers_asset_keeps_contact_data_in_landing(fresh):
     # Landing tables never get a view: the run did not even create the catalog.
     assert not fresh.lake.warehouse_path.exists()
     assert not list(fresh.lake.lake_root.rglob("*customers*"))
+
+
+def test_sensor_names_an_unreadable_file_and_waits_for_a_fix(fresh):
+    inbox = fresh.platform.inbox("events")
+    inbox.mkdir(parents=True)
+    bad = inbox / "events.csv"
+    bad.write_text("timestamp,visitorid,event,itemid\nsoon,7,view,101\n")
+    ctx = dg.build_sensor_context(resources={"platform": fresh.platform})
+    result = landing_inbox_sensor(ctx)
+    assert isinstance(result, dg.SkipReason)
+    assert "events.csv" in result.skip_message and "timestamp" in result.skip_message
+    # Unchanged, it is not read again; once fixed, its day is requested.
+    assert _sense(fresh, ctx.cursor)[0] == []
+    t = int(dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC).timestamp() * 1000)
+    bad.write_text(f"timestamp,visitorid,event,itemid\n{t},7,view,101\n")
+    requests, _ = _sense(fresh, ctx.cursor)
+    assert [r.partition_key for r in requests] == ["2025-03-01"]

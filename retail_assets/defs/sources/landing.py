@@ -46,7 +46,12 @@ sales_history_ingest = dg.define_asset_job(
 )
 
 
-def _fingerprint(paths: list[str], current: dict[str, int]) -> str:
+def _version(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def _fingerprint(paths: list[str], current: dict[str, str]) -> str:
     text = "|".join(f"{p}:{current[p]}" for p in sorted(paths))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -71,7 +76,8 @@ def landing_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPl
         "sales_history": sales_history_files(platform),
         "census": census_files(platform),
     }
-    current = {str(p): p.stat().st_mtime_ns for files in kinds.values() for p in files}
+    # A file counts as changed when its modification time or size does.
+    current = {str(p): _version(p) for files in kinds.values() for p in files}
     changed = {
         kind: [p for p in files if seen.get(str(p)) != current[str(p)]]
         for kind, files in kinds.items()
