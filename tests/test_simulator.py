@@ -52,6 +52,15 @@ def test_persona_shares_and_store_visit_frequency(march):
         assert per_month == pytest.approx(expected, rel=0.08), name
 
 
+def test_most_baskets_are_at_the_home_store(march):
+    sim, baskets = march["sim"], march["baskets"].unique("basket_id")
+    home = sim.customer_table["home_store"][baskets["customer_index"].to_numpy()] + 1
+    at_home = baskets["store_id"].str.slice(1).cast(pl.Int64).to_numpy() == home
+    stores = CFG.stores
+    assert at_home.mean() == pytest.approx(0.85 + 0.15 / stores, abs=0.015)
+    assert baskets.filter(~pl.Series(at_home))["store_id"].n_unique() == stores
+
+
 def test_persona_revenue_shares_follow_basket_profiles(march):
     """Revenue shares computed from the YAML (shares, visits, basket lines, catalog prices)."""
     sim, baskets = march["sim"], march["baskets"]

@@ -873,7 +873,9 @@ class Simulator:
         qty = rng.integers(p.qty_lo.ravel()[cell], p.qty_hi.ravel()[cell] + 1)
         unit = np.round(self._list_price[product] * (1 - self.discount(day)[category]), 2)
         home = c["home_store"][shoppers]
-        store = np.where(rng.random(shoppers.size) < 0.85, home, rng.integers(0, cfg.stores))
+        # 85 % shop at their home store; the others at any store, drawn per shopper.
+        away = rng.integers(0, cfg.stores, shoppers.size)
+        store = np.where(rng.random(shoppers.size) < 0.85, home, away)
         # Stores open 08:00-22:00: shoppers come in their preferred hours within that.
         lo = np.clip(p.hour_lo[persona], 8, 21)
         hi = np.clip(p.hour_hi[persona], lo, 21)
