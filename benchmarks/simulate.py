@@ -54,6 +54,24 @@ def report(name: str, value) -> None:
     print(f"{name}: {value}", flush=True)
 
 
+def report_day(prefix: str, sim, day: dt.date, customers: int) -> float:
+    """Simulate ``day``, print its figures with ``prefix``, return events per second."""
+    frames = simulate_day(sim, day)
+    events = sum(frame.height for frame, _ in frames.values())
+    seconds = sum(secs for _, secs in frames.values())
+    for method, (frame, secs) in frames.items():
+        report(f"{prefix}{method}_events", frame.height)
+        report(f"{prefix}{method}_seconds", secs)
+    report(f"{prefix}events", events)
+    report(f"{prefix}simulate_seconds", seconds)
+    report(f"{prefix}events_per_second", events / seconds)
+    report(f"{prefix}events_per_customer", events / customers)
+    # Signals are ~1,000 rows a day whatever the customer count: compare the rest per customer.
+    signals = frames["signals"][0].height
+    report(f"{prefix}customer_events_per_customer", (events - signals) / customers)
+    return events / seconds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="50,000 customers, reference 2,000")
@@ -78,21 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     sim.customers_frame()
     report("customers", customers)
     report("customers_build_seconds", time.perf_counter() - start)
-    day = simulate_day(sim, args.day)
-    events = sum(frame.height for frame, _ in day.values())
-    seconds = sum(secs for _, secs in day.values())
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for method, (frame, secs) in day.items():
-        report(f"{method}_events", frame.height)
-        report(f"{method}_seconds", secs)
-    report("events", events)
-    report("simulate_seconds", seconds)
-    report("events_per_second", events / seconds)
-    report("events_per_customer", events / customers)
-    # Signals are ~1,000 rows a day whatever the customer count: compare the rest per customer.
-    report("customer_events_per_customer", (events - day["signals"][0].height) / customers)
-    report("peak_memory_mb", peak_mb)
-    del day, sim
+    rate = report_day("", sim, args.day, customers)
+    report("peak_memory_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    del sim
     gc.collect()
 
     # Reference: the same distributions row by row, on a sample of customers.
@@ -100,21 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     ref = ReferenceSimulator(config, args.seed, ref_customers)
     report("reference_customers", ref_customers)
     report("reference_customers_build_seconds", time.perf_counter() - start)
-    ref_day = simulate_day(ref, args.day)
-    ref_events = sum(frame.height for frame, _ in ref_day.values())
-    ref_seconds = sum(secs for _, secs in ref_day.values())
-    for method, (frame, secs) in ref_day.items():
-        report(f"reference_{method}_events", frame.height)
-        report(f"reference_{method}_seconds", secs)
-    report("reference_events", ref_events)
-    report("reference_simulate_seconds", ref_seconds)
-    report("reference_events_per_second", ref_events / ref_seconds)
-    report("reference_events_per_customer", ref_events / ref_customers)
-    report(
-        "reference_customer_events_per_customer",
-        (ref_events - ref_day["signals"][0].height) / ref_customers,
-    )
-    report("speedup_vs_reference", (events / seconds) / (ref_events / ref_seconds))
+    ref_rate = report_day("reference_", ref, args.day, ref_customers)
+    report("speedup_vs_reference", rate / ref_rate)
 
 
 if __name__ == "__main__":
