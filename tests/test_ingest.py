@@ -21,6 +21,7 @@ from retail_assets.lib.ingest import (
     ga4_file_date,
     load_events_mapping,
     read_events,
+    read_events_day,
     read_ga4_day,
     read_ga4_export,
     read_sales_history,
@@ -712,3 +713,36 @@ def test_hostile_strings_pass_through_as_data(tmp_path):
 
     assert got["user_id"].to_list() == users
     assert got["product_id"].to_list() == list(reversed(users))
+
+
+def test_event_files_are_parsed_once_per_version_and_staged_by_day(tmp_path):
+    mapping = load_events_mapping()
+    source = tmp_path / "events.csv"
+    source.write_text(RETAILROCKET)
+    staging = tmp_path / "staging"
+    days = sorted(read_events([source], mapping)["event_date"].unique().to_list())
+    assert len(days) >= 2
+    for day in days:
+        assert read_events_day([source], mapping, day, staging).equals(
+            read_events([source], mapping, day)
+        )
+    (version,) = [p for p in staging.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in version.glob("date=*.parquet")) == [
+        f"date={d.isoformat()}.parquet" for d in days
+    ]
+    assert read_events_day([source], mapping, dt.date(2030, 1, 1), staging).is_empty()
+
+    # A changed file is a new version: parsed again, the old staging removed.
+    source.write_text(RETAILROCKET + f"{DAY2_T + 120_000},42,view,7,\n")
+    again = read_events_day([source], mapping, days[-1], staging)
+    assert again.equals(read_events([source], mapping, days[-1]))
+    assert "42" in again["user_id"].to_list()
+    assert [p for p in staging.iterdir() if p.is_dir()] != [version]
+    assert not version.exists()
+
+    # A malformed version fails with the file named and stages nothing for itself.
+    complete = set(staging.glob("*/_COMPLETE"))
+    source.write_text("timestamp,visitorid,event,itemid\nsoon,7,view,101\n")
+    with pytest.raises(IngestError, match="events.csv"):
+        read_events_day([source], mapping, days[0], staging)
+    assert set(staging.glob("*/_COMPLETE")) == complete

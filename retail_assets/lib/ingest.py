@@ -28,13 +28,16 @@ import datetime as dt
 import gzip
 import hashlib
 import io
+import os
 import re
+import shutil
 import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
+from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from retail_assets.lib import ga4
@@ -909,6 +912,52 @@ def dates_in_events(files: list[Path], mapping: EventsMapping) -> set[dt.date]:
         ts = _parse_timestamps(path, df, rows, mapping)
         days |= set(ts.dt.convert_time_zone(mapping.timezone).dt.date().unique().to_list())
     return days
+
+
+def read_events_day(
+    files: list[Path], mapping: EventsMapping, day: dt.date, staging: Path
+) -> pl.DataFrame:
+    """:func:`read_events` for one day, parsing the files once per version of them.
+
+    A backfill asks for every day of a file in turn; parsing a large file for each day would
+    repeat the same work. The first call for a set of files (names, sizes, modification
+    times) and mapping parses them all, with every check of :func:`read_events`, and writes
+    one Parquet file per day under ``staging/<fingerprint>/``; later calls read their day
+    from there. Staging is done under a file lock, each file is written to a temporary name
+    and moved into place, and stale fingerprints are removed, so concurrent runs and changed
+    files are safe.
+    """
+    folder = Path(staging) / _fingerprint(files, mapping)
+    done = folder / "_COMPLETE"
+    if not done.exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):
+            if not done.exists():
+                _stage(read_events(files, mapping), folder)
+                done.write_text("")
+            for old in folder.parent.iterdir():
+                if old.is_dir() and old != folder:
+                    shutil.rmtree(old, ignore_errors=True)
+    path = folder / f"date={day.isoformat()}.parquet"
+    if not path.exists():
+        return pl.DataFrame(schema=APP_EVENT_COLUMNS)
+    return pl.read_parquet(path)
+
+
+def _fingerprint(files: list[Path], mapping: EventsMapping) -> str:
+    parts = [mapping.model_dump_json()]
+    for f in sorted(Path(x).resolve() for x in files):
+        stat = f.stat()
+        parts.append(f"{f}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+
+
+def _stage(events: pl.DataFrame, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for (day,), part in events.partition_by("event_date", as_dict=True).items():
+        tmp = folder / f".date={day.isoformat()}.parquet.tmp"
+        part.write_parquet(tmp)
+        os.replace(tmp, folder / f"date={day.isoformat()}.parquet")
 
 
 # ------------------------------------------------------------------ sales history

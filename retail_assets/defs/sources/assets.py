@@ -177,7 +177,8 @@ def raw_app_events(
             mapping = ingest.load_events_mapping(
                 Path(platform.config_dir) if platform.config_dir else None
             )
-            df = ingest.read_events(files, mapping, day)
+            staging = Path(platform.landing_root) / "staging" / "events"
+            df = ingest.read_events_day(files, mapping, day, staging)
         except (ingest.IngestError, ConfigError) as exc:
             raise _failure(exc) from None
         origin = ", ".join(p.name for p in files)
