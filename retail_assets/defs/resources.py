@@ -9,7 +9,6 @@ from pydantic import Field
 
 from retail_assets.lib.config import (
     ActivationConfig,
-    SimulationConfig,
     load_activation_config,
     load_simulation_config,
 )
@@ -81,10 +80,6 @@ class RetailPlatform(dg.ConfigurableResource):
     def lake(self) -> Lake:
         """The lake and catalog at the configured locations."""
         return Lake(self.lake_root, self.landing_root, self.warehouse_path)
-
-    def simulation_config(self) -> SimulationConfig:
-        """The validated simulation configuration."""
-        return load_simulation_config(Path(self.config_dir) if self.config_dir else None)
 
     def activation_config(self) -> ActivationConfig:
         """The validated activation configuration."""

@@ -46,6 +46,10 @@ from retail_assets.lib.schemas import APP_EVENTS, mask_pii
 
 EXPORT_DTYPES: dict[str, pl.DataType] = dict(pl.Schema(ga4.EXPORT_SCHEMA))
 NDJSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+#: File name endings :func:`read_ga4_export` reads.
+GA4_SUFFIXES = (*NDJSON_SUFFIXES, *(f"{s}.gz" for s in NDJSON_SUFFIXES), ".parquet")
+#: File name endings :func:`read_events` reads.
+EVENT_SUFFIXES = (".csv", ".parquet")
 APP_EVENT_COLUMNS: dict[str, pl.DataType] = {
     "event_id": pl.Utf8(),
     "event_date": pl.Date(),
@@ -961,6 +965,28 @@ def _stage(events: pl.DataFrame, folder: Path) -> None:
 
 
 # ------------------------------------------------------------------ sales history
+
+
+def read_sales_histories(files: list[Path]) -> pl.DataFrame:
+    """Several sales history CSVs as one table (see :func:`read_sales_history`).
+
+    A (series_id, date) pair in two files is an error naming the later file, not an
+    overwrite.
+    """
+    tagged = pl.concat(
+        [read_sales_history(f).with_columns(pl.lit(i).alias("_file")) for i, f in enumerate(files)]
+    )
+    repeated = tagged.filter(pl.struct("series_id", "date").is_duplicated())
+    if repeated.height:
+        later = repeated.filter(pl.col("_file") == pl.col("_file").max())
+        raise IngestError(
+            files[int(later["_file"][0])],
+            "series_id, date",
+            later.height,
+            "repeat a series and day another sales history file already has",
+            examples=[f"{r['series_id']} {r['date']}" for r in later.head(3).to_dicts()],
+        )
+    return tagged.drop("_file").sort("series_id", "date")
 
 
 def read_sales_history(path: Path) -> pl.DataFrame:

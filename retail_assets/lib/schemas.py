@@ -21,14 +21,6 @@ from retail_assets.lib import ga4
 HEX64 = r"^[0-9a-f]{64}$"
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CONSENT = ["Yes", "No", "Unset"]
-FUNNEL_EVENTS = [
-    "session_start",
-    "page_view",
-    "view_item",
-    "add_to_cart",
-    "begin_checkout",
-    "purchase",
-]
 CHANNEL_GROUPS = [
     "Display",
     "CTV",

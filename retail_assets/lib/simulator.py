@@ -54,6 +54,7 @@ from retail_assets.lib.columns import (
     values,
 )
 from retail_assets.lib.config import SimulationConfig
+from retail_assets.lib.schemas import APP_EVENTS
 
 _EPOCH = dt.date(1970, 1, 1)
 _DAY_US = 86_400_000_000
@@ -114,7 +115,6 @@ WEB_EVENTS = [
     "add_payment_info",
     "purchase",
 ]
-APP_EVENTS = ["view", "add_to_cart", "purchase"]
 SESSION_GAP_MINUTES = 30
 
 

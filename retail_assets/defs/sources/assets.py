@@ -28,9 +28,6 @@ SIGNALS = dg.AssetKey(["raw", "signals"])
 TRANSACTIONS = dg.AssetKey(["raw", "transactions"])
 SALES_HISTORY = dg.AssetKey(["raw", "sales_history"])
 
-GA4_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".parquet")
-EVENT_SUFFIXES = (".csv", ".parquet")
-
 
 class SessionsSourceConfig(dg.Config):
     """Where a day's web events come from; 'default' means RETAIL_SESSIONS_SOURCE."""
@@ -56,13 +53,15 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 def ga4_files(platform: RetailPlatform, day: dt.date | None = None) -> list[Path]:
     """GA4 export files in the inbox (``events_YYYYMMDD*``), all or those of ``day``."""
-    files = [p for p in _files(platform.inbox("ga4"), GA4_SUFFIXES) if ingest.ga4_file_date(p)]
-    return [p for p in files if day is None or ingest.ga4_file_date(p) == day]
+    dated = [
+        (p, ingest.ga4_file_date(p)) for p in _files(platform.inbox("ga4"), ingest.GA4_SUFFIXES)
+    ]
+    return [p for p, d in dated if d is not None and (day is None or d == day)]
 
 
 def event_files(platform: RetailPlatform) -> list[Path]:
     """Event CSV / Parquet files in the events inbox."""
-    return _files(platform.inbox("events"), EVENT_SUFFIXES)
+    return _files(platform.inbox("events"), ingest.EVENT_SUFFIXES)
 
 
 def sales_history_files(platform: RetailPlatform) -> list[Path]:
@@ -261,8 +260,7 @@ def sales_history(context: dg.AssetExecutionContext, platform: RetailPlatform):
             "history with columns date, series_id, value there"
         )
     try:
-        frames = [ingest.read_sales_history(p) for p in files]
-        df = _union_sales_history(frames, files)
+        df = ingest.read_sales_histories(files)
     except ingest.IngestError as exc:
         raise _failure(exc) from None
     yield from publish_table(
@@ -277,24 +275,6 @@ def sales_history(context: dg.AssetExecutionContext, platform: RetailPlatform):
             "last_date": str(df["date"].max()),
         },
     )
-
-
-def _union_sales_history(frames: list[pl.DataFrame], files: list[Path]) -> pl.DataFrame:
-    """All files together; a series/day present in two files is an error, not an overwrite."""
-    tagged = pl.concat(
-        [f.with_columns(pl.lit(i).alias("_file")) for i, f in enumerate(frames)], how="vertical"
-    )
-    repeated = tagged.filter(pl.struct("series_id", "date").is_duplicated())
-    if repeated.height:
-        later = repeated.filter(pl.col("_file") == pl.col("_file").max())
-        raise ingest.IngestError(
-            files[int(later["_file"][0])],
-            "series_id, date",
-            later.height,
-            "repeat a series and day another sales history file already has",
-            examples=[f"{r['series_id']} {r['date']}" for r in later.head(3).to_dicts()],
-        )
-    return tagged.drop("_file").sort("series_id", "date")
 
 
 def _counts(df: pl.DataFrame, column: str) -> dict[str, int]:

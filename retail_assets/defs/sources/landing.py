@@ -56,10 +56,6 @@ def _fingerprint(paths: list[str], current: dict[str, str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _known_day(key: str) -> bool:
-    return key in daily_partitions.get_partition_keys()
-
-
 @dg.sensor(
     jobs=[sessions_ingest, app_events_ingest, sales_history_ingest, census_job],
     minimum_interval_seconds=60,
@@ -84,17 +80,17 @@ def landing_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPl
     }
     requests: list[dg.RunRequest] = []
     skipped: list[str] = []
+    partitions = set(daily_partitions.get_partition_keys())
 
-    days: dict[str, list[str]] = {}
-    for p in changed["ga4"]:
-        days.setdefault(ingest.ga4_file_date(p).isoformat(), []).append(str(p))
-    for day, paths in sorted(days.items()):
-        if not _known_day(day):
+    by_day: dict[str, list[Path]] = {}
+    for p in kinds["ga4"]:
+        by_day.setdefault(ingest.ga4_file_date(p).isoformat(), []).append(p)
+    for day in sorted({ingest.ga4_file_date(p).isoformat() for p in changed["ga4"]}):
+        paths = [str(p) for p in by_day[day] if p in changed["ga4"]]
+        if day not in partitions:
             skipped.append(f"{', '.join(Path(x).name for x in paths)}: {day} is not a partition")
             continue
-        same_day = [
-            str(p) for p in ga4_files(platform) if ingest.ga4_file_date(p).isoformat() == day
-        ]
+        same_day = [str(p) for p in by_day[day]]
         requests.append(
             dg.RunRequest(
                 run_key=f"ga4:{day}:{_fingerprint(same_day, current)}",
@@ -115,9 +111,9 @@ def landing_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPl
             context.log.error(f"cannot read the new event files: {exc}")
             skipped.append(str(exc))
             event_days = []
-        fingerprint = _fingerprint([str(p) for p in event_files(platform)], current)
+        fingerprint = _fingerprint([str(p) for p in kinds["events"]], current)
         for day in (d.isoformat() for d in event_days):
-            if not _known_day(day):
+            if day not in partitions:
                 skipped.append(f"events on {day}: not a partition")
                 continue
             requests.append(
