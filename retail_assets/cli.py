@@ -60,7 +60,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     started = time.monotonic()
     tags = {"retail_assets/source": "cli"}
     with dg.DagsterInstance.get() as instance:
-        # The customer base first: unpartitioned, built from the personas in simulation.yaml.
+        # The reference data first (customer base, its governed version, product catalog,
+        # retail calendar): unpartitioned, built from simulation.yaml; daily assets read it.
         reference = defs.resolve_job_def("reference_data")
         result = reference.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
         if not result.success:
@@ -73,6 +74,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
             if not result.success:
                 return _report_failure(f"partition {key}", result)
             log.info("[%d/%d] %s done in %.1fs", i, len(keys), key, time.monotonic() - t0)
+        # Then the SQL models that are whole tables or views, over every day now in the lake.
+        tables = defs.resolve_job_def("feature_tables")
+        result = tables.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+        if not result.success:
+            return _report_failure("feature tables", result)
     log.info(
         'all %d partitions done in %.0fs. Query the warehouse with:\n  python -c "import '
         "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "
@@ -128,17 +134,22 @@ def cmd_catalog_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    """Print a SQL model rendered for one partition."""
-    from retail_assets.defs.features.assets import SQL_DIR, UPSTREAM_TABLES
-    from retail_assets.lib.sql_models import load_models
+    """Print a SQL model rendered for a day (or a range of days)."""
+    from retail_assets.defs.features.assets import load
 
-    models = {m.name: m for m in load_models(SQL_DIR, UPSTREAM_TABLES)}
+    models = {m.name: m for m in load()}
     if args.model not in models:
         print(f"unknown model {args.model!r}; models: {', '.join(sorted(models))}", file=sys.stderr)
         return 2
     model = models[args.model]
-    day = dt.date.fromisoformat(args.partition) if args.partition else None
-    print(model.render(day, day + dt.timedelta(days=1) if day else None))
+    start = dt.date.fromisoformat(args.partition) if args.partition else None
+    last = dt.date.fromisoformat(args.end) if args.end else start
+    if model.partitioned and start is None:
+        print(f"{args.model} is incremental: give --partition YYYY-MM-DD", file=sys.stderr)
+        return 2
+    end = last + dt.timedelta(days=1) if last else None
+    print(f"-- dbt_like_sql/{model.rel} ({model.materialized})")
+    print(model.render(start, end) if model.partitioned else model.render())
     return 0
 
 
@@ -167,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     r.set_defaults(func=cmd_catalog_refresh)
     k = sub.add_parser("compile", help="print a SQL model rendered for a partition")
     k.add_argument("model")
-    k.add_argument("--partition", help="YYYY-MM-DD")
+    k.add_argument("--partition", help="first day, YYYY-MM-DD (incremental models)")
+    k.add_argument("--end", help="last day of a range, YYYY-MM-DD (default: --partition)")
     k.set_defaults(func=cmd_compile)
     args = parser.parse_args(argv)
     try:

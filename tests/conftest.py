@@ -34,8 +34,27 @@ class Pipeline:
         self.defs = build_definitions(self.platform)
         self.instance = dg.DagsterInstance.ephemeral()
         self.lake: Lake = self.platform.lake()
+        self.reference_result = None
+
+    def reference(self):
+        """Run the ``reference_data`` job (customers, catalog, calendar) and return its result."""
+        job = self.defs.resolve_job_def("reference_data")
+        self.reference_result = job.execute_in_process(instance=self.instance, raise_on_error=False)
+        return self.reference_result
+
+    def tables(self):
+        """Run the ``feature_tables`` job (whole-table and view SQL models), as the CLI does."""
+        job = self.defs.resolve_job_def("feature_tables")
+        return job.execute_in_process(instance=self.instance, raise_on_error=False)
 
     def run(self, partition: str, selection: str | None = None, run_config=None):
+        """Run ``all_assets`` (or ``selection``) for one partition.
+
+        A whole-graph run builds the reference data first, once, as ``retail-assets
+        materialize`` does; a run of selected assets does not.
+        """
+        if selection is None and self.reference_result is None:
+            self.reference()
         job = self.defs.resolve_job_def("all_assets")
         kwargs = {}
         if selection:
@@ -58,6 +77,7 @@ def pipeline(tmp_path_factory) -> Pipeline:
     for day in DAYS:
         result = p.run(day)
         assert result.success, f"partition {day} failed"
+    assert p.tables().success, "feature_tables failed"
     return p
 
 

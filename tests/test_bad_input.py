@@ -84,7 +84,12 @@ def test_missing_column_fails_check_and_blocks_downstream(fresh):
     # rewritten by assets that did run, with the same content (only lineage columns differ).
     after = _lake_state(fresh.lake)
     assert set(after) == set(before)
-    guarded = ("/landing/raw/sessions/", "/governed/", "/activation/")
+    guarded = (
+        "/landing/raw/sessions/",
+        "/governed/sessions/",
+        "/governed/consent_audit/",
+        "/activation/",
+    )
     for path in before:
         if any(g in path for g in guarded):
             assert after[path] == before[path], path
@@ -148,7 +153,19 @@ def test_missing_key_outside_demo_profile_stops_governance(tmp_path):
         for e in result.all_events
         if e.is_step_failure
     }
-    assert list(failures) == ["governed_sessions"]
-    assert "RETAIL_PSEUDONYMIZATION_KEY is not set" in failures["governed_sessions"]
+    # Every asset that pseudonymizes stops; the raw data was written, nothing governed was.
+    assert set(failures) == {"governed_sessions", "governed__app_events"}
+    for message in failures.values():
+        assert "RETAIL_PSEUDONYMIZATION_KEY is not set" in message
+    reference = {
+        e.step_key: e.step_failure_data.error.message
+        for e in prod.reference_result.all_events
+        if e.is_step_failure
+    }
+    assert list(reference) == ["governed__customers"]
+    assert "RETAIL_PSEUDONYMIZATION_KEY is not set" in reference["governed__customers"]
+    assert prod.lake.partition_files("raw", "customers", landing=True)
+    assert not prod.lake.partition_files("governed", "customers")
+    assert not prod.lake.partition_files("governed", "app_events")
     assert not prod.lake.partition_files("governed", "sessions")
     assert not prod.lake.partition_files("activation", "budget_allocation")

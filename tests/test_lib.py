@@ -21,7 +21,6 @@ from retail_assets.lib.config import ConfigError, load_simulation_config
 from retail_assets.lib.privacy import Pseudonymizer, govern_sessions, page_path
 from retail_assets.lib.schemas import mask_pii, validate
 from retail_assets.lib.settings import Settings, SettingsError
-from retail_assets.lib.sql_models import SqlModelError, load_models, parse_model
 
 # ----------------------------------------------------------------- settings
 
@@ -164,18 +163,12 @@ def test_payload_hash_is_canonical_and_detects_tampering():
 
 def test_validation_report_names_columns_and_masks_pii():
     df = pl.DataFrame(
-        {
-            "signal_date": [dt.date(2025, 1, 1)],
-            "category": ["A"],
-            "transactions": [-1],
-            "units": [1],
-            "revenue": [1.0],
-        }
+        {"day": [dt.date(2025, 1, 1)], "series_id": ["A"], "value": [-1.0], "note": ["x"]}
     )
-    report = validate("features.daily_sales_by_category", df, source="x.csv")
+    report = validate("raw.sales_history", df, source="x.csv")
     assert not report.passed
     cols = report.failed_columns
-    assert {"signal_date", "sales_date", "transactions", "lineage_id"} <= set(cols)
+    assert {"day", "date", "value", "lineage_id"} <= set(cols)
     assert "x.csv" in report.message() and "1 of 1 rows" in report.message()
     assert mask_pii("mail a.b@c.com or +1 555 0100 200 from 10.1.2.3") == "mail *** or *** from ***"
 
@@ -190,57 +183,3 @@ def test_bad_config_names_file_and_field(tmp_path):
     (tmp_path / "simulation.yaml").write_text(text.replace("stores: 12", "stores: -3"))
     with pytest.raises(ConfigError, match=r"simulation.yaml: stores"):
         load_simulation_config(tmp_path)
-
-
-# ----------------------------------------------------------------- SQL models
-
-
-def _model(
-    root: Path, name: str, sql: str, header: str = "materialized: table\ndescription: d\n"
-) -> Path:
-    path = root / "marts" / f"{name}.sql"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"/*\n{header}*/\n{sql}\n")
-    return path
-
-
-def test_sql_dependencies_from_joins_ctes_and_subqueries(tmp_path):
-    _model(
-        tmp_path,
-        "m",
-        """
-        WITH recent AS (SELECT * FROM raw.signals WHERE signal_date >= {{ start_date }})
-        SELECT r.category, t.revenue FROM recent r
-        JOIN "raw"."transactions" t ON t.category = r.category
-        WHERE r.category IN (SELECT category FROM governed.sessions)
-    """,
-    )
-    (m,) = load_models(
-        tmp_path, {("raw", "signals"), ("raw", "transactions"), ("governed", "sessions")}
-    )
-    assert set(m.refs) == {("raw", "signals"), ("raw", "transactions"), ("governed", "sessions")}
-    assert "DATE '2025-01-02'" in m.render(dt.date(2025, 1, 2), dt.date(2025, 1, 3))
-
-
-def test_sql_missing_reference_and_cycle_fail_with_file_and_line(tmp_path):
-    _model(tmp_path, "a", "SELECT 1 AS x\nFROM raw.nowhere")
-    with pytest.raises(SqlModelError, match=r"marts/a.sql:6: reference to raw.nowhere"):
-        load_models(tmp_path, set())
-    _model(tmp_path, "a", "SELECT * FROM features.b")
-    _model(tmp_path, "b", "SELECT * FROM features.a")
-    with pytest.raises(SqlModelError, match="dependency cycle"):
-        load_models(tmp_path, set())
-
-
-def test_sql_header_errors(tmp_path):
-    p = tmp_path / "marts" / "y.sql"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("SELECT 1")
-    with pytest.raises(SqlModelError, match="missing header"):
-        parse_model(p, tmp_path)
-    p.write_text("/*\nmaterialized: incremental\ndescription: d\n*/\nSELECT 1")
-    with pytest.raises(SqlModelError, match="partition_column"):
-        parse_model(p, tmp_path)
-    p.write_text("/*\nmaterialized: sometimes\ndescription: d\n*/\nSELECT 1")
-    with pytest.raises(SqlModelError, match="materialized"):
-        parse_model(p, tmp_path)

@@ -127,6 +127,7 @@ def test_events_csv_via_mapping_and_sensor(fresh):
     requests, _ = _sense(fresh)
     assert sorted(r.partition_key for r in requests) == ["2025-03-01", "2025-03-02"]
     day2 = next(r for r in requests if r.partition_key == "2025-03-02")
+    assert fresh.reference().success  # the customer base, whose consent governs the events
     assert _execute(fresh, day2).success
     events = fresh.lake.read("raw", "app_events", ["2025-03-02"], landing=True).sort(
         "event_timestamp"
@@ -134,6 +135,16 @@ def test_events_csv_via_mapping_and_sensor(fresh):
     assert events["event_type"].to_list() == ["purchase", "view", "view"]
     assert events["user_id"].to_list() == ["7", "8", "7"]
     assert events.filter(pl.col("user_id") == "7")["session_id"].n_unique() == 2
+    # Visitors 7 and 8 are not in the customer base: consent unknown, so nothing is governed.
+    governed = fresh.lake.read("governed", "app_events", ["2025-03-02"])
+    assert governed.height == 0 and "customer_key" in governed.columns
+    record = fresh.instance.fetch_materializations(
+        dg.AssetKey(["governed", "app_events"]), limit=1
+    ).records[0]
+    meta = record.asset_materialization.metadata
+    assert meta["rows_in"].value == 3
+    unknown = next(k for k in meta if k.startswith("dropped_unknown_customer"))
+    assert meta[unknown].value == 3
 
 
 def test_sales_history_and_overlapping_files(fresh):
@@ -170,9 +181,11 @@ def test_customers_asset_keeps_contact_data_in_landing(fresh):
     customers = fresh.lake.read("raw", "customers", landing=True)
     assert customers.height == fresh.platform.customers
     assert customers["customer_id"].n_unique() == customers.height
-    # Landing tables never get a view: the run did not even create the catalog.
-    assert not fresh.lake.warehouse_path.exists()
-    assert not list(fresh.lake.lake_root.rglob("*customers*"))
+    # Landing tables never get a view; only the governed, pseudonymized customers do.
+    assert "raw.customers" not in fresh.lake.catalog_views()
+    assert "governed.customers" in fresh.lake.catalog_views()
+    assert not fresh.lake.table_dir("raw", "customers").exists()
+    assert not set(fresh.lake.read("governed", "customers").columns) & {"email", "phone", "city"}
 
 
 def test_sensor_names_an_unreadable_file_and_waits_for_a_fix(fresh):

@@ -2,25 +2,43 @@
 
 import dagster as dg
 
+from retail_assets.defs.features.assets import WHOLE_TABLE_KEYS
 from retail_assets.defs.partitions import daily_partitions
 
-UNPARTITIONED = dg.AssetSelection.keys(
-    "raw/census_retail_sales", "raw/customers", "raw/sales_history"
+#: The reference data: unpartitioned tables built from configuration, which daily assets read.
+REFERENCE_DATA = dg.AssetSelection.keys(
+    "raw/customers", "raw/product_catalog", "raw/retail_calendar", "governed/customers"
+)
+#: SQL models materialized as a whole table or a view (not by day).
+FEATURE_TABLES = dg.AssetSelection.assets(*WHOLE_TABLE_KEYS)
+UNPARTITIONED = (
+    REFERENCE_DATA
+    | FEATURE_TABLES
+    | dg.AssetSelection.keys("raw/census_retail_sales", "raw/sales_history")
 )
 
 reference_data_job = dg.define_asset_job(
     "reference_data",
-    selection=dg.AssetSelection.keys("raw/customers"),
-    description="Build the customer base from the personas in simulation.yaml.",
+    selection=REFERENCE_DATA,
+    description="Build the customer base from the personas in simulation.yaml, its governed "
+    "(consented, pseudonymized) version, the product catalog and the retail calendar.",
 )
 
 all_assets_job = dg.define_asset_job(
     "all_assets",
-    # Every daily asset. The unpartitioned ones (customers, files a user drops in) have
+    # Every daily asset. The unpartitioned ones (reference data, files a user drops in) have
     # their own jobs: `reference_data` and the landing-inbox jobs.
     selection=dg.AssetSelection.all() - UNPARTITIONED,
     partitions_def=daily_partitions,
     description="Materialize every daily asset (and run its checks) for one partition.",
+)
+
+feature_tables_job = dg.define_asset_job(
+    "feature_tables",
+    selection=FEATURE_TABLES,
+    description="Rebuild the SQL models that are whole tables or views (weekly direction "
+    "labels, persona performance, calendar uplift, correlations, staging views) from every "
+    "day materialized so far.",
 )
 
 daily_refresh = dg.build_schedule_from_partitioned_job(
@@ -31,4 +49,17 @@ daily_refresh = dg.build_schedule_from_partitioned_job(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
-defs = dg.Definitions(jobs=[all_assets_job, reference_data_job], schedules=[daily_refresh])
+feature_tables_refresh = dg.ScheduleDefinition(
+    name="feature_tables_refresh",
+    job=feature_tables_job,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    description="Every night at 03:00 UTC, after `daily_refresh`, rebuild the whole-table "
+    "SQL models.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+defs = dg.Definitions(
+    jobs=[all_assets_job, reference_data_job, feature_tables_job],
+    schedules=[daily_refresh, feature_tables_refresh],
+)

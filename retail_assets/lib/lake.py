@@ -4,6 +4,8 @@ Layout (see ARCHITECTURE.md):
 
 - ``<lake_root>/<schema>/<table>/date=YYYY-MM-DD/data.parquet``: one file per daily partition;
   ``<lake_root>/<schema>/<table>/data.parquet`` for an unpartitioned table.
+- ``<lake_root>/<schema>/<table>/view.json``: a view over other tables (a ``view`` SQL model):
+  its SQL and the tables it reads. It gets a catalog view like any table.
 - ``<landing_root>/...``: the same layout for raw data that carries PII; it never gets a view.
 - ``<warehouse_path>``: a DuckDB file holding only views (``<schema>.<table>``) over the Parquet
   files. Views re-read the files on every query, so a view is created once, when a table first
@@ -22,10 +24,12 @@ When a reader holds the catalog, the view is simply created later (next run or
 from __future__ import annotations
 
 import contextlib
+import graphlib
+import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +40,7 @@ from filelock import FileLock, Timeout
 SCHEMAS = ("raw", "governed", "features", "ml", "activation")
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 DATA_FILE = "data.parquet"
+VIEW_FILE = "view.json"
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,30 @@ class Lake:
             tmp.write_bytes(data)
         return target
 
+    def write_view(
+        self, schema: str, table: str, sql: str, refs: Sequence[tuple[str, str]]
+    ) -> Path:
+        """Store a view's definition (its SQL and the tables it reads), atomically."""
+        target = self.table_dir(schema, table) / VIEW_FILE
+        body = json.dumps({"sql": sql, "refs": [list(r) for r in refs]}, indent=1)
+        with self._atomic_target(target) as tmp:
+            tmp.write_text(body, encoding="utf-8")
+        return target
+
+    def view_definition(self, schema: str, table: str) -> tuple[str, list[tuple[str, str]]] | None:
+        """``(sql, refs)`` of a stored view, or None if the table is not a view."""
+        path = self.table_dir(schema, table) / VIEW_FILE
+        if not path.exists():
+            return None
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        return spec["sql"], [tuple(r) for r in spec["refs"]]
+
+    def has_data(self, schema: str, table: str) -> bool:
+        """True when the table has a partition file or a stored view definition."""
+        return bool(self.partition_files(schema, table)) or (
+            self.view_definition(schema, table) is not None
+        )
+
     @contextlib.contextmanager
     def _atomic_target(self, target: Path) -> Iterator[Path]:
         try:
@@ -196,24 +225,60 @@ class Lake:
         frames = [read_parquet_file(f, columns) for f in files]
         return pl.concat(frames, how="diagonal_relaxed")
 
-    def compute_connection(self, tables: Sequence[tuple[str, str]]) -> duckdb.DuckDBPyConnection:
+    def compute_connection(
+        self,
+        tables: Sequence[tuple[str, str]],
+        empty: Mapping[tuple[str, str], pl.DataFrame] | None = None,
+        views: Mapping[tuple[str, str], tuple[str, Sequence[tuple[str, str]]]] | None = None,
+    ) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with a view per lake table named in ``tables``.
 
-        Runs compute here, never in the catalog file, so they never lock out readers.
-        Raises ``LookupError`` naming any table that has no data yet.
+        Runs compute here, never in the catalog file, so they never lock out readers. A view
+        (from ``views``, ``(sql, refs)`` by table, or else stored in the lake) brings the
+        tables it reads along. Tables in ``empty`` that have no data yet are read as that
+        (empty) frame. Raises ``LookupError`` naming any other table without data.
         """
         con = duckdb.connect(":memory:")
-        missing = []
-        for schema, table in tables:
+        # TIMESTAMPTZ results reach polars in the session time zone; make it UTC everywhere.
+        con.execute("SET TimeZone = 'UTC'")
+        missing: list[str] = []
+        done: set[tuple[str, str]] = set()
+        schemas: set[str] = set()
+
+        def add(schema: str, table: str) -> None:
+            if (schema, table) in done:
+                return
+            done.add((schema, table))
+            if schema not in schemas:
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                schemas.add(schema)
+            view = (views or {}).get((schema, table)) or self.view_definition(schema, table)
+            if view is not None:
+                sql, refs = view
+                for ref in refs:
+                    add(*ref)
+                con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS {sql}')
+                return
             files = self.partition_files(schema, table)
-            if not files:
+            if files:
+                con.execute(
+                    f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM read_parquet('
+                    f"{_sql_list(files)}, union_by_name = true, hive_partitioning = false)"
+                )
+            elif empty and (schema, table) in empty:
+                name = f"__empty_{schema}_{table}"
+                con.register(name, empty[(schema, table)].clear())
+                con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM {name}')
+            else:
                 missing.append(f"{schema}.{table}")
-                continue
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            con.execute(
-                f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM read_parquet('
-                f"{_sql_list(files)}, union_by_name = true, hive_partitioning = false)"
-            )
+
+        try:
+            for schema, table in tables:
+                _check_ident(schema, table)
+                add(schema, table)
+        except duckdb.Error:
+            con.close()
+            raise
         if missing:
             con.close()
             raise LookupError(
@@ -239,7 +304,7 @@ class Lake:
     def ensure_view(self, schema: str, table: str) -> ViewResult:
         """Create the catalog view for a table if it is missing. Never raises for a busy catalog."""
         name = f"{schema}.{table}"
-        if not self.partition_files(schema, table):
+        if not self.has_data(schema, table):
             return ViewResult(name, "no_data", "no partition file yet")
         try:
             if name in self.catalog_views():
@@ -255,21 +320,38 @@ class Lake:
             for schema_dir in sorted(p for p in self.lake_root.iterdir() if p.is_dir()):
                 for table_dir in sorted(p for p in schema_dir.iterdir() if p.is_dir()):
                     if _IDENT.match(schema_dir.name) and _IDENT.match(table_dir.name):
-                        if self.partition_files(schema_dir.name, table_dir.name):
+                        if self.has_data(schema_dir.name, table_dir.name):
                             tables.append((schema_dir.name, table_dir.name))
         return self._create_views(tables)
 
+    def publish_view(self, schema: str, table: str) -> ViewResult:
+        """Create or replace the catalog view of a stored view (and any missing upstream view)."""
+        try:
+            present = self.catalog_views()
+        except duckdb.Error:
+            present = set()
+        _, refs = self.view_definition(schema, table) or ("", [])
+        upstream = [r for r in refs if f"{r[0]}.{r[1]}" not in present and self.has_data(*r)]
+        return self._create_views([*upstream, (schema, table)])[-1]
+
     def _create_views(self, tables: Sequence[tuple[str, str]]) -> list[ViewResult]:
         names = [f"{s}.{t}" for s, t in tables]
+        # Stored views are created after the tables they read.
+        views = {t: self.view_definition(*t) for t in tables}
+        graph = {t: [r for r in (v[1] if v else []) if r in views] for t, v in views.items()}
+        ordered = list(graphlib.TopologicalSorter(graph).static_order())
         try:
             with self._lock(), duckdb.connect(str(self.warehouse_path)) as con:
-                for schema, table in tables:
+                for schema, table in ordered:
                     con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                    con.execute(
-                        f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM '
-                        f"read_parquet('{_sql_str(self.glob(schema, table))}', "
+                    view = views[(schema, table)]
+                    source = (
+                        view[0]
+                        if view
+                        else f"SELECT * FROM read_parquet('{_sql_str(self.glob(schema, table))}', "
                         "union_by_name = true, hive_partitioning = false)"
                     )
+                    con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS {source}')
         except (duckdb.IOException, duckdb.ConnectionException, Timeout) as exc:
             detail = (
                 f"catalog {self.warehouse_path} is open in another process "

@@ -13,11 +13,25 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from retail_assets.lib.schemas import AGE_BANDS
+
 DROP_REASONS = {
     "dropped_analytics_denied": "analytics_storage is 'No'",
     "dropped_analytics_unset": "analytics_storage is 'Unset' or unknown (treated as denied)",
     "dropped_missing_user_pseudo_id": "no user_pseudo_id or ga_session_id (cookieless ping)",
 }
+#: Why a customer is left out of governed.customers.
+CUSTOMER_DROP_REASONS = {
+    "dropped_analytics_denied": "analytics_storage is 'No'",
+    "dropped_analytics_unset": "analytics_storage is 'Unset' or unknown (treated as denied)",
+}
+#: Why an app event is left out of governed.app_events.
+APP_EVENT_DROP_REASONS = {
+    **CUSTOMER_DROP_REASONS,
+    "dropped_unknown_customer": "user_id is not in raw.customers: consent unknown (denied)",
+}
+#: Upper age of each band but the last (``AGE_BANDS`` in lib/schemas.py).
+_AGE_BAND_TOPS = [24, 34, 44, 54, 64]
 
 
 @dataclass(frozen=True)
@@ -106,5 +120,115 @@ def govern_sessions(
         "item_quantity",
         "purchase_revenue",
         "transaction_id",
+    )
+    return governed, counts
+
+
+def _consent_reason(consent: pl.Expr) -> pl.Expr:
+    """The drop reason for an analytics_storage value: NULL (kept) only for 'Yes'."""
+    consent = consent.fill_null("Unset")
+    return (
+        pl.when(consent == "No")
+        .then(pl.lit("dropped_analytics_denied"))
+        .when(consent != "Yes")
+        .then(pl.lit("dropped_analytics_unset"))
+        .otherwise(pl.lit(None, dtype=pl.Utf8))
+    )
+
+
+def _split(
+    df: pl.DataFrame, reason: pl.Expr, reasons: dict[str, str]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The rows whose ``reason`` is NULL, and the counts ``rows_in``, ``rows_kept``, reasons."""
+    tagged = df.with_columns(reason.alias("_drop_reason"))
+    kept = tagged.filter(pl.col("_drop_reason").is_null()).drop("_drop_reason")
+    counts = {"rows_in": df.height, "rows_kept": kept.height}
+    for name in reasons:
+        counts[name] = int((tagged["_drop_reason"] == name).sum())
+    return kept, counts
+
+
+def age_band_expr(age: pl.Expr) -> pl.Expr:
+    """The band (``AGE_BANDS``) of an age in years; NULL stays NULL."""
+    return age.cut(_AGE_BAND_TOPS, labels=AGE_BANDS).cast(pl.Utf8)
+
+
+def govern_customers(
+    customers: pl.DataFrame, pseudonymizer: Pseudonymizer
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Keep customers with analytics consent and reduce them to a PII-free dimension.
+
+    ``customers`` is raw.customers. Only ``analytics_storage == 'Yes'`` is kept ('No',
+    'Unset' and NULL are dropped). ``customer_id`` and ``user_pseudo_id`` become
+    ``customer_key`` and ``user_key`` (the same HMACs :func:`govern_sessions` makes, so the
+    tables join), exact age becomes an age band, and email, phone, country and city are
+    dropped. Returns the frame (without lineage columns) and the counts ``rows_in``,
+    ``rows_kept`` and one per reason in :data:`CUSTOMER_DROP_REASONS`.
+    """
+    kept, counts = _split(
+        customers, _consent_reason(pl.col("analytics_storage")), CUSTOMER_DROP_REASONS
+    )
+    governed = kept.select(
+        pseudonymizer.hash_series(kept["customer_id"]).alias("customer_key"),
+        pseudonymizer.hash_series(kept["user_pseudo_id"]).alias("user_key"),
+        pl.lit(pseudonymizer.key_id).alias("key_id"),
+        "persona",
+        age_band_expr(pl.col("age")).alias("age_band"),
+        "income_band",
+        "household_size",
+        "home_store",
+        "first_seen",
+        # A consent nobody recorded is not a consent: NULL reads as 'Unset'.
+        *(
+            pl.col(c).fill_null("Unset")
+            for c in ("ads_storage", "ad_user_data", "ad_personalization")
+        ),
+    )
+    return governed, counts
+
+
+def govern_app_events(
+    events: pl.DataFrame, customers: pl.DataFrame, pseudonymizer: Pseudonymizer
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Keep the app events of customers with analytics consent, with pseudonymized ids.
+
+    An event is kept only when its ``user_id`` is a ``customer_id`` of ``customers``
+    (raw.customers) whose ``analytics_storage`` is 'Yes'; events of users who are not in the
+    customer table (a user's own events file, say) have unknown consent and are dropped.
+    ``user_id`` becomes ``customer_key`` (the HMAC that :func:`govern_sessions` and
+    :func:`govern_customers` make of the same id) and ``session_id`` becomes ``session_key``.
+    Returns the frame (without lineage columns) and the counts ``rows_in``, ``rows_kept`` and
+    one per reason in :data:`APP_EVENT_DROP_REASONS`.
+
+    Raises:
+        ValueError: ``customers`` lists a customer_id twice, so its consent is ambiguous.
+
+    """
+    ids = customers["customer_id"]
+    if ids.is_duplicated().any():
+        raise ValueError(
+            f"raw.customers lists {ids.filter(ids.is_duplicated()).n_unique()} customer_id(s) "
+            "more than once: consent is ambiguous"
+        )
+    consent = pl.col("user_id").replace_strict(
+        ids, customers["analytics_storage"].fill_null("Unset"), default=None, return_dtype=pl.Utf8
+    )
+    reason = (
+        pl.when(consent.is_null())
+        .then(pl.lit("dropped_unknown_customer"))
+        .otherwise(_consent_reason(consent))
+    )
+    kept, counts = _split(events, reason, APP_EVENT_DROP_REASONS)
+    governed = kept.select(
+        "event_id",
+        "event_date",
+        "event_timestamp",
+        pseudonymizer.hash_series(kept["user_id"]).alias("customer_key"),
+        pl.lit(pseudonymizer.key_id).alias("key_id"),
+        pseudonymizer.hash_series(kept["session_id"]).alias("session_key"),
+        "event_type",
+        "product_id",
+        "category",
+        "price",
     )
     return governed, counts

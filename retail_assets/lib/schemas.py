@@ -1,4 +1,7 @@
-"""One place for the pandera (polars) schema of every table the platform writes.
+"""One place for the pandera (polars) schema of every table a Python asset writes.
+
+SQL models under ``dbt_like_sql/`` declare their columns and types in their header instead;
+``retail_assets.lib.sql_models`` builds their pandera schema from it (same strictness).
 
 Schemas are strict: a column that is not listed is an error, so nothing (PII in particular)
 slips into a table by accident. Columns that hold pseudonymous identifiers carry
@@ -34,6 +37,8 @@ CHANNEL_GROUPS = [
 APP_EVENTS = ["view", "add_to_cart", "purchase"]
 PAID_CHANNELS = ["Display", "CTV", "PPC", "Email"]
 SIGNAL_SOURCES = ["review", "search", "social"]
+#: Age bands of governed.customers: exact age is a quasi-identifier, so it is not kept.
+AGE_BANDS = ["16-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
 
 
@@ -133,6 +138,57 @@ class Customers(Lineage):
     ad_personalization: str = pa.Field(isin=CONSENT, description="Consent to personalized ads.")
 
 
+class ProductCatalog(Lineage):
+    """The product catalog: one row per product, with its category, list price and NAICS code."""
+
+    product_id: str = pa.Field(
+        unique=True, description="Product id, as in raw.transactions and raw.app_events."
+    )
+    product_name: str = pa.Field(description="Brand, category and product number.")
+    category: str
+    list_price: float = pa.Field(gt=0, description="Price before any promotion discount.")
+    naics_code: str = pa.Field(
+        nullable=True,
+        str_matches=r"^\d{2,6}$",
+        description="NAICS code of the category in simulation.yaml (Census MRTS series).",
+    )
+
+
+class RetailCalendar(Lineage):
+    """The retail calendar: one row per day with weekend, festivals and promotions."""
+
+    date: pl.Date = pa.Field(unique=True)
+    day_of_week: int = pa.Field(ge=1, le=7, description="ISO day of the week, 1 = Monday.")
+    is_weekend: bool = pa.Field(description="Saturday or Sunday.")
+    festival: str = pa.Field(
+        nullable=True, description="Festivals whose window covers the day, joined with ', '."
+    )
+    is_festival: bool = pa.Field(description="At least one festival window covers the day.")
+    promotion: str = pa.Field(
+        nullable=True, description="Promotions running on the day, joined with ', '."
+    )
+    max_discount: float = pa.Field(
+        ge=0, le=1, description="Largest price discount of any category that day (0 = none)."
+    )
+
+    @pa.dataframe_check
+    @classmethod
+    def flags_agree(cls, data) -> pl.LazyFrame:
+        """is_weekend, is_festival and max_discount agree with the day and the names."""
+        return data.lazyframe.select(
+            (pl.col("is_weekend") == (pl.col("day_of_week") >= 6))
+            & (pl.col("is_festival") == pl.col("festival").is_not_null())
+            & (pl.col("promotion").is_not_null() | (pl.col("max_discount") == 0))
+        )
+
+    @pa.dataframe_check
+    @classmethod
+    def no_missing_days(cls, data) -> pl.LazyFrame:
+        """Every day between the first and the last is present."""
+        span = (pl.col("date").max() - pl.col("date").min()).dt.total_days() + 1
+        return data.lazyframe.select(span == pl.len())
+
+
 class SalesHistory(Lineage):
     """A user's own sales history: one value per series and day."""
 
@@ -207,6 +263,56 @@ class ConsentAudit(Lineage):
         )
 
 
+class GovernedCustomers(Lineage):
+    """Customers with analytics consent only: pseudonymized keys, no contact data or exact age."""
+
+    customer_key: str = pa.Field(
+        unique=True,
+        str_matches=HEX64,
+        metadata={"pii": "pseudonymous_id"},
+        description="HMAC-SHA256 of customer_id; joins governed.sessions.customer_key.",
+    )
+    user_key: str = pa.Field(
+        unique=True,
+        str_matches=HEX64,
+        metadata={"pii": "pseudonymous_id"},
+        description="HMAC-SHA256 of user_pseudo_id; joins governed.sessions.user_key.",
+    )
+    key_id: str = pa.Field(description="Name of the pseudonymization key.")
+    persona: str
+    age_band: str = pa.Field(isin=AGE_BANDS, description="Age band; exact age is not kept.")
+    income_band: str = pa.Field(isin=["low", "middle", "high"])
+    household_size: int = pa.Field(ge=1)
+    home_store: str
+    first_seen: pl.Date
+    ads_storage: str = pa.Field(isin=CONSENT, description="Consent to ads cookies.")
+    ad_user_data: str = pa.Field(isin=CONSENT, description="Consent to send data to ad platforms.")
+    ad_personalization: str = pa.Field(isin=CONSENT, description="Consent to personalized ads.")
+
+
+class GovernedAppEvents(Lineage):
+    """App events of customers with analytics consent; user and session ids pseudonymized."""
+
+    event_id: str = pa.Field(unique=True, description="Stable id of the event.")
+    event_date: pl.Date
+    event_timestamp: UtcTimestamp
+    customer_key: str = pa.Field(
+        str_matches=HEX64,
+        metadata={"pii": "pseudonymous_id"},
+        description="HMAC-SHA256 of user_id; joins governed.customers and governed.sessions.",
+    )
+    key_id: str = pa.Field(description="Name of the pseudonymization key.")
+    session_key: str = pa.Field(
+        str_matches=HEX64,
+        metadata={"pii": "pseudonymous_id"},
+        description="HMAC-SHA256 of session_id (which may embed the customer id).",
+    )
+    event_type: str = pa.Field(isin=APP_EVENTS)
+    product_id: str
+    category: str = pa.Field(nullable=True)
+    price: float = pa.Field(nullable=True, ge=0)
+
+
 class RawSignals(Lineage):
     """Reviews, search queries and social mentions per category, with sentiment."""
 
@@ -255,32 +361,6 @@ class CensusRetailSales(Lineage):
     def value_or_flag(cls, data) -> pl.LazyFrame:
         """Every cell is either a published figure or a flag saying why not."""
         return data.lazyframe.select(pl.col("sales_musd").is_null() == pl.col("flag").is_not_null())
-
-
-class DailyCategorySignals(Lineage):
-    """Daily signal features per category with 7-day rolling windows."""
-
-    signal_date: pl.Date
-    category: str
-    review_count: int = pa.Field(ge=0)
-    search_volume: int = pa.Field(ge=0)
-    social_count: int = pa.Field(ge=0)
-    event_volume: int = pa.Field(ge=0)
-    sentiment_mean: float = pa.Field(ge=-1, le=1)
-    sentiment_var: float = pa.Field(ge=0, nullable=True)
-    volume_7d_mean: float = pa.Field(ge=0)
-    sentiment_7d_mean: float = pa.Field(ge=-1, le=1)
-    sentiment_7d_var: float = pa.Field(ge=0, nullable=True)
-
-
-class DailySalesByCategory(Lineage):
-    """Daily sales per category."""
-
-    sales_date: pl.Date
-    category: str
-    transactions: int = pa.Field(ge=0)
-    units: int = pa.Field(ge=0)
-    revenue: float = pa.Field(ge=0)
 
 
 class SalesForecasts(Lineage):
@@ -348,10 +428,12 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "raw.signals": RawSignals,
     "raw.transactions": RawTransactions,
     "raw.census_retail_sales": CensusRetailSales,
+    "raw.product_catalog": ProductCatalog,
+    "raw.retail_calendar": RetailCalendar,
     "governed.sessions": GovernedSessions,
     "governed.consent_audit": ConsentAudit,
-    "features.daily_category_signals": DailyCategorySignals,
-    "features.daily_sales_by_category": DailySalesByCategory,
+    "governed.customers": GovernedCustomers,
+    "governed.app_events": GovernedAppEvents,
     "ml.sales_forecasts": SalesForecasts,
     "activation.budget_allocation": BudgetAllocation,
     "activation.dsp_payload": DspPayloadLineItems,
@@ -412,9 +494,17 @@ class ValidationReport:
         return head + body
 
 
-def validate(table: str, df: pl.DataFrame, source: str = "") -> ValidationReport:
-    """Validate ``df`` against the schema registered for ``table``; never raises on bad data."""
-    model = SCHEMAS[table]
+def validate(
+    table: str,
+    df: pl.DataFrame,
+    source: str = "",
+    schema: pa.DataFrameSchema | None = None,
+) -> ValidationReport:
+    """Validate ``df`` against ``schema`` or the one registered for ``table``; never raises.
+
+    SQL models pass the schema built from their header.
+    """
+    model = schema if schema is not None else SCHEMAS[table]
     report = ValidationReport(table=table, rows=df.height, source=source)
     try:
         model.validate(df, lazy=True)
@@ -432,10 +522,11 @@ def validate(table: str, df: pl.DataFrame, source: str = "") -> ValidationReport
     return report
 
 
-def _summarize(model: type[pa.DataFrameModel], cases: pl.DataFrame) -> list[dict]:
-    pii_columns = {
-        name for name, col in model.to_schema().columns.items() if (col.metadata or {}).get("pii")
-    }
+def _summarize(
+    model: type[pa.DataFrameModel] | pa.DataFrameSchema, cases: pl.DataFrame
+) -> list[dict]:
+    schema = model if isinstance(model, pa.DataFrameSchema) else model.to_schema()
+    pii_columns = {name for name, col in schema.columns.items() if (col.metadata or {}).get("pii")}
     failures = []
     for (column, check), group in cases.group_by(["column", "check"], maintain_order=True):
         structural = group["index"].null_count() == group.height
@@ -462,6 +553,15 @@ def _summarize(model: type[pa.DataFrameModel], cases: pl.DataFrame) -> list[dict
             {"column": column, "check": check, "failed_rows": failed_rows, "examples": examples}
         )
     return failures
+
+
+def raw_pii_columns(table: str) -> list[str]:
+    """Columns of a registered table that hold raw (not pseudonymized) personal data."""
+    return [
+        name
+        for name, col in SCHEMAS[table].to_schema().columns.items()
+        if (col.metadata or {}).get("pii") not in (None, "pseudonymous_id")
+    ]
 
 
 def column_descriptions(table: str) -> dict[str, str]:

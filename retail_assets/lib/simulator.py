@@ -357,6 +357,44 @@ class Simulator:
     def _promotions(self, day: dt.date):
         return [p for p in self.config.calendar.promotions if p.start <= day <= p.end]
 
+    def calendar_frame(self, start: dt.date, end: dt.date) -> pl.DataFrame:
+        """The retail calendar, one row per day from ``start`` through ``end`` (inclusive).
+
+        Columns: ``date``, ``day_of_week`` (ISO, 1 = Monday), ``is_weekend``, ``festival``
+        (names of the festivals whose window covers the day, joined with ", "; NULL when
+        none), ``is_festival``, ``promotion`` (names of the active promotions, joined the same
+        way) and ``max_discount``: the largest price discount of any category that day, as
+        :meth:`discount` computes it (overlapping promotions of a category compound), 0 when
+        no promotion runs. These are the same festivals, promotions and discounts the day
+        methods simulate with.
+        """
+        if end < start:
+            raise ValueError(f"calendar end {end} is before start {start}")
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        festivals = [", ".join(self.festivals_on(d)) or None for d in days]
+        promotions = [", ".join(p.name for p in self._promotions(d)) or None for d in days]
+        discounts = [
+            float(self.discount(d).max()) if p else 0.0
+            for d, p in zip(days, promotions, strict=True)
+        ]
+        return pl.DataFrame(
+            {
+                "date": pl.Series(days, dtype=pl.Date),
+                "festival": pl.Series(festivals, dtype=pl.Utf8),
+                "promotion": pl.Series(promotions, dtype=pl.Utf8),
+                "max_discount": pl.Series(discounts, dtype=pl.Float64),
+            }
+        ).select(
+            "date",
+            pl.col("date").dt.weekday().cast(pl.Int64).alias("day_of_week"),
+            (pl.col("date").dt.weekday() >= 6).alias("is_weekend"),
+            "festival",
+            pl.col("festival").is_not_null().alias("is_festival"),
+            "promotion",
+            # discount() rounds 1 - (1 - d) to a hair off d; the configured figures have 2 places.
+            pl.col("max_discount").round(6),
+        )
+
     @cached_property
     def _latent_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = rng_for(self.seed, "latent")

@@ -1,61 +1,141 @@
-"""Turn the ``.sql`` files under ``dbt_like_sql/`` into model definitions, without Dagster.
+"""Turn the ``.sql`` files under ``dbt_like_sql/`` into models, without Dagster.
 
-A model file starts with a block comment holding a YAML header (what dbt keeps in its config),
-followed by one SELECT statement::
+A model file starts with a block comment holding a YAML header (what dbt keeps in its config
+and ``schema.yml``), followed by one SELECT statement::
 
     /*
-    materialized: incremental        # or: table
-    partition_column: sales_date     # incremental models: the daily partition's date column
-    lookback_days: 6                 # days before the partition the SQL reads (rolling windows)
+    materialized: incremental        # view, table or incremental (one daily partition)
+    partition_column: sales_date     # incremental: the output's date column
+    lookback_days: 6                 # incremental: days before the window the SQL reads
     description: Daily sales per category.
     owner: team:analytics
     tags: [sales]
     columns:
-      revenue: Gross revenue in the store currency.
+      sales_date: {type: date, description: Day of the sales., tests: [not_null]}
+      revenue:
+        type: double
+        description: Gross revenue.
+        tests: [not_null, {expression: ">= 0"}]
+    tests:
+      - unique: [sales_date, category]
     */
-    SELECT ... FROM raw.transactions WHERE transaction_date >= {{ start_date }} ...
+    SELECT ... FROM raw.transactions
+    WHERE transaction_date >= {{ start_date }} AND transaction_date < {{ end_date }} ...
 
-``{{ start_date }}`` and ``{{ end_date }}`` render as DATE literals of the partition window
-(end exclusive). Tables are referenced as ``schema.table``; the references, parsed with sqlglot,
-are the model's dependencies.
+``{{ start_date }}`` and ``{{ end_date }}`` render as DATE literals of the window being
+materialized (one day, or a range in a single-run backfill; ``end_date`` exclusive). Tables are
+referenced as ``schema.table``; the references, parsed with sqlglot, are the dependencies.
+
+The module parses and checks models (:func:`load_models`), renders them, builds the SQL of
+their declared tests (:class:`ModelTest`) and their pandera contract, and derives column-level
+lineage (:func:`column_lineage`). Running them against the lake is
+:func:`run_model`'s job, which the Dagster layer wraps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import graphlib
+import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import duckdb
+import pandera.polars as pa
+import polars as pl
 import sqlglot
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlglot import exp
+from sqlglot.lineage import lineage as sqlglot_lineage
 
 _HEADER = re.compile(r"\A\s*/\*(?P<yaml>.*?)\*/", re.DOTALL)
 _VARS = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TABLE_REF = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+TEST_TYPES = ("not_null", "unique", "accepted_values", "relationships", "expression")
+RESULT = "__result"
+
+# DuckDB type names a header may declare, and the polars dtype the result then has.
+TYPES: dict[str, pl.DataType] = {
+    "varchar": pl.Utf8,
+    "bigint": pl.Int64,
+    "integer": pl.Int32,
+    "double": pl.Float64,
+    "boolean": pl.Boolean,
+    "date": pl.Date,
+    "timestamp": pl.Datetime("us"),
+    "timestamptz": pl.Datetime("us", "UTC"),
+}
 
 
 class SqlModelError(ValueError):
     """A model file is invalid; the message starts with the file (and line where known)."""
 
 
-class ModelHeader(BaseModel):
-    """The YAML header of a model file."""
+class ColumnSpec(BaseModel):
+    """One declared output column."""
 
     model_config = ConfigDict(extra="forbid")
 
-    materialized: Literal["incremental", "table"]
+    description: str = ""
+    type: str | None = None
+    tests: list[str | dict[str, Any]] = []
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in TYPES:
+            raise ValueError(f"unknown type {value!r}; use one of {', '.join(TYPES)}")
+        return value.lower() if value else value
+
+
+class ModelHeader(BaseModel):
+    """The YAML header of a model file."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    materialized: Literal["view", "table", "incremental"]
     partition_column: str | None = None
     lookback_days: int = Field(default=0, ge=0, le=366)
-    schema_: str = Field(default="features", alias="schema")
+    schema_: str = Field(default="features", alias="schema", pattern=r"^[a-z][a-z0-9_]*$")
+    group: str = Field(default="features", pattern=r"^[a-z][a-z0-9_]*$")
     description: str
     owner: str | None = None
     tags: list[str] = []
-    columns: dict[str, str] = {}
+    optional: list[str] = Field(
+        default=[],
+        description="schema.table references read as empty until their asset has data.",
+    )
+    columns: dict[str, str | ColumnSpec] = {}
+    tests: list[dict[str, Any]] = []
+
+    def column_specs(self) -> dict[str, ColumnSpec]:
+        """Every declared column as a :class:`ColumnSpec` (a bare string is a description)."""
+        return {
+            name: ColumnSpec(description=spec) if isinstance(spec, str) else spec
+            for name, spec in self.columns.items()
+        }
+
+
+@dataclass(frozen=True)
+class ModelTest:
+    """One declared data test, run as a blocking asset check on the model's result.
+
+    ``failing_sql`` selects the failing rows of the result (a relation named ``__result``);
+    a test passes when it selects none.
+    """
+
+    name: str
+    kind: str
+    columns: tuple[str, ...]
+    failing_sql: str
+    description: str
+    severity: Literal["error", "warn"] = "error"
+    ref: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +143,15 @@ class SqlModel:
     """One parsed model file."""
 
     path: Path
+    rel: Path
     name: str
     layer: str
     header: ModelHeader
     body: str
     refs: tuple[tuple[str, str], ...]
+    ref_lines: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    tests: tuple[ModelTest, ...] = ()
+    body_line: int = 1
 
     @property
     def schema(self) -> str:
@@ -80,13 +164,54 @@ class SqlModel:
         return (self.schema, self.name)
 
     @property
+    def materialized(self) -> str:
+        """``view``, ``table`` or ``incremental``."""
+        return self.header.materialized
+
+    @property
     def partitioned(self) -> bool:
-        """True for incremental models (one daily partition per run)."""
-        return self.header.materialized == "incremental"
+        """True for incremental models (daily partitions)."""
+        return self.materialized == "incremental"
+
+    @property
+    def optional_refs(self) -> tuple[tuple[str, str], ...]:
+        """References read as empty tables until their asset has data."""
+        return tuple(tuple(o.split(".")) for o in self.header.optional)  # type: ignore[misc]
+
+    @property
+    def columns(self) -> dict[str, ColumnSpec]:
+        """The declared output columns, in order."""
+        return self.header.column_specs()
+
+    @property
+    def code_version(self) -> str:
+        """Hash of the whole file: a changed header or SQL changes the asset's code version."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
     def render(self, start: dt.date | None = None, end: dt.date | None = None) -> str:
-        """The SQL with the partition window filled in (``end`` exclusive)."""
-        return render(self.body, start, end, self.path)
+        """The SQL with the window filled in (``end`` exclusive)."""
+        return render(self.body, start, end, self.rel)
+
+    def pandera_schema(self, extra: Mapping[str, pa.Column] | None = None) -> pa.DataFrameSchema:
+        """The contract of the result: exactly the declared columns, with declared types.
+
+        Value rules live in the declared tests, which run in DuckDB beside this check.
+        ``extra`` adds columns the writer appends (lineage).
+        """
+        columns = {
+            name: pa.Column(
+                TYPES[spec.type] if spec.type else None,
+                nullable=True,
+                description=spec.description or None,
+            )
+            for name, spec in self.columns.items()
+        }
+        return pa.DataFrameSchema(
+            {**columns, **(extra or {})},
+            strict=True,
+            name=f"{self.schema}.{self.name}",
+            description=self.header.description.strip().splitlines()[0],
+        )
 
 
 def render(body: str, start: dt.date | None, end: dt.date | None, path: Path | str = "") -> str:
@@ -104,10 +229,132 @@ def render(body: str, start: dt.date | None, end: dt.date | None, path: Path | s
     return _VARS.sub(sub, body)
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index: int) -> ModelTest:
+    """One test entry of the header, column-level (``column``) or model-level."""
+    where = f"column {column!r}" if column else "model tests"
+    if isinstance(item, str):
+        kind, args = item, {}
+    elif isinstance(item, dict) and len(item) == 1:
+        ((kind, args),) = item.items()
+    else:
+        raise SqlModelError(f"{rel}: {where}: a test is a name or a one-key mapping, got {item!r}")
+    if kind not in TEST_TYPES:
+        raise SqlModelError(f"{rel}: {where}: unknown test {kind!r}; use {', '.join(TEST_TYPES)}")
+    # Shorthands: accepted_values: [a, b]; unique: [c1, c2]; expression: ">= 0".
+    if isinstance(args, list):
+        args = {"values": args} if kind == "accepted_values" else {"columns": args}
+    elif isinstance(args, str):
+        args = {"expression": args} if kind == "expression" else {"to": args}
+    elif args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise SqlModelError(f"{rel}: {where}: arguments of {kind} must be a mapping")
+    severity = args.pop("severity", "error")
+    if severity not in ("error", "warn"):
+        raise SqlModelError(f"{rel}: {where}: severity must be error or warn, not {severity!r}")
+
+    def need(key: str) -> Any:
+        if key not in args:
+            raise SqlModelError(f"{rel}: {where}: test {kind} needs {key!r}")
+        return args.pop(key)
+
+    ref = None
+    if kind == "unique":
+        cols = tuple(args.pop("columns", None) or ([column] if column else []))
+        if not cols:
+            raise SqlModelError(f"{rel}: model test unique needs a list of columns")
+        keys = ", ".join(_quote(c) for c in cols)
+        failing = (
+            f"SELECT {keys}, count(*) AS duplicates FROM {RESULT} GROUP BY {keys} "
+            "HAVING count(*) > 1"
+        )
+        description = f"{' x '.join(cols)} is unique"
+    elif kind == "not_null":
+        cols = (column or need("column"),)
+        failing = f"SELECT * FROM {RESULT} WHERE {_quote(cols[0])} IS NULL"
+        description = f"{cols[0]} is never NULL"
+    elif kind == "accepted_values":
+        cols = (column or need("column"),)
+        values = need("values")
+        if not isinstance(values, list) or not values:
+            raise SqlModelError(f"{rel}: {where}: accepted_values needs a non-empty list")
+        failing = (
+            f"SELECT {_quote(cols[0])} FROM {RESULT} WHERE {_quote(cols[0])} IS NOT NULL "
+            f"AND {_quote(cols[0])} NOT IN ({', '.join(_literal(v) for v in values)})"
+        )
+        description = f"{cols[0]} is one of {values}"
+    elif kind == "relationships":
+        cols = (column or need("column"),)
+        to = str(need("to")).lower()
+        if not _TABLE_REF.match(to):
+            raise SqlModelError(f"{rel}: {where}: relationships 'to' must be schema.table")
+        ref = tuple(to.split("."))
+        target = args.pop("field", cols[0])
+        failing = (
+            f"SELECT {_quote(cols[0])} FROM {RESULT} r WHERE {_quote(cols[0])} IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM {to} t WHERE t.{_quote(target)} = "
+            f"r.{_quote(cols[0])})"
+        )
+        description = f"every {cols[0]} exists in {to}.{target}"
+    else:  # expression
+        expression = str(need("expression"))
+        cols = (column,) if column else ()
+        condition = f"{_quote(column)} {expression}" if column else expression
+        try:
+            sqlglot.parse_one(condition, read="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            raise SqlModelError(
+                f"{rel}: {where}: expression {condition!r} does not parse: {exc}"
+            ) from exc
+        failing = f"SELECT * FROM {RESULT} WHERE NOT ({condition})"
+        description = f"{condition} holds for every row"
+    if args:
+        raise SqlModelError(f"{rel}: {where}: unknown argument(s) {sorted(args)} for {kind}")
+    suffix = "_".join(cols) if cols else str(index)
+    return ModelTest(
+        name=re.sub(r"[^A-Za-z0-9_]", "_", f"{kind}_{suffix}"),
+        kind=kind,
+        columns=cols,
+        failing_sql=failing,
+        description=description,
+        severity=severity,
+        ref=ref,  # type: ignore[arg-type]
+    )
+
+
+def _parse_tests(header: ModelHeader, rel: Path) -> tuple[ModelTest, ...]:
+    tests = []
+    for column, spec in header.column_specs().items():
+        for i, item in enumerate(spec.tests):
+            tests.append(_parse_test(item, column, rel, i))
+    for i, item in enumerate(header.tests):
+        tests.append(_parse_test(item, None, rel, i))
+    names = [t.name for t in tests]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SqlModelError(f"{rel}: tests declared twice: {', '.join(dupes)}")
+    return tuple(tests)
+
+
 def parse_model(path: Path, root: Path) -> SqlModel:
     """Parse one model file; raises :class:`SqlModelError` naming the file on any problem."""
-    text = path.read_text(encoding="utf-8")
     rel = path.relative_to(root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SqlModelError(f"{rel}: not UTF-8 text: {exc}") from exc
     name = path.stem
     if not _NAME.match(name):
         raise SqlModelError(f"{rel}: file name must be lower_snake_case.sql")
@@ -115,88 +362,271 @@ def parse_model(path: Path, root: Path) -> SqlModel:
     if not match:
         raise SqlModelError(f"{rel}:1: missing header: start the file with a /* YAML */ block")
     try:
-        header = ModelHeader.model_validate(yaml.safe_load(match.group("yaml")) or {})
+        raw = yaml.safe_load(match.group("yaml")) or {}
     except yaml.YAMLError as exc:
         raise SqlModelError(f"{rel}: header is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SqlModelError(f"{rel}:1: the header must be a YAML mapping")
+    try:
+        header = ModelHeader.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
+        if "Extra inputs" in problems and "columns." in problems:
+            problems += " (in a {...} mapping, quote a description that contains a comma)"
         raise SqlModelError(f"{rel}: invalid header: {problems}") from exc
-    if header.materialized == "incremental" and not header.partition_column:
-        raise SqlModelError(f"{rel}: incremental models need a partition_column in the header")
-    body = text[match.end() :].strip().rstrip(";")
-    refs = _table_refs(render(body, None, None, rel), rel, text)
+    if header.materialized == "incremental":
+        if not header.partition_column:
+            raise SqlModelError(f"{rel}: incremental models need a partition_column in the header")
+        if header.columns and header.partition_column not in header.columns:
+            raise SqlModelError(
+                f"{rel}: partition_column {header.partition_column!r} is not a declared column"
+            )
+    elif header.partition_column or header.lookback_days:
+        raise SqlModelError(
+            f"{rel}: partition_column and lookback_days only apply to incremental models"
+        )
+    for ref in header.optional:
+        if not _TABLE_REF.match(ref):
+            raise SqlModelError(f"{rel}: optional entries must be schema.table, not {ref!r}")
+    # The body keeps its line numbers: blank lines stand in for the header.
+    body_line = text[: match.end()].count("\n") + 1
+    body = text[match.end() :].strip().rstrip(";").rstrip()
+    lead = text[match.end() :][: len(text[match.end() :]) - len(text[match.end() :].lstrip())]
+    body_line += lead.count("\n")
+    if header.materialized == "view" and _VARS.search(body):
+        raise SqlModelError(f"{rel}: a view has no partition window; remove {{{{ ... }}}}")
+    refs, lines = _table_refs(render(body, None, None, rel), rel, body_line)
+    tests = _parse_tests(header, rel)
+    for test in tests:
+        if test.ref and test.ref not in refs:
+            refs = (*refs, test.ref)
+            lines[test.ref] = 1
     layer = rel.parts[0] if len(rel.parts) > 1 else "models"
-    return SqlModel(path=path, name=name, layer=layer, header=header, body=body, refs=refs)
+    return SqlModel(
+        path=path,
+        rel=rel,
+        name=name,
+        layer=layer,
+        header=header,
+        body=body,
+        refs=refs,
+        ref_lines=lines,
+        tests=tests,
+        body_line=body_line,
+    )
 
 
-def _line_of(text: str, needle: str) -> int:
-    for i, line in enumerate(text.splitlines(), start=1):
-        if needle.lower() in line.lower():
-            return i
-    return 1
-
-
-def _table_refs(sql: str, rel: Path, text: str) -> tuple[tuple[str, str], ...]:
+def _parse_sql(sql: str, rel: Path, body_line: int) -> exp.Query:
     try:
         statements = sqlglot.parse(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise SqlModelError(f"{rel}: SQL does not parse: {exc}") from exc
+        line = exc.errors[0].get("line") if exc.errors else None
+        at = f":{body_line + line - 1}" if line else ""
+        raise SqlModelError(f"{rel}{at}: SQL does not parse: {exc}") from exc
+    statements = [s for s in statements if s is not None]
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise SqlModelError(f"{rel}: a model holds exactly one SELECT statement")
-    tree = statements[0]
+    return statements[0]
+
+
+def _table_refs(
+    sql: str, rel: Path, body_line: int
+) -> tuple[tuple[tuple[str, str], ...], dict[tuple[str, str], int]]:
+    tree = _parse_sql(sql, rel, body_line)
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    refs: list[tuple[str, str]] = []
+    refs: dict[tuple[str, str], int] = {}
     for table in tree.find_all(exp.Table):
         name = table.name.lower()
+        line = body_line + table.this.meta.get("line", 1) - 1 if table.this else body_line
         if not table.db:
-            if name in ctes:
-                continue
-            if not name:  # a table function such as range(); not a dependency
+            if name in ctes or not name:  # a CTE, or a table function such as range()
                 continue
             raise SqlModelError(
-                f"{rel}:{_line_of(text, table.name)}: table {table.name!r} must be qualified "
-                "with its schema (e.g. raw.transactions)"
+                f"{rel}:{line}: table {table.name!r} must be qualified with its schema "
+                "(e.g. raw.transactions)"
             )
-        ref = (table.db.lower(), name)
-        if ref not in refs:
-            refs.append(ref)
-    return tuple(refs)
+        refs.setdefault((table.db.lower(), name), line)
+    return tuple(refs), refs
 
 
-def load_models(root: Path, known_tables: set[tuple[str, str]]) -> list[SqlModel]:
+def load_models(
+    root: Path,
+    known_tables: set[tuple[str, str]],
+    forbidden: Mapping[tuple[str, str], str] | None = None,
+) -> list[SqlModel]:
     """Parse every ``.sql`` file under ``root``; check references and cycles.
 
-    ``known_tables`` are the ``(schema, table)`` pairs written by Python assets.
+    ``known_tables`` are the ``(schema, table)`` pairs written by Python assets;
+    ``forbidden`` maps tables a model may not read to the reason (raw PII in the landing area).
     Returns the models in dependency order.
     """
-    files = sorted(root.rglob("*.sql"))
-    models = [parse_model(p, root) for p in files]
+    models = [parse_model(p, root) for p in sorted(root.rglob("*.sql"))]
     by_table: dict[tuple[str, str], SqlModel] = {}
     for m in models:
         if m.table in by_table or m.table in known_tables:
-            raise SqlModelError(
-                f"{m.path.relative_to(root)}: table {m.schema}.{m.name} is defined twice"
-            )
+            raise SqlModelError(f"{m.rel}: table {m.schema}.{m.name} is defined twice")
         by_table[m.table] = m
     for m in models:
         for ref in m.refs:
+            where = f"{m.rel}:{m.ref_lines.get(ref, 1)}"
+            if forbidden and ref in forbidden:
+                raise SqlModelError(f"{where}: {ref[0]}.{ref[1]} cannot be read: {forbidden[ref]}")
             if ref not in by_table and ref not in known_tables:
-                text = m.path.read_text(encoding="utf-8")
                 raise SqlModelError(
-                    f"{m.path.relative_to(root)}:{_line_of(text, ref[1])}: reference to "
-                    f"{ref[0]}.{ref[1]}, which is neither an asset nor a model"
+                    f"{where}: reference to {ref[0]}.{ref[1]}, which is neither an asset nor a "
+                    "model"
                 )
-    sorter = graphlib.TopologicalSorter(
-        {m.table: [r for r in m.refs if r in by_table] for m in models}
-    )
+        for ref in m.optional_refs:
+            if ref not in m.refs:
+                raise SqlModelError(f"{m.rel}: optional {'.'.join(ref)} is not read by the SQL")
+        if m.materialized == "view" and m.optional_refs:
+            raise SqlModelError(f"{m.rel}: a view cannot have optional references")
+    graph = {m.table: [r for r in m.refs if r in by_table] for m in models}
     try:
-        order = list(sorter.static_order())
+        order = list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
-        cycle = " -> ".join(f"{s}.{t}" for s, t in exc.args[1])
-        files = ", ".join(
-            str(by_table[t].path.relative_to(root)) for t in exc.args[1] if t in by_table
-        )
-        raise SqlModelError(f"{files}: dependency cycle {cycle}") from exc
+        cycle = exc.args[1]
+        steps = []
+        for a, b in zip(cycle, cycle[1:], strict=False):
+            # graphlib lists the cycle so that each node depends on the one before it.
+            m = by_table[b]
+            steps.append(f"{m.rel}:{m.ref_lines.get(a, 1)} reads {a[0]}.{a[1]}")
+        raise SqlModelError("dependency cycle: " + "; ".join(steps)) from exc
     return [by_table[t] for t in order if t in by_table]
+
+
+# ---------------------------------------------------------------------------- column lineage
+def column_lineage(
+    model: SqlModel, upstream_columns: Mapping[tuple[str, str], Sequence[str]]
+) -> dict[str, list[tuple[str, str, str]]]:
+    """For each output column, the ``(schema, table, column)`` it is computed from.
+
+    ``upstream_columns`` gives the columns of every table the model reads. Columns computed
+    from constants only (``count(*)``, literals) map to an empty list.
+    """
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for (s, t), cols in upstream_columns.items():
+        schema.setdefault(s, {})[t] = {c: "UNKNOWN" for c in cols}
+    sql = model.render(dt.date(2000, 1, 1), dt.date(2000, 1, 2))
+    try:
+        nodes = sqlglot_lineage(None, sql, schema=schema, dialect="duckdb")
+    except Exception as exc:  # sqlglot raises several types; lineage is best effort
+        raise SqlModelError(f"{model.rel}: column lineage could not be derived: {exc}") from exc
+    if not isinstance(nodes, dict):
+        nodes = {nodes.name: nodes}
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for column, node in nodes.items():
+        deps: list[tuple[str, str, str]] = []
+        for n in node.walk():
+            if isinstance(n.source, exp.Table) and n.source.db and not n.downstream:
+                dep = (n.source.db.lower(), n.source.name.lower(), n.name.split(".")[-1])
+                if dep not in deps and dep[2] != "*":
+                    deps.append(dep)
+        out[column] = sorted(deps)
+    return out
+
+
+# ---------------------------------------------------------------------------- running
+@dataclass
+class TestOutcome:
+    """What one declared test found."""
+
+    test: ModelTest
+    failing_rows: int
+    examples: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """True when no row failed."""
+        return self.failing_rows == 0
+
+
+@dataclass
+class ModelResult:
+    """A model's result for a window, before anything is written."""
+
+    model: SqlModel
+    sql: str
+    frame: pl.DataFrame
+    tests: list[TestOutcome]
+    start: dt.date | None = None
+    end: dt.date | None = None
+    rows_outside_window: int = 0
+
+    def partitions(self, frame: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+        """``frame`` (default: the result) split by day, every day of the window included."""
+        if not self.model.partitioned or self.start is None or self.end is None:
+            raise ValueError("only incremental results split into partitions")
+        frame = self.frame if frame is None else frame
+        col = self.model.header.partition_column
+        days = pl.date_range(self.start, self.end, interval="1d", closed="left", eager=True)
+        parts = {d.isoformat(): frame.clear() for d in days}
+        for (day,), part in frame.group_by(col, maintain_order=True):
+            parts[day.isoformat()] = part
+        return parts
+
+
+class ModelRunError(RuntimeError):
+    """Running a model failed; the message names the model file and DuckDB's error."""
+
+
+def run_model(
+    model: SqlModel,
+    con: duckdb.DuckDBPyConnection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    examples: int = 3,
+) -> ModelResult:
+    """Execute ``model`` for ``[start, end)`` on ``con`` and run its declared tests.
+
+    ``con`` has a view per table the model reads (``Lake.compute_connection``). Nothing is
+    written.
+    """
+    sql = model.render(start, end)
+    try:
+        frame = con.execute(sql).pl()
+    except duckdb.Error as exc:
+        raise ModelRunError(f"{model.rel} failed in DuckDB: {exc}") from None
+    outside = 0
+    if model.partitioned and start and end:
+        col = model.header.partition_column
+        if col not in frame.columns:
+            raise ModelRunError(f"{model.rel}: partition_column {col!r} is not in the result")
+        if frame.schema[col] != pl.Date:
+            frame = frame.with_columns(pl.col(col).cast(pl.Date, strict=False))
+        outside = frame.filter(
+            pl.col(col).is_null() | (pl.col(col) < start) | (pl.col(col) >= end)
+        ).height
+    con.register(RESULT, frame)
+    outcomes = []
+    try:
+        for test in model.tests:
+            try:
+                count = con.execute(f"SELECT count(*) FROM ({test.failing_sql})").fetchone()[0]
+                sample: list[str] = []
+                if count:
+                    cols = ", ".join(_quote(c) for c in test.columns) or "*"
+                    rows = con.execute(
+                        f"SELECT DISTINCT {cols} FROM ({test.failing_sql}) LIMIT {examples}"
+                    ).fetchall()
+                    sample = [", ".join(str(v) for v in row) for row in rows]
+            except duckdb.Error as exc:
+                raise ModelRunError(
+                    f"{model.rel}: test {test.name} ({test.description}) failed to run in "
+                    f"DuckDB: {exc}"
+                ) from None
+            if test.kind == "unique" and count:
+                count = con.execute(f"SELECT sum(duplicates) FROM ({test.failing_sql})").fetchone()[
+                    0
+                ]
+            outcomes.append(TestOutcome(test, int(count), sample))
+    finally:
+        con.unregister(RESULT)
+    return ModelResult(model, sql, frame, outcomes, start, end, outside)
+
+
+def view_sql(model: SqlModel) -> str:
+    """The definition a view model stores (no window to fill in)."""
+    return model.render(None, None)

@@ -1,104 +1,295 @@
 """Features: one asset per SQL file under ``dbt_like_sql/``.
 
 The loader (``retail_assets.lib.sql_models``) parses each file's header and SQL; this module
-turns each model into an asset whose dependencies are the tables its SQL reads. A run computes
-the model in an in-memory DuckDB over the lake's Parquet files and publishes the result through
-the same validated, atomic writer as every other asset.
+turns each model into an asset whose dependencies are the tables its SQL reads, with one
+blocking check for its pandera contract and one per declared test. A run computes the model in
+an in-memory DuckDB over the lake's Parquet files, runs the checks on the result, and only then
+writes it: every daily partition of the window (incremental), the whole table (table), or the
+view's definition (view).
 """
 
-import hashlib
+import datetime as dt
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import duckdb
+import polars as pl
 
-from retail_assets.defs.governance.assets import CONSENT_AUDIT, GOVERNED_SESSIONS
+from retail_assets.defs.governance import assets as governance
 from retail_assets.defs.partitions import daily_partitions, lookback
-from retail_assets.defs.publishing import publish_table, schema_check_spec
+from retail_assets.defs.publishing import SCHEMA_CHECK, column_schema
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.defs.sources.assets import SESSIONS, SIGNALS, TRANSACTIONS
-from retail_assets.lib.sql_models import SqlModel, load_models
+from retail_assets.defs.sources import assets as sources
+from retail_assets.defs.sources import census
+from retail_assets.lib import schemas
+from retail_assets.lib.frames import markdown_table
+from retail_assets.lib.sql_models import (
+    ModelResult,
+    ModelRunError,
+    SqlModel,
+    SqlModelError,
+    column_lineage,
+    load_models,
+    view_sql,
+)
+from retail_assets.lib.sql_runner import LINEAGE_COLUMNS, ChecksFailed, materialize
 
 SQL_DIR = Path(
     os.environ.get("RETAIL_SQL_DIR", Path(__file__).resolve().parents[3] / "dbt_like_sql")
 )
-UPSTREAM_TABLES = {
-    tuple(k.path) for k in (SESSIONS, SIGNALS, TRANSACTIONS, GOVERNED_SESSIONS, CONSENT_AUDIT)
-}
+_KINDS = {"view": {"duckdb", "sql", "view"}, "table": {"duckdb", "sql", "parquet"}}
 
 
-def build_sql_asset(model: SqlModel, sql_root: Path) -> dg.AssetsDefinition:
-    """The asset that materializes one SQL model."""
-    key = dg.AssetKey(list(model.table))
-    rel = model.path.relative_to(sql_root)
-    deps = [
-        dg.AssetDep(dg.AssetKey(list(ref)), partition_mapping=lookback(model.header.lookback_days))
-        for ref in model.refs
+def python_tables() -> set[tuple[str, str]]:
+    """``(schema, table)`` of every Python asset a SQL model may read."""
+    keys: set[tuple[str, str]] = set()
+    for module_defs in (sources.defs, census.defs, governance.defs):
+        for asset in module_defs.assets or []:
+            keys.update(tuple(k.path) for k in asset.keys)  # type: ignore[union-attr]
+    return keys
+
+
+def forbidden_tables() -> dict[tuple[str, str], str]:
+    """Tables with raw personal data: they stay in the landing area, SQL cannot read them."""
+    out = {}
+    for table in schemas.SCHEMAS:
+        pii = schemas.raw_pii_columns(table)
+        if pii:
+            out[tuple(table.split("."))] = (
+                f"it holds raw personal data ({', '.join(pii)}) and stays in the landing area; "
+                "read its governed table instead"
+            )
+    return out  # type: ignore[return-value]
+
+
+def view_models(
+    models: dict[tuple[str, str], SqlModel],
+) -> dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]]:
+    """``(sql, refs)`` of every view model, by table: what a model reading a view runs."""
+    return {t: (view_sql(m), m.refs) for t, m in models.items() if m.materialized == "view"}
+
+
+def _key(table: tuple[str, str]) -> dg.AssetKey:
+    return dg.AssetKey(list(table))
+
+
+def _columns_of(table: tuple[str, str], models: dict[tuple[str, str], SqlModel]) -> list[str]:
+    if table in models:
+        return [*models[table].columns, *LINEAGE_COLUMNS]
+    return list(schemas.SCHEMAS[".".join(table)].to_schema().columns)
+
+
+def _empty_frame(table: tuple[str, str]) -> pl.DataFrame:
+    """An empty frame with a registered table's columns and types (for optional inputs)."""
+    cols = schemas.SCHEMAS[".".join(table)].to_schema().columns
+    return pl.DataFrame(schema={name: col.dtype.type for name, col in cols.items()})
+
+
+def _check_specs(model: SqlModel, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    specs = [
+        dg.AssetCheckSpec(
+            SCHEMA_CHECK,
+            asset=key,
+            blocking=True,
+            description="The result has exactly the columns the header declares, with their "
+            "types (pandera); on failure nothing is written and downstream assets do not run.",
+        )
     ]
+    for test in model.tests:
+        blocking = test.severity == "error"
+        specs.append(
+            dg.AssetCheckSpec(
+                test.name,
+                asset=key,
+                blocking=blocking,
+                additional_deps=[_key(test.ref)] if test.ref else None,
+                description=f"{test.description} (declared in dbt_like_sql/{model.rel}; "
+                + ("blocking" if blocking else "warning only")
+                + ")",
+            )
+        )
+    return specs
 
-    @dg.asset(
-        key=key,
-        name=None,
-        deps=deps,
-        group_name="features",
-        partitions_def=daily_partitions if model.partitioned else None,
-        kinds={"duckdb", "sql", "parquet"},
-        owners=[model.header.owner] if model.header.owner else None,
-        tags={t: "" for t in model.header.tags},
-        description=model.header.description.strip() + f"\n\nSQL: `dbt_like_sql/{rel}`",
-        check_specs=[schema_check_spec(key)],
-        # The SQL itself is the code: a changed file makes the asset's code version change.
-        code_version=hashlib.sha256(model.body.encode()).hexdigest()[:16],
+
+def _lineage_metadata(
+    model: SqlModel, models: dict[tuple[str, str], SqlModel], log
+) -> dg.TableColumnLineage | None:
+    upstream = {ref: _columns_of(ref, models) for ref in model.refs}
+    try:
+        lineage = column_lineage(model, upstream)
+    except SqlModelError as exc:
+        log.warning(str(exc))
+        return None
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [dg.TableColumnDep(asset_key=_key((s, t)), column_name=c) for s, t, c in deps]
+            for column, deps in lineage.items()
+            if deps
+        }
     )
-    def _sql_asset(context: dg.AssetExecutionContext, platform: RetailPlatform):
-        start = end = None
-        if model.partitioned:
-            window = context.partition_time_window
-            start, end = window.start.date(), window.end.date()
-        sql = model.render(start, end)
-        lake = platform.lake()
-        try:
-            con = lake.compute_connection(model.refs)
-        except LookupError as exc:
-            raise dg.Failure(description=f"dbt_like_sql/{rel}: {exc}") from exc
-        try:
-            df = con.execute(sql).pl()
-        except duckdb.Error as exc:
-            raise dg.Failure(
-                description=f"dbt_like_sql/{rel} failed in DuckDB: {exc}",
-                metadata={"rendered_sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")},
-            ) from None
-        finally:
-            con.close()
-        if model.partitioned:
-            col = model.header.partition_column
-            outside = df.filter((df[col] < start) | (df[col] >= end)).height
-            if outside:
-                raise dg.Failure(
-                    description=f"dbt_like_sql/{rel}: {outside} rows have {col} outside the "
-                    f"partition window [{start}, {end}); filter on {{{{ start_date }}}} and "
-                    "{{ end_date }}"
-                )
-        yield from publish_table(
-            context,
-            lake,
-            key,
-            df,
-            descriptions=model.header.columns,
+
+
+def _check_results(
+    model: SqlModel, key: dg.AssetKey, result: ModelResult, report: schemas.ValidationReport
+) -> list[dg.AssetCheckResult]:
+    out = [
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name=SCHEMA_CHECK,
+            passed=report.passed,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=None if report.passed else report.message().splitlines()[0],
             metadata={
-                "rendered_sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"),
-                "sql_file": dg.MetadataValue.path(str(model.path)),
+                "rows_checked": report.rows,
+                **({"failures": dg.MetadataValue.md(report.markdown())} if report.failures else {}),
             },
         )
+    ]
+    for outcome in result.tests:
+        test = outcome.test
+        out.append(
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name=test.name,
+                passed=outcome.passed,
+                severity=dg.AssetCheckSeverity.ERROR
+                if test.severity == "error"
+                else dg.AssetCheckSeverity.WARN,
+                description=None
+                if outcome.passed
+                else f"{outcome.failing_rows} of {result.frame.height} rows fail: "
+                f"{test.description}",
+                metadata={
+                    "failing_rows": outcome.failing_rows,
+                    "rows_checked": result.frame.height,
+                    "examples": dg.MetadataValue.json(
+                        [schemas.mask_pii(e)[:80] for e in outcome.examples]
+                    ),
+                    "sql": dg.MetadataValue.md(f"```sql\n{test.failing_sql}\n```"),
+                },
+            )
+        )
+    return out
 
-    return _sql_asset
+
+def _window(context: dg.AssetExecutionContext, model: SqlModel) -> tuple[dt.date, dt.date] | None:
+    if not model.partitioned:
+        return None
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
 
 
-def build_defs(sql_root: Path = SQL_DIR) -> dg.Definitions:
-    """Definitions for every model under ``sql_root``."""
-    models = load_models(sql_root, UPSTREAM_TABLES)
-    return dg.Definitions(assets=[build_sql_asset(m, sql_root) for m in models])
+def build_sql_asset(
+    model: SqlModel, models: dict[tuple[str, str], SqlModel]
+) -> dg.AssetsDefinition:
+    """The asset that materializes one SQL model."""
+    key = _key(model.table)
+    optional = {ref: _empty_frame(ref) for ref in model.optional_refs if ref not in models}
+    deps = [
+        dg.AssetDep(_key(ref), partition_mapping=lookback(model.header.lookback_days))
+        for ref in model.refs
+    ]
+    descriptions = {n: c.description for n, c in model.columns.items() if c.description}
+    views = view_models(models)
+
+    decorator = dg.asset(
+        key=key,
+        deps=deps,
+        group_name=model.header.group,
+        partitions_def=daily_partitions if model.partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if model.partitioned else None,
+        kinds=_KINDS.get(model.materialized, {"duckdb", "sql", "parquet"}),
+        owners=[model.header.owner] if model.header.owner else None,
+        tags={t: "" for t in model.header.tags},
+        description=model.header.description.strip()
+        + f"\n\nSQL: `dbt_like_sql/{model.rel}` ({model.materialized}).",
+        check_specs=_check_specs(model, key),
+        metadata={
+            "sql_file": dg.MetadataValue.path(f"dbt_like_sql/{model.rel}"),
+            "materialized": model.materialized,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[
+                    dg.TableColumn(n, c.type or "unknown", description=c.description or None)
+                    for n, c in model.columns.items()
+                ]
+            ),
+        },
+        code_version=model.code_version,
+    )
+
+    def _sql_asset(
+        context: dg.AssetExecutionContext, platform: RetailPlatform
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        window = _window(context, model)
+        start, end = window or (None, None)
+        try:
+            done = materialize(model, platform.lake(), start, end, context.run_id, optional, views)
+        except LookupError as exc:
+            raise dg.Failure(description=f"dbt_like_sql/{model.rel}: {exc}") from None
+        except ModelRunError as exc:
+            sql = model.render(start, end)
+            raise dg.Failure(
+                description=f"dbt_like_sql/{exc}\nNothing was written.",
+                metadata={"rendered_sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")},
+            ) from None
+        except ChecksFailed as exc:
+            context.log.error(str(exc))
+            yield from _check_results(model, key, exc.result, exc.report)
+            where = f"window [{start}, {end})" if window else "(all)"
+            raise dg.Failure(
+                description=f"dbt_like_sql/{model.rel}: {exc}\nNothing was written; "
+                f"{model.schema}.{model.name} {where} is unchanged."
+            ) from None
+        if done.view is not None and done.view.status == "busy":
+            context.log.warning(f"view {done.view.name} not created yet: {done.view.detail}")
+        context.log.info(
+            f"{model.schema}.{model.name}: {done.rows_written} rows"
+            + (f" in {done.partitions_written} partition(s)" if window else "")
+            + f" -> {done.location}"
+        )
+        metadata = {
+            "dagster/row_count": done.total_rows,
+            "dagster/column_schema": column_schema(done.stamped, descriptions),
+            "dagster/table_name": f"warehouse.{model.schema}.{model.name}",
+            "rendered_sql": dg.MetadataValue.md(f"```sql\n{done.result.sql}\n```"),
+            "sql_file": dg.MetadataValue.path(f"dbt_like_sql/{model.rel}"),
+            "path": dg.MetadataValue.path(done.location),
+            "preview": dg.MetadataValue.md(markdown_table(done.result.frame)),
+        }
+        if window:
+            metadata["window"] = f"[{start}, {end})"
+            metadata["window_rows"] = done.rows_written
+            if done.partitions_written == 1:
+                metadata["dagster/partition_row_count"] = done.rows_written
+        lineage = _lineage_metadata(model, models, context.log)
+        if lineage is not None:
+            metadata["dagster/column_lineage"] = lineage
+        yield dg.MaterializeResult(
+            asset_key=key, metadata=metadata, data_version=dg.DataVersion(done.data_version)
+        )
+        yield from _check_results(model, key, done.result, done.report)
+
+    return decorator(_sql_asset)
 
 
-defs = build_defs()
+def load(sql_root: Path = SQL_DIR) -> list[SqlModel]:
+    """Every model under ``sql_root``, checked against the Python assets it may read."""
+    return load_models(sql_root, python_tables(), forbidden_tables())
+
+
+def build_defs(sql_root: Path = SQL_DIR, models: list[SqlModel] | None = None) -> dg.Definitions:
+    """Definitions for every model under ``sql_root`` (or for ``models``, already loaded)."""
+    models = load(sql_root) if models is None else models
+    by_table = {m.table: m for m in models}
+    with warnings.catch_warnings():
+        # BackfillPolicy.single_run() is marked beta; one run per range is what we want.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.Definitions(assets=[build_sql_asset(m, by_table) for m in models])
+
+
+MODELS = load()
+#: Table and view models: unpartitioned, so they run in the `feature_tables` job, not daily.
+WHOLE_TABLE_KEYS = [_key(m.table) for m in MODELS if not m.partitioned]
+defs = build_defs(models=MODELS)

@@ -8,12 +8,24 @@ import polars as pl
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
+from retail_assets.defs.sources.assets import APP_EVENTS as RAW_APP_EVENTS
+from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS
 from retail_assets.defs.sources.assets import SESSIONS as RAW_SESSIONS
 from retail_assets.lib import ga4
-from retail_assets.lib.privacy import DROP_REASONS, govern_sessions
+from retail_assets.lib.lake import Lake
+from retail_assets.lib.privacy import (
+    APP_EVENT_DROP_REASONS,
+    CUSTOMER_DROP_REASONS,
+    DROP_REASONS,
+    govern_app_events,
+    govern_customers,
+    govern_sessions,
+)
 
 GOVERNED_SESSIONS = dg.AssetKey(["governed", "sessions"])
 CONSENT_AUDIT = dg.AssetKey(["governed", "consent_audit"])
+GOVERNED_CUSTOMERS = dg.AssetKey(["governed", "customers"])
+GOVERNED_APP_EVENTS = dg.AssetKey(["governed", "app_events"])
 OWNERS = ["team:privacy"]
 
 
@@ -84,4 +96,98 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
     )
 
 
-defs = dg.Definitions(assets=[governed_sessions])
+def _raw_customers(lake: Lake, columns: list[str] | None = None) -> pl.DataFrame:
+    customers = lake.read("raw", "customers", None, landing=True, columns=columns)
+    if customers.is_empty():
+        raise dg.Failure(
+            description="no raw customers: materialize raw/customers first (job reference_data)"
+        )
+    return customers
+
+
+def _drop_metadata(counts: dict[str, int], reasons: dict[str, str]) -> dict[str, int]:
+    return {
+        "rows_in": counts["rows_in"],
+        "rows_kept": counts["rows_kept"],
+        **{f"{k} ({v})": counts[k] for k, v in reasons.items()},
+    }
+
+
+@dg.asset(
+    key=GOVERNED_CUSTOMERS,
+    deps=[RAW_CUSTOMERS],
+    group_name="governance",
+    kinds={"python", "polars", "parquet"},
+    owners=OWNERS,
+    check_specs=[schema_check_spec(GOVERNED_CUSTOMERS)],
+    code_version="1",
+)
+def governed_customers(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Customers who gave analytics consent, without contact data: one row per customer.
+
+    For segmenting and joining behavior to customers without personal data. Customers whose
+    analytics consent is 'No' or 'Unset' are left out. Customer and web ids are replaced by
+    the same HMAC-SHA256 pseudonyms as in `governed.sessions` (customer_key, user_key, with
+    the key's id in key_id), so the tables join; exact age becomes an age band (16-24 ... 65+);
+    email, phone, country and city are dropped. Keeps persona, income band, household size,
+    home store, first visit and the three ads consents (ads_storage, ad_user_data,
+    ad_personalization) that decide whether a customer may be activated.
+    """
+    lake = platform.lake()
+    governed, counts = govern_customers(_raw_customers(lake), platform.pseudonymizer(context.log))
+    dropped = {k: counts[k] for k in CUSTOMER_DROP_REASONS}
+    context.log.info(f"{counts['rows_in']} customers in, {counts['rows_kept']} kept, {dropped}")
+    yield from publish_table(
+        context,
+        lake,
+        GOVERNED_CUSTOMERS,
+        governed,
+        metadata=_drop_metadata(counts, CUSTOMER_DROP_REASONS),
+    )
+
+
+@dg.asset(
+    key=GOVERNED_APP_EVENTS,
+    deps=[RAW_APP_EVENTS, RAW_CUSTOMERS],
+    group_name="governance",
+    partitions_def=daily_partitions,
+    kinds={"python", "polars", "parquet"},
+    owners=OWNERS,
+    check_specs=[schema_check_spec(GOVERNED_APP_EVENTS)],
+    code_version="1",
+)
+def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """App view, add-to-cart and purchase events of customers who gave analytics consent.
+
+    One row per event, for purchase-propensity and browsing features. An event is kept only
+    when its user is in the customer base (`raw.customers`) with analytics consent 'Yes';
+    consent 'No' or 'Unset' drops it, and so does a user who is not in the customer base
+    (events from your own events file, say): their consent is unknown, so it counts as
+    denied. User and session ids are replaced by HMAC-SHA256 pseudonyms (customer_key, the
+    same as in `governed.sessions` and `governed.customers`, and session_key), with the key's
+    id in key_id. Rows in, kept and dropped by reason are in the materialization's metadata.
+    """
+    lake = platform.lake()
+    day = context.partition_key
+    if not lake.partition_files("raw", "app_events", [day], landing=True):
+        raise dg.Failure(
+            description=f"no raw app events for {day}: materialize raw/app_events first"
+        )
+    events = lake.read("raw", "app_events", [day], landing=True)
+    customers = _raw_customers(lake, ["customer_id", "analytics_storage"])
+    try:
+        governed, counts = govern_app_events(events, customers, platform.pseudonymizer(context.log))
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    dropped = {k: counts[k] for k in APP_EVENT_DROP_REASONS}
+    context.log.info(f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}")
+    yield from publish_table(
+        context,
+        lake,
+        GOVERNED_APP_EVENTS,
+        governed,
+        metadata=_drop_metadata(counts, APP_EVENT_DROP_REASONS),
+    )
+
+
+defs = dg.Definitions(assets=[governed_sessions, governed_customers, governed_app_events])

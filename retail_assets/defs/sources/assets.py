@@ -27,6 +27,10 @@ APP_EVENTS = dg.AssetKey(["raw", "app_events"])
 SIGNALS = dg.AssetKey(["raw", "signals"])
 TRANSACTIONS = dg.AssetKey(["raw", "transactions"])
 SALES_HISTORY = dg.AssetKey(["raw", "sales_history"])
+PRODUCT_CATALOG = dg.AssetKey(["raw", "product_catalog"])
+RETAIL_CALENDAR = dg.AssetKey(["raw", "retail_calendar"])
+#: Days the retail calendar reaches beyond today (or the start date, if that is later).
+CALENDAR_DAYS_AHEAD = 400
 
 
 class SessionsSourceConfig(dg.Config):
@@ -106,6 +110,64 @@ def customers(context: dg.AssetExecutionContext, platform: RetailPlatform):
         landing=True,
         source="simulator",
         metadata={f"customers: {p}": n for p, n in counts.iter_rows()},
+    )
+
+
+@_source_asset(PRODUCT_CATALOG, code_version="1")
+def product_catalog(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """The product catalog: every product with its name, category, list price and NAICS code.
+
+    One row per product, with the same product ids as store sales (`raw.transactions`) and app
+    events (`raw.app_events`), so sales and browsing can be described by category and price.
+    The list price is the price before any promotion discount; the NAICS code is the one
+    `simulation.yaml` gives the category, which links it to the U.S. Census retail sales
+    series. Holds no personal data.
+    """
+    sim = platform.simulator()
+    naics = {name: cat.naics for name, cat in sim.config.categories.items()}
+    df = sim.catalog.select(
+        "product_id",
+        pl.col("item_name").alias("product_name"),
+        "category",
+        "list_price",
+        pl.col("category").replace_strict(naics, return_dtype=pl.Utf8).alias("naics_code"),
+    )
+    yield from publish_table(
+        context,
+        platform.lake(),
+        PRODUCT_CATALOG,
+        df,
+        source="simulator",
+        metadata={"products_by_category": dg.MetadataValue.json(_counts(df, "category"))},
+    )
+
+
+@_source_asset(RETAIL_CALENDAR, code_version="1")
+def retail_calendar(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """The retail calendar: one row per day with weekend, festival and promotion flags.
+
+    Runs from the first day of the data (`RETAIL_START_DATE`) to 400 days after today, so
+    forecasts and plans can look ahead. For each day: ISO day of the week (1 = Monday), whether
+    it is a weekend, the festivals whose window covers it and the promotions running, with the
+    largest price discount of any category that day. Festivals and promotions come from the
+    calendar in `simulation.yaml`, the same one the simulated sales follow. Rebuilt by the
+    `reference_data` job.
+    """
+    start = daily_partitions.start.date()  # RETAIL_START_DATE, where the partitions begin
+    end = max(dt.datetime.now(dt.UTC).date(), start) + dt.timedelta(days=CALENDAR_DAYS_AHEAD)
+    df = platform.simulator().calendar_frame(start, end)
+    yield from publish_table(
+        context,
+        platform.lake(),
+        RETAIL_CALENDAR,
+        df,
+        source="simulation.yaml calendar",
+        metadata={
+            "first_date": str(start),
+            "last_date": str(end),
+            "festival_days": int(df["is_festival"].sum()),
+            "promotion_days": df.filter(pl.col("promotion").is_not_null()).height,
+        },
     )
 
 
@@ -284,6 +346,8 @@ def _counts(df: pl.DataFrame, column: str) -> dict[str, int]:
 defs = dg.Definitions(
     assets=[
         customers,
+        product_catalog,
+        retail_calendar,
         raw_sessions,
         raw_app_events,
         raw_signals,

@@ -37,7 +37,7 @@ app_events_ingest = dg.define_asset_job(
     "app_events_ingest",
     selection=dg.AssetSelection.assets(APP_EVENTS).downstream(depth=1),
     partitions_def=daily_partitions,
-    description="Ingest a day of app events from the events inbox.",
+    description="Ingest a day of app events from the events inbox and govern it.",
 )
 sales_history_ingest = dg.define_asset_job(
     "sales_history_ingest",

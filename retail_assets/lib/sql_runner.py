@@ -1,0 +1,148 @@
+"""Materialize one SQL model against the lake: compute, audit, then publish (no Dagster).
+
+This is the loader's whole run path; the Dagster asset only turns its outcome into events.
+Write-audit-publish: the SQL runs in an in-memory DuckDB over the lake's Parquet files, the
+declared tests and the pandera contract run on the result, and only when no blocking check
+failed is anything written: every daily partition of the window (incremental), the table
+(table), or the view's definition (view).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from retail_assets.lib import schemas
+from retail_assets.lib.frames import content_hash, with_lineage
+from retail_assets.lib.lake import Lake, ViewResult
+from retail_assets.lib.sql_models import ModelResult, ModelRunError, SqlModel, run_model, view_sql
+
+LINEAGE_COLUMNS = {
+    "lineage_id": pa.Column(pl.Utf8, description="Dagster run id that wrote the row."),
+    "processed_at": pa.Column(
+        pl.Datetime("us", "UTC"), description="When the row was written (UTC)."
+    ),
+}
+
+
+class ChecksFailed(RuntimeError):
+    """A blocking check failed; nothing was written. Carries what the checks found."""
+
+    def __init__(self, message: str, result: ModelResult, report: schemas.ValidationReport):
+        super().__init__(message)
+        self.result = result
+        self.report = report
+
+
+@dataclass
+class Materialized:
+    """What a successful run wrote."""
+
+    result: ModelResult
+    report: schemas.ValidationReport
+    stamped: pl.DataFrame
+    rows_written: int
+    partitions_written: int
+    total_rows: int
+    location: str
+    data_version: str
+    view: ViewResult | None
+
+
+def materialize(
+    model: SqlModel,
+    lake: Lake,
+    start: dt.date | None,
+    end: dt.date | None,
+    run_id: str,
+    empty: Mapping[tuple[str, str], pl.DataFrame] | None = None,
+    views: Mapping[tuple[str, str], tuple[str, Sequence[tuple[str, str]]]] | None = None,
+) -> Materialized:
+    """Run ``model`` for ``[start, end)`` (incremental) or whole, audit it, and publish it.
+
+    ``empty`` holds frames for optional inputs without data; ``views`` the current SQL of
+    view models the model reads (a view is code: downstream runs use its definition as it is
+    now, whether or not the view asset has been materialized since it changed).
+
+    Raises ``LookupError`` when an input has no data, :class:`ModelRunError` when DuckDB
+    rejects the SQL or rows fall outside the window, and :class:`ChecksFailed` when a blocking
+    check fails. In each case nothing is written.
+    """
+    con = lake.compute_connection(model.refs, empty=empty, views=views)
+    try:
+        result = run_model(model, con, start, end)
+    finally:
+        con.close()
+    if result.rows_outside_window:
+        col = model.header.partition_column
+        raise ModelRunError(
+            f"{model.rel}: {result.rows_outside_window} rows have {col} outside the window "
+            f"[{start}, {end}); filter on {{{{ start_date }}}} and {{{{ end_date }}}}"
+        )
+    # A view has no rows of its own: it passes on the lineage of the rows it reads.
+    stamped = (
+        result.frame
+        if model.materialized == "view"
+        else with_lineage(result.frame, run_id, dt.datetime.now(dt.UTC))
+    )
+    table = f"{model.schema}.{model.name}"
+    report = schemas.validate(
+        table,
+        stamped,
+        source=f"dbt_like_sql/{model.rel}",
+        schema=model.pandera_schema(LINEAGE_COLUMNS),
+    )
+    failed = [o for o in result.tests if not o.passed and o.test.severity == "error"]
+    if failed or not report.passed:
+        lines = [] if report.passed else [report.message()]
+        lines += [
+            f"test {o.test.name} failed on {o.failing_rows} of {result.frame.height} rows: "
+            f"{o.test.description}"
+            + (
+                f" (e.g. {'; '.join(schemas.mask_pii(e) for e in o.examples)})"
+                if o.examples
+                else ""
+            )
+            for o in failed
+        ]
+        raise ChecksFailed("\n".join(lines), result, report)
+
+    schema, name = model.table
+    view = None
+    if model.materialized == "view":
+        sql = view_sql(model)
+        unchanged = lake.view_definition(schema, name) == (sql, list(model.refs))
+        location = str(lake.write_view(schema, name, sql, model.refs))
+        # The catalog is only written when the view is new or its SQL changed.
+        view = lake.ensure_view(schema, name) if unchanged else lake.publish_view(schema, name)
+        rows, parts, total = result.frame.height, 0, result.frame.height
+    else:
+        if model.materialized == "table":
+            written = lake.write_partition(stamped, schema, name, None)
+            rows, parts, location = written.rows, 1, str(written.path)
+        else:
+            rows = 0
+            by_day = result.partitions(stamped)
+            for day, part in by_day.items():
+                lake.write_partition(part, schema, name, day)
+                rows += part.height
+            parts, location = len(by_day), str(lake.table_dir(schema, name))
+        view = lake.ensure_view(schema, name)
+        total = (
+            pl.scan_parquet(lake.partition_files(schema, name)).select(pl.len()).collect().item()
+        )
+    return Materialized(
+        result=result,
+        report=report,
+        stamped=stamped,
+        rows_written=rows,
+        partitions_written=parts,
+        total_rows=total,
+        location=location,
+        data_version=content_hash(result.frame),
+        view=view,
+    )
