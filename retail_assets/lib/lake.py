@@ -30,6 +30,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ SCHEMAS = ("raw", "governed", "features", "ml", "activation")
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 DATA_FILE = "data.parquet"
 VIEW_FILE = "view.json"
+CATALOG_MARKER = ".in_catalog"
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,17 @@ class Lake:
         with self._atomic_target(target) as tmp:
             df.write_parquet(tmp, compression="zstd", statistics=True)
         return WriteResult(path=target, rows=df.height, bytes=target.stat().st_size)
+
+    def write_partitions(
+        self, parts: Mapping[str, pl.DataFrame], schema: str, table: str
+    ) -> list[WriteResult]:
+        """Write several daily partitions, each atomically, on all cores."""
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            futures = [
+                pool.submit(self.write_partition, df, schema, table, day)
+                for day, df in parts.items()
+            ]
+            return [f.result() for f in futures]
 
     def write_bytes(
         self,
@@ -301,13 +314,31 @@ class Lake:
             ).fetchall()
         return {r[0] for r in rows}
 
+    def _marker(self, schema: str, table: str) -> Path:
+        return self.table_dir(schema, table) / CATALOG_MARKER
+
+    def _catalog_identity(self) -> str:
+        """The catalog file's path and inode: a deleted and recreated catalog differs."""
+        try:
+            return f"{self.warehouse_path}:{self.warehouse_path.stat().st_ino}"
+        except FileNotFoundError:
+            return ""
+
     def ensure_view(self, schema: str, table: str) -> ViewResult:
-        """Create the catalog view for a table if it is missing. Never raises for a busy catalog."""
+        """Create the catalog view for a table if it is missing. Never raises for a busy catalog.
+
+        A marker beside the table remembers that this catalog has its view, so the usual
+        case (the view exists) does not open the catalog at all.
+        """
         name = f"{schema}.{table}"
+        marker = self._marker(schema, table)
+        if marker.exists() and marker.read_text(encoding="utf-8") == self._catalog_identity():
+            return ViewResult(name, "exists")
         if not self.has_data(schema, table):
             return ViewResult(name, "no_data", "no partition file yet")
         try:
             if name in self.catalog_views():
+                marker.write_text(self._catalog_identity(), encoding="utf-8")
                 return ViewResult(name, "exists")
         except duckdb.Error:
             pass  # a writer holds it right now; try to take our turn below
@@ -359,6 +390,8 @@ class Lake:
                 "by the next run or by `retail-assets catalog refresh`"
             )
             return [ViewResult(n, "busy", detail) for n in names]
+        for schema, table in ordered:
+            self._marker(schema, table).write_text(self._catalog_identity(), encoding="utf-8")
         return [ViewResult(n, "created") for n in names]
 
 

@@ -136,6 +136,8 @@ class ModelTest:
     description: str
     severity: Literal["error", "warn"] = "error"
     ref: tuple[str, str] | None = None
+    #: For row-level tests, the predicate a failing row satisfies: these tests share one scan.
+    condition: str | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,7 @@ def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index
         return args.pop(key)
 
     ref = None
+    condition = None
     if kind == "unique":
         cols = tuple(args.pop("columns", None) or ([column] if column else []))
         if not cols:
@@ -283,17 +286,19 @@ def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index
         description = f"{' x '.join(cols)} is unique"
     elif kind == "not_null":
         cols = (column or need("column"),)
-        failing = f"SELECT * FROM {RESULT} WHERE {_quote(cols[0])} IS NULL"
+        condition = f"{_quote(cols[0])} IS NULL"
+        failing = f"SELECT * FROM {RESULT} WHERE {condition}"
         description = f"{cols[0]} is never NULL"
     elif kind == "accepted_values":
         cols = (column or need("column"),)
         values = need("values")
         if not isinstance(values, list) or not values:
             raise SqlModelError(f"{rel}: {where}: accepted_values needs a non-empty list")
-        failing = (
-            f"SELECT {_quote(cols[0])} FROM {RESULT} WHERE {_quote(cols[0])} IS NOT NULL "
+        condition = (
+            f"{_quote(cols[0])} IS NOT NULL "
             f"AND {_quote(cols[0])} NOT IN ({', '.join(_literal(v) for v in values)})"
         )
+        failing = f"SELECT {_quote(cols[0])} FROM {RESULT} WHERE {condition}"
         description = f"{cols[0]} is one of {values}"
     elif kind == "relationships":
         cols = (column or need("column"),)
@@ -318,8 +323,9 @@ def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index
             raise SqlModelError(
                 f"{rel}: {where}: expression {condition!r} does not parse: {exc}"
             ) from exc
-        failing = f"SELECT * FROM {RESULT} WHERE NOT ({condition})"
         description = f"{condition} holds for every row"
+        condition = f"NOT ({condition})"
+        failing = f"SELECT * FROM {RESULT} WHERE {condition}"
     if args:
         raise SqlModelError(f"{rel}: {where}: unknown argument(s) {sorted(args)} for {kind}")
     suffix = "_".join(cols) if cols else str(index)
@@ -331,6 +337,7 @@ def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index
         description=description,
         severity=severity,
         ref=ref,  # type: ignore[arg-type]
+        condition=condition,
     )
 
 
@@ -600,31 +607,57 @@ def run_model(
             pl.col(col).is_null() | (pl.col(col) < start) | (pl.col(col) >= end)
         ).height
     con.register(RESULT, frame)
-    outcomes = []
     try:
-        for test in model.tests:
-            try:
-                count = con.execute(f"SELECT count(*) FROM ({test.failing_sql})").fetchone()[0]
-                sample: list[str] = []
-                if count:
-                    cols = ", ".join(_quote(c) for c in test.columns) or "*"
-                    rows = con.execute(
-                        f"SELECT DISTINCT {cols} FROM ({test.failing_sql}) LIMIT {examples}"
-                    ).fetchall()
-                    sample = [", ".join(str(v) for v in row) for row in rows]
-            except duckdb.Error as exc:
-                raise ModelRunError(
-                    f"{model.rel}: test {test.name} ({test.description}) failed to run in "
-                    f"DuckDB: {exc}"
-                ) from None
-            if test.kind == "unique" and count:
-                count = con.execute(f"SELECT sum(duplicates) FROM ({test.failing_sql})").fetchone()[
-                    0
-                ]
-            outcomes.append(TestOutcome(test, int(count), sample))
+        outcomes = _run_tests(model, con, examples)
     finally:
         con.unregister(RESULT)
     return ModelResult(model, sql, frame, outcomes, start, end, outside)
+
+
+def _run_tests(model: SqlModel, con: duckdb.DuckDBPyConnection, examples: int) -> list[TestOutcome]:
+    """Failing-row counts of every declared test; examples only for tests that fail.
+
+    Row-level tests (not_null, accepted_values, expression) and the duplicate detection of
+    unique tests share one scan of the result; relationships need a query each.
+    """
+    counts: dict[str, int] = {}
+    one_scan = [t for t in model.tests if t.condition or t.kind == "unique"]
+    try:
+        if one_scan:
+            # Row-level tests count their failing rows; unique tests first only detect
+            # duplicates (rows minus distinct keys), counted exactly below when there are any.
+            exprs = ", ".join(
+                f"count(*) FILTER (WHERE {t.condition})"
+                if t.condition
+                else f"count(*) - count(DISTINCT row({', '.join(map(_quote, t.columns))}))"
+                for t in one_scan
+            )
+            values = con.execute(f"SELECT {exprs} FROM {RESULT}").fetchone()
+            counts.update({t.name: int(v) for t, v in zip(one_scan, values, strict=True)})
+        for test in model.tests:
+            if test.condition or (test.kind == "unique" and not counts[test.name]):
+                continue
+            count_sql = (
+                f"SELECT coalesce(sum(duplicates), 0) FROM ({test.failing_sql})"
+                if test.kind == "unique"
+                else f"SELECT count(*) FROM ({test.failing_sql})"
+            )
+            counts[test.name] = int(con.execute(count_sql).fetchone()[0])
+    except duckdb.Error as exc:
+        raise ModelRunError(
+            f"{model.rel}: its declared tests failed to run in DuckDB: {exc}"
+        ) from None
+    outcomes = []
+    for test in model.tests:
+        sample: list[str] = []
+        if counts[test.name]:
+            cols = ", ".join(_quote(c) for c in test.columns) or "*"
+            rows = con.execute(
+                f"SELECT DISTINCT {cols} FROM ({test.failing_sql}) LIMIT {examples}"
+            ).fetchall()
+            sample = [", ".join(str(v) for v in row) for row in rows]
+        outcomes.append(TestOutcome(test, counts[test.name], sample))
+    return outcomes
 
 
 def view_sql(model: SqlModel) -> str:

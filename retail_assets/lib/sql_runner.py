@@ -19,7 +19,15 @@ import polars as pl
 from retail_assets.lib import schemas
 from retail_assets.lib.frames import content_hash, with_lineage
 from retail_assets.lib.lake import Lake, ViewResult
-from retail_assets.lib.sql_models import ModelResult, ModelRunError, SqlModel, run_model, view_sql
+from retail_assets.lib.sql_models import (
+    ModelResult,
+    ModelRunError,
+    SqlModel,
+    SqlModelError,
+    column_lineage,
+    run_model,
+    view_sql,
+)
 
 LINEAGE_COLUMNS = {
     "lineage_id": pa.Column(pl.Utf8, description="Dagster run id that wrote the row."),
@@ -51,6 +59,25 @@ class Materialized:
     location: str
     data_version: str
     view: ViewResult | None
+    lineage: dict[str, list[tuple[str, str, str]]] | None = None
+    lineage_error: str | None = None
+
+
+_LINEAGE_CACHE: dict[tuple, dict[str, list[tuple[str, str, str]]]] = {}
+
+
+def _lineage(
+    model: SqlModel, upstream_columns: Mapping[tuple[str, str], Sequence[str]]
+) -> dict[str, list[tuple[str, str, str]]]:
+    """Column lineage of a model, parsed once per file version and input columns."""
+    key = (
+        str(model.path),
+        model.code_version,
+        tuple(sorted((t, tuple(c)) for t, c in upstream_columns.items())),
+    )
+    if key not in _LINEAGE_CACHE:
+        _LINEAGE_CACHE[key] = column_lineage(model, upstream_columns)
+    return _LINEAGE_CACHE[key]
 
 
 def materialize(
@@ -61,12 +88,15 @@ def materialize(
     run_id: str,
     empty: Mapping[tuple[str, str], pl.DataFrame] | None = None,
     views: Mapping[tuple[str, str], tuple[str, Sequence[tuple[str, str]]]] | None = None,
+    upstream_columns: Mapping[tuple[str, str], Sequence[str]] | None = None,
 ) -> Materialized:
     """Run ``model`` for ``[start, end)`` (incremental) or whole, audit it, and publish it.
 
     ``empty`` holds frames for optional inputs without data; ``views`` the current SQL of
     view models the model reads (a view is code: downstream runs use its definition as it is
     now, whether or not the view asset has been materialized since it changed).
+
+    ``upstream_columns`` (columns of each input) enables column-level lineage.
 
     Raises ``LookupError`` when an input has no data, :class:`ModelRunError` when DuckDB
     rejects the SQL or rows fall outside the window, and :class:`ChecksFailed` when a blocking
@@ -125,17 +155,22 @@ def materialize(
             written = lake.write_partition(stamped, schema, name, None)
             rows, parts, location = written.rows, 1, str(written.path)
         else:
-            rows = 0
-            by_day = result.partitions(stamped)
-            for day, part in by_day.items():
-                lake.write_partition(part, schema, name, day)
-                rows += part.height
-            parts, location = len(by_day), str(lake.table_dir(schema, name))
+            written = lake.write_partitions(result.partitions(stamped), schema, name)
+            rows = sum(w.rows for w in written)
+            parts, location = len(written), str(lake.table_dir(schema, name))
         view = lake.ensure_view(schema, name)
         total = (
             pl.scan_parquet(lake.partition_files(schema, name)).select(pl.len()).collect().item()
         )
+    lineage, lineage_error = None, None
+    if upstream_columns is not None:
+        try:
+            lineage = _lineage(model, upstream_columns)
+        except SqlModelError as exc:
+            lineage_error = str(exc)
     return Materialized(
+        lineage=lineage,
+        lineage_error=lineage_error,
         result=result,
         report=report,
         stamped=stamped,

@@ -29,8 +29,6 @@ from retail_assets.lib.sql_models import (
     ModelResult,
     ModelRunError,
     SqlModel,
-    SqlModelError,
-    column_lineage,
     load_models,
     view_sql,
 )
@@ -113,15 +111,14 @@ def _check_specs(model: SqlModel, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return specs
 
 
-def _lineage_metadata(
-    model: SqlModel, models: dict[tuple[str, str], SqlModel], log
-) -> dg.TableColumnLineage | None:
-    upstream = {ref: _columns_of(ref, models) for ref in model.refs}
-    try:
-        lineage = column_lineage(model, upstream)
-    except SqlModelError as exc:
-        log.warning(str(exc))
-        return None
+def upstream_columns(
+    model: SqlModel, models: dict[tuple[str, str], SqlModel]
+) -> dict[tuple[str, str], list[str]]:
+    """Columns of every table ``model`` reads (declared for models, pandera for assets)."""
+    return {ref: _columns_of(ref, models) for ref in model.refs}
+
+
+def _lineage_metadata(lineage: dict[str, list[tuple[str, str, str]]]) -> dg.TableColumnLineage:
     return dg.TableColumnLineage(
         deps_by_column={
             column: [dg.TableColumnDep(asset_key=_key((s, t)), column_name=c) for s, t, c in deps]
@@ -193,6 +190,7 @@ def build_sql_asset(
     ]
     descriptions = {n: c.description for n, c in model.columns.items() if c.description}
     views = view_models(models)
+    columns = upstream_columns(model, models)
 
     decorator = dg.asset(
         key=key,
@@ -225,7 +223,9 @@ def build_sql_asset(
         window = _window(context, model)
         start, end = window or (None, None)
         try:
-            done = materialize(model, platform.lake(), start, end, context.run_id, optional, views)
+            done = materialize(
+                model, platform.lake(), start, end, context.run_id, optional, views, columns
+            )
         except LookupError as exc:
             raise dg.Failure(description=f"dbt_like_sql/{model.rel}: {exc}") from None
         except ModelRunError as exc:
@@ -263,9 +263,10 @@ def build_sql_asset(
             metadata["window_rows"] = done.rows_written
             if done.partitions_written == 1:
                 metadata["dagster/partition_row_count"] = done.rows_written
-        lineage = _lineage_metadata(model, models, context.log)
-        if lineage is not None:
-            metadata["dagster/column_lineage"] = lineage
+        if done.lineage is not None:
+            metadata["dagster/column_lineage"] = _lineage_metadata(done.lineage)
+        elif done.lineage_error:
+            context.log.warning(done.lineage_error)
         yield dg.MaterializeResult(
             asset_key=key, metadata=metadata, data_version=dg.DataVersion(done.data_version)
         )
