@@ -183,3 +183,18 @@ def test_bad_config_names_file_and_field(tmp_path):
     (tmp_path / "simulation.yaml").write_text(text.replace("stores: 12", "stores: -3"))
     with pytest.raises(ConfigError, match=r"simulation.yaml: stores"):
         load_simulation_config(tmp_path)
+
+
+def test_duckdb_memory_limit_setting_and_default(tmp_path):
+    assert Settings.from_env({"RETAIL_DUCKDB_MEMORY_LIMIT": "8GB"}).duckdb_memory_limit == "8GB"
+    with pytest.raises(SettingsError, match="RETAIL_DUCKDB_MEMORY_LIMIT"):
+        Settings.from_env({"RETAIL_DUCKDB_MEMORY_LIMIT": "lots"})
+    from retail_assets.lib.lake import Lake
+
+    lake = Lake(tmp_path / "lake", tmp_path / "landing", tmp_path / "w.duckdb", memory_limit="1GB")
+    with lake.compute_connection([]) as con:
+        limit, temp = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchone()
+    assert limit in ("953.6 MiB", "1.0 GB", "1000.0 MB") and temp.endswith(".duckdb_tmp")
+    assert Lake(tmp_path, tmp_path, tmp_path / "w").memory_limit.endswith("MiB")

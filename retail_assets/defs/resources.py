@@ -53,6 +53,11 @@ class RetailPlatform(dg.ConfigurableResource):
         default="simulator",
         description="App events from 'simulator' or 'events_file' (RETAIL_APP_EVENTS_SOURCE).",
     )
+    duckdb_memory_limit: str = Field(
+        default="",
+        description="Memory a run's DuckDB may use before spilling to disk, e.g. 8GB "
+        "(RETAIL_DUCKDB_MEMORY_LIMIT; default half of the machine's memory).",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetailPlatform":
@@ -71,6 +76,7 @@ class RetailPlatform(dg.ConfigurableResource):
             forecast_horizon=settings.forecast_horizon,
             sessions_source=settings.sessions_source,
             app_events_source=settings.app_events_source,
+            duckdb_memory_limit=settings.duckdb_memory_limit,
         )
 
     def inbox(self, name: str) -> Path:
@@ -79,7 +85,12 @@ class RetailPlatform(dg.ConfigurableResource):
 
     def lake(self) -> Lake:
         """The lake and catalog at the configured locations."""
-        return Lake(self.lake_root, self.landing_root, self.warehouse_path)
+        return Lake(
+            self.lake_root,
+            self.landing_root,
+            self.warehouse_path,
+            memory_limit=self.duckdb_memory_limit or None,
+        )
 
     def activation_config(self) -> ActivationConfig:
         """The validated activation configuration."""

@@ -83,11 +83,13 @@ class Lake:
         landing_root: str | Path,
         warehouse_path: str | Path,
         lock_timeout_s: float = 10.0,
+        memory_limit: str | None = None,
     ) -> None:
         self.lake_root = Path(lake_root).absolute()
         self.landing_root = Path(landing_root).absolute()
         self.warehouse_path = Path(warehouse_path).absolute()
         self.lock_timeout_s = lock_timeout_s
+        self.memory_limit = memory_limit or _half_of_memory()
 
     # ------------------------------------------------------------------ paths
     def table_dir(self, schema: str, table: str, landing: bool = False) -> Path:
@@ -254,6 +256,10 @@ class Lake:
         con = duckdb.connect(":memory:")
         # TIMESTAMPTZ results reach polars in the session time zone; make it UTC everywhere.
         con.execute("SET TimeZone = 'UTC'")
+        # DuckDB's default (80 % of memory) leaves no room for the result the run then holds;
+        # past the limit large joins and aggregates spill to the lake's temp folder instead.
+        con.execute(f"SET memory_limit = '{self.memory_limit}'")
+        con.execute(f"SET temp_directory = '{_sql_str(str(self.lake_root / '.duckdb_tmp'))}'")
         missing: list[str] = []
         done: set[tuple[str, str]] = set()
         schemas: set[str] = set()
@@ -393,6 +399,14 @@ class Lake:
         for schema, table in ordered:
             self._marker(schema, table).write_text(self._catalog_identity(), encoding="utf-8")
         return [ViewResult(n, "created") for n in names]
+
+
+def _half_of_memory() -> str:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(total // 2 // 2**20, 256)}MiB"
 
 
 def read_parquet_file(path: Path, columns: Sequence[str] | None = None) -> pl.DataFrame:

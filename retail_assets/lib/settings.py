@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class Settings:
     forecast_horizon: int = 14
     sessions_source: str = "simulator"
     app_events_source: str = "simulator"
+    duckdb_memory_limit: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -69,6 +71,7 @@ class Settings:
             forecast_horizon=_int(env, "RETAIL_FORECAST_HORIZON", 14, minimum=1),
             sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
             app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
+            duckdb_memory_limit=_memory(env, "RETAIL_DUCKDB_MEMORY_LIMIT"),
         )
 
     def resolved_key(self) -> tuple[str, bool]:
@@ -117,3 +120,11 @@ def _date(env: dict[str, str], name: str, default: dt.date) -> dt.date:
         return dt.date.fromisoformat(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a date like 2025-01-01, got {raw!r}") from exc
+
+
+def _memory(env: dict[str, str], name: str) -> str:
+    """A DuckDB memory limit such as ``8GB``; empty means half of the machine's memory."""
+    value = env.get(name, "").strip().replace(" ", "")
+    if value and not re.fullmatch(r"\d+(\.\d+)?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value):
+        raise SettingsError(f"{name} must look like 8GB or 512MiB, got {value!r}")
+    return value
