@@ -570,7 +570,7 @@ class ModelResult:
         col = self.model.header.partition_column
         days = pl.date_range(self.start, self.end, interval="1d", closed="left", eager=True)
         parts = {d.isoformat(): frame.clear() for d in days}
-        for (day,), part in frame.group_by(col, maintain_order=True):
+        for (day,), part in frame.partition_by(col, as_dict=True, maintain_order=True).items():
             parts[day.isoformat()] = part
         return parts
 

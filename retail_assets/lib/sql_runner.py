@@ -55,7 +55,7 @@ class Materialized:
     stamped: pl.DataFrame
     rows_written: int
     partitions_written: int
-    total_rows: int
+    total_rows: int | None
     location: str
     data_version: str
     view: ViewResult | None
@@ -153,15 +153,15 @@ def materialize(
     else:
         if model.materialized == "table":
             written = lake.write_partition(stamped, schema, name, None)
-            rows, parts, location = written.rows, 1, str(written.path)
+            rows, parts, location, total = written.rows, 1, str(written.path), written.rows
         else:
             written = lake.write_partitions(result.partitions(stamped), schema, name)
             rows = sum(w.rows for w in written)
             parts, location = len(written), str(lake.table_dir(schema, name))
+            # Counting the whole table would read every partition's footer on every run, a
+            # cost that grows with history; a partitioned run reports the rows it wrote.
+            total = None
         view = lake.ensure_view(schema, name)
-        total = (
-            pl.scan_parquet(lake.partition_files(schema, name)).select(pl.len()).collect().item()
-        )
     lineage, lineage_error = None, None
     if upstream_columns is not None:
         try:

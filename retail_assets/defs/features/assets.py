@@ -250,7 +250,6 @@ def build_sql_asset(
             + f" -> {done.location}"
         )
         metadata = {
-            "dagster/row_count": done.total_rows,
             "dagster/column_schema": column_schema(done.stamped, descriptions),
             "dagster/table_name": f"warehouse.{model.schema}.{model.name}",
             "rendered_sql": dg.MetadataValue.md(f"```sql\n{done.result.sql}\n```"),
@@ -258,6 +257,8 @@ def build_sql_asset(
             "path": dg.MetadataValue.path(done.location),
             "preview": dg.MetadataValue.md(markdown_table(done.result.frame)),
         }
+        if done.total_rows is not None:
+            metadata["dagster/row_count"] = done.total_rows
         if window:
             metadata["window"] = f"[{start}, {end})"
             metadata["window_rows"] = done.rows_written
