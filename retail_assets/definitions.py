@@ -14,9 +14,10 @@ from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census, landing
 from retail_assets.lib.settings import Settings
 
-# `all_assets` mixes single-run SQL models with per-day Python assets. A backfill launched
-# from the job runs one day per run (Dagster's documented choice), while a backfill launched
-# from the asset graph runs each SQL model's range in one run. That is intended: no warning.
+# `all_assets` mixes multi-day SQL models with per-day Python assets. A backfill launched
+# from the job runs one day per run (Dagster uses the smallest policy), while a backfill
+# launched from the asset graph runs each SQL model in runs of its backfill_days. That is
+# intended: no warning.
 warnings.filterwarnings(
     "ignore", message="Asset job all_assets materializes assets with varying BackfillPolicies"
 )

@@ -2,6 +2,7 @@
 materialized: incremental
 partition_column: as_of_date
 lookback_days: 89
+backfill_days: 7          # ~0.7 M rows a day at a million customers
 description: >
   Purchase-propensity features per customer as of the end of each day, for every customer
   active in the 30 days up to it: days since the last activity, views, cart additions and

@@ -23,8 +23,9 @@ and ``schema.yml``), followed by one SELECT statement::
     WHERE transaction_date >= {{ start_date }} AND transaction_date < {{ end_date }} ...
 
 ``{{ start_date }}`` and ``{{ end_date }}`` render as DATE literals of the window being
-materialized (one day, or a range in a single-run backfill; ``end_date`` exclusive). Tables are
-referenced as ``schema.table``; the references, parsed with sqlglot, are the dependencies.
+materialized (one day, or up to ``backfill_days`` days in a backfill; ``end_date``
+exclusive). Tables are referenced as ``schema.table``; the references, parsed with sqlglot,
+are the dependencies.
 
 The module parses and checks models (:func:`load_models`), renders them, builds the SQL of
 their declared tests (:class:`ModelTest`) and their pandera contract, and derives column-level
@@ -101,6 +102,13 @@ class ModelHeader(BaseModel):
     materialized: Literal["view", "table", "incremental"]
     partition_column: str | None = None
     lookback_days: int = Field(default=0, ge=0, le=366)
+    backfill_days: int = Field(
+        default=31,
+        ge=1,
+        le=3660,
+        description="incremental: at most this many days per backfill run (the result of a "
+        "run is held in memory, so large tables want fewer days)",
+    )
     schema_: str = Field(default="features", alias="schema", pattern=r"^[a-z][a-z0-9_]*$")
     group: str = Field(default="features", pattern=r"^[a-z][a-z0-9_]*$")
     description: str
@@ -390,9 +398,10 @@ def parse_model(path: Path, root: Path) -> SqlModel:
             raise SqlModelError(
                 f"{rel}: partition_column {header.partition_column!r} is not a declared column"
             )
-    elif header.partition_column or header.lookback_days:
+    elif header.partition_column or header.lookback_days or "backfill_days" in raw:
         raise SqlModelError(
-            f"{rel}: partition_column and lookback_days only apply to incremental models"
+            f"{rel}: partition_column, lookback_days and backfill_days only apply to "
+            "incremental models"
         )
     for ref in header.optional:
         if not _TABLE_REF.match(ref):

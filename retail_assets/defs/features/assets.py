@@ -197,7 +197,10 @@ def build_sql_asset(
         deps=deps,
         group_name=model.header.group,
         partitions_def=daily_partitions if model.partitioned else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if model.partitioned else None,
+        # A backfill runs up to backfill_days days per run, each run one SQL query.
+        backfill_policy=dg.BackfillPolicy.multi_run(model.header.backfill_days)
+        if model.partitioned
+        else None,
         kinds=_KINDS.get(model.materialized, {"duckdb", "sql", "parquet"}),
         owners=[model.header.owner] if model.header.owner else None,
         tags={t: "" for t in model.header.tags},
@@ -286,7 +289,7 @@ def build_defs(sql_root: Path = SQL_DIR, models: list[SqlModel] | None = None) -
     models = load(sql_root) if models is None else models
     by_table = {m.table: m for m in models}
     with warnings.catch_warnings():
-        # BackfillPolicy.single_run() is marked beta; one run per range is what we want.
+        # BackfillPolicy is marked beta; runs of many days are what we want.
         warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.Definitions(assets=[build_sql_asset(m, by_table) for m in models])
 
