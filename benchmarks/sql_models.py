@@ -101,9 +101,9 @@ def make_lake(data_dir: Path) -> Lake:
     return Lake(data_dir / "lake", data_dir / "landing", data_dir / "warehouse.duckdb")
 
 
-def period(days: int) -> list[dt.date]:
-    """The simulated days, from :data:`START`."""
-    return [START + dt.timedelta(days=i) for i in range(days)]
+def period(days: int, start: dt.date = START) -> list[dt.date]:
+    """The simulated days, from ``start`` (default :data:`START`)."""
+    return [start + dt.timedelta(days=i) for i in range(days)]
 
 
 # ---------------------------------------------------------------------------- data generation
@@ -544,8 +544,9 @@ def measure(
     """
     from retail_assets.defs.features import assets as features
 
-    models = [m for m in features.load() if not only or m.name in only]
-    by_table = {m.table: m for m in models}
+    every = features.load()
+    by_table = {m.table: m for m in every}
+    models = [m for m in every if not only or m.name in only]
     views = features.view_models(by_table) if hasattr(features, "view_models") else {}
     columns = getattr(features, "upstream_columns", None)
     lake = make_lake(data_dir)
@@ -602,6 +603,11 @@ def main(argv: list[str] | None = None) -> int:
         help="days per loader run (default: each model's backfill_days; 14 with --quick)",
     )
     parser.add_argument("--models", help="comma-separated model names to measure (default all)")
+    parser.add_argument(
+        "--first-day",
+        type=dt.date.fromisoformat,
+        help="measure from this day (default 2025-01-01); with --data-dir, a slice of the year",
+    )
     parser.add_argument("--data-dir", type=Path, help="inputs and outputs (default: a cache)")
     parser.add_argument("--workers", type=int, default=2, help="generation processes")
     parser.add_argument("--max-disk-gb", type=float, default=MAX_DISK_GB)
@@ -614,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir or REPO / "benchmarks" / ".cache" / f"sql_models_{customers}c_{n_days}d"
     ).absolute()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    days = period(n_days)
+    days = period(n_days, args.first_day or START)
 
     started = time.perf_counter()
     try:

@@ -2,7 +2,6 @@
 materialized: incremental
 partition_column: signal_date
 lookback_days: 27
-backfill_days: 366        # six rows a day: a year fits in one run
 description: >
   Behavioral signals per product category and day: review, search and social volume, the mean
   and variance of sentiment, and 7- and 28-day rolling means of volume and sentiment. These

@@ -1,7 +1,6 @@
 /*
 materialized: incremental
 partition_column: sales_date
-backfill_days: 366        # a few rows a day: a year fits in one run
 description: >
   Store sales per product category and day: baskets, sales lines, units and revenue, with the
   U.S. Census context of the month (the category's NAICS retail sales in the same calendar

@@ -1,7 +1,6 @@
 /*
 materialized: incremental
 partition_column: sales_date
-backfill_days: 366        # at most stores x products rows a day
 description: >
   Store sales per store, product and day: baskets, units, revenue and the average price paid.
   The grain at which promotions, stock and store-level demand are read.
