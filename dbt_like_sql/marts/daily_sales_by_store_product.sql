@@ -34,3 +34,5 @@ FROM raw.transactions
 WHERE transaction_date >= {{ start_date }}
   AND transaction_date < {{ end_date }}
 GROUP BY transaction_date, store_id, product_id
+-- Rows in a fixed order, so a re-run writes the same bytes and the same data version.
+ORDER BY sales_date, store_id, product_id

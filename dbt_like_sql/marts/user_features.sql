@@ -185,3 +185,5 @@ SELECT
     END AS rfm_segment,
     round(monetary_90d * 365 / 90, 2) AS clv_12m
 FROM scored
+-- Rows in a fixed order, so a re-run writes the same bytes and the same data version.
+ORDER BY as_of_date, customer_key

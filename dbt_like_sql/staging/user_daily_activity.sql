@@ -59,3 +59,5 @@ SELECT
     max(event_at) AS last_event_at
 FROM events
 GROUP BY activity_date, customer_key
+-- Rows in a fixed order, so a re-run writes the same bytes and the same data version.
+ORDER BY activity_date, customer_key
