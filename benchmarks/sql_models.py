@@ -70,8 +70,6 @@ log = logging.getLogger("sql_models")
 
 START = dt.date(2025, 1, 1)
 SEED = 42
-#: Days the retail calendar reaches beyond today (``CALENDAR_DAYS_AHEAD`` of the asset).
-CALENDAR_DAYS_AHEAD = 400
 #: Run ids stamped as ``lineage_id`` (a UUID, as Dagster's run ids are).
 DATA_RUN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "retail-assets/benchmarks/sql_models/data"))
 LOADER_RUN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "retail-assets/benchmarks/sql_models/loader"))
@@ -137,18 +135,8 @@ class _Generator:
 
     def static_tables(self) -> None:
         """raw.product_catalog, raw.retail_calendar and governed.customers."""
-        sim = self.sim
-        naics = {name: cat.naics for name, cat in sim.config.categories.items()}
-        catalog = sim.catalog.select(
-            "product_id",
-            pl.col("item_name").alias("product_name"),
-            "category",
-            "list_price",
-            pl.col("category").replace_strict(naics, return_dtype=pl.Utf8).alias("naics_code"),
-        )
-        self.publish(catalog, "raw", "product_catalog", None)
-        end = max(dt.datetime.now(dt.UTC).date(), START) + dt.timedelta(days=CALENDAR_DAYS_AHEAD)
-        self.publish(sim.calendar_frame(START, end), "raw", "retail_calendar", None)
+        self.publish(self.sim.product_catalog_frame(), "raw", "product_catalog", None)
+        self.publish(self.sim.calendar_frame(START), "raw", "retail_calendar", None)
         governed, _ = govern_customers(self.raw_customers(), self.pseudonymizer)
         self.publish(governed, "governed", "customers", None)
 

@@ -56,6 +56,9 @@ from retail_assets.lib.columns import (
 from retail_assets.lib.config import SimulationConfig
 from retail_assets.lib.schemas import APP_EVENTS
 
+#: Days the retail calendar reaches beyond today.
+CALENDAR_DAYS_AHEAD = 400
+
 _EPOCH = dt.date(1970, 1, 1)
 _DAY_US = 86_400_000_000
 _HOST = "https://shop.example.com"
@@ -357,8 +360,26 @@ class Simulator:
     def _promotions(self, day: dt.date):
         return [p for p in self.config.calendar.promotions if p.start <= day <= p.end]
 
-    def calendar_frame(self, start: dt.date, end: dt.date) -> pl.DataFrame:
+    def product_catalog_frame(self) -> pl.DataFrame:
+        """The catalog as ``raw.product_catalog`` holds it.
+
+        Product, name, category, list price and the category's NAICS code from the
+        configuration.
+        """
+        naics = {name: cat.naics for name, cat in self.config.categories.items()}
+        return self.catalog.select(
+            "product_id",
+            pl.col("item_name").alias("product_name"),
+            "category",
+            "list_price",
+            pl.col("category").replace_strict(naics, return_dtype=pl.Utf8).alias("naics_code"),
+        )
+
+    def calendar_frame(self, start: dt.date, end: dt.date | None = None) -> pl.DataFrame:
         """The retail calendar, one row per day from ``start`` through ``end`` (inclusive).
+
+        ``end`` defaults to :data:`CALENDAR_DAYS_AHEAD` days after today (or ``start``, if
+        later), so forecasts and plans can look ahead.
 
         Columns: ``date``, ``day_of_week`` (ISO, 1 = Monday), ``is_weekend``, ``festival``
         (names of the festivals whose window covers the day, joined with ", "; NULL when
@@ -368,6 +389,8 @@ class Simulator:
         no promotion runs. These are the same festivals, promotions and discounts the day
         methods simulate with.
         """
+        if end is None:
+            end = max(dt.datetime.now(dt.UTC).date(), start) + dt.timedelta(CALENDAR_DAYS_AHEAD)
         if end < start:
             raise ValueError(f"calendar end {end} is before start {start}")
         days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]

@@ -30,7 +30,6 @@ SALES_HISTORY = dg.AssetKey(["raw", "sales_history"])
 PRODUCT_CATALOG = dg.AssetKey(["raw", "product_catalog"])
 RETAIL_CALENDAR = dg.AssetKey(["raw", "retail_calendar"])
 #: Days the retail calendar reaches beyond today (or the start date, if that is later).
-CALENDAR_DAYS_AHEAD = 400
 
 
 class SessionsSourceConfig(dg.Config):
@@ -123,15 +122,7 @@ def product_catalog(context: dg.AssetExecutionContext, platform: RetailPlatform)
     `simulation.yaml` gives the category, which links it to the U.S. Census retail sales
     series. Holds no personal data.
     """
-    sim = platform.simulator()
-    naics = {name: cat.naics for name, cat in sim.config.categories.items()}
-    df = sim.catalog.select(
-        "product_id",
-        pl.col("item_name").alias("product_name"),
-        "category",
-        "list_price",
-        pl.col("category").replace_strict(naics, return_dtype=pl.Utf8).alias("naics_code"),
-    )
+    df = platform.simulator().product_catalog_frame()
     yield from publish_table(
         context,
         platform.lake(),
@@ -154,8 +145,7 @@ def retail_calendar(context: dg.AssetExecutionContext, platform: RetailPlatform)
     `reference_data` job.
     """
     start = daily_partitions.start.date()  # RETAIL_START_DATE, where the partitions begin
-    end = max(dt.datetime.now(dt.UTC).date(), start) + dt.timedelta(days=CALENDAR_DAYS_AHEAD)
-    df = platform.simulator().calendar_frame(start, end)
+    df = platform.simulator().calendar_frame(start)
     yield from publish_table(
         context,
         platform.lake(),
@@ -164,7 +154,7 @@ def retail_calendar(context: dg.AssetExecutionContext, platform: RetailPlatform)
         source="simulation.yaml calendar",
         metadata={
             "first_date": str(start),
-            "last_date": str(end),
+            "last_date": str(df["date"].max()),
             "festival_days": int(df["is_festival"].sum()),
             "promotion_days": df.filter(pl.col("promotion").is_not_null()).height,
         },
