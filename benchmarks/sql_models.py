@@ -26,6 +26,13 @@ one process:
 
 Each window runs direct, loader, direct; ``<model>_overhead_ratio`` is the loader's time over
 the mean of the two direct times, and ``loader_overhead_ratio`` is the worst model's.
+
+A model whose whole pass (every window) takes DuckDB under ``--min-seconds`` (default 2 s) is
+measured in several rounds, each a full pass that replaces what the last one wrote, until
+DuckDB's time reaches it (at most 10 rounds; ``<model>_rounds``). Its times are the sums over
+the rounds, so a 0.15 s query is not judged on one sample whose noise on this kind of machine
+is ±0.03 s. The first round pays the process's one-time costs for the model as a single run
+would; they are counted, spread over the rounds.
 """
 
 from __future__ import annotations
@@ -83,6 +90,8 @@ DAILY_TABLES = (
     ("governed", "sessions"),
     ("governed", "consent_audit"),
 )
+#: Most passes over one model's windows (see ``--min-seconds``).
+MAX_ROUNDS = 10
 #: Stop before generating when the inputs would take more than this (GB).
 MAX_DISK_GB = 40.0
 
@@ -450,6 +459,7 @@ class Timing:
     direct_second: float = 0.0
     rows: int = 0
     direct_rows: int = 0
+    rounds: int = 0
 
     @property
     def direct(self) -> float:
@@ -481,8 +491,12 @@ def measure_model(
     range_days: int,
     scratch: Path,
     inputs: ModelInputs,
+    min_seconds: float = 2.0,
 ) -> Timing:
-    """Direct, loader, direct for every window of ``model``; raises on the first failure."""
+    """Direct, loader, direct for every window of ``model``; raises on the first failure.
+
+    Passes repeat until DuckDB's total reaches ``min_seconds`` (at most ``MAX_ROUNDS``).
+    """
     # Without --range-days, each model runs in the windows its backfill policy gives it
     # (the header's backfill_days): what a backfill of the year does.
     span_days = range_days or getattr(model.header, "backfill_days", 31)
@@ -494,6 +508,22 @@ def measure_model(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     timing = Timing()
+    while True:
+        _measure_pass(model, lake, spans, scratch, inputs, timing)
+        timing.rounds += 1
+        if timing.direct >= min_seconds or timing.rounds >= MAX_ROUNDS:
+            return timing
+
+
+def _measure_pass(
+    model,
+    lake: Lake,
+    spans: Sequence[tuple[dt.date | None, dt.date | None]],
+    scratch: Path,
+    inputs: ModelInputs,
+    timing: Timing,
+) -> None:
+    """One pass of direct, loader, direct over every window, added to ``timing``."""
     for start, end in spans:
         where = f" [{start}, {end})" if start else ""
         stage = "direct"
@@ -503,11 +533,13 @@ def measure_model(
             stage = "loader"
             secs, rows = run_loader(model, lake, start, end, inputs)
             timing.loader += secs
-            timing.rows += rows
+            if not timing.rounds:  # rows of one pass; later rounds rewrite the same
+                timing.rows += rows
             stage = "direct"
             secs, rows = run_direct(model, lake, start, end, scratch, inputs)
             timing.direct_second += secs
-            timing.direct_rows += rows
+            if not timing.rounds:
+                timing.direct_rows += rows
         except Exception as exc:
             if _interrupted(exc):  # Ctrl-C / SIGINT inside DuckDB: stop, do not go on
                 raise KeyboardInterrupt from exc
@@ -520,11 +552,14 @@ def measure_model(
             timing.loader,
             timing.direct,
         )
-    return timing
 
 
 def measure(
-    data_dir: Path, days: Sequence[dt.date], range_days: int, only: set[str] | None = None
+    data_dir: Path,
+    days: Sequence[dt.date],
+    range_days: int,
+    only: set[str] | None = None,
+    min_seconds: float = 2.0,
 ) -> None:
     """Run and print every model's loader and direct timings, then the summary.
 
@@ -550,7 +585,7 @@ def measure(
         )
         scratch = data_dir / "direct" / prefix
         try:
-            timing = measure_model(model, lake, days, range_days, scratch, inputs)
+            timing = measure_model(model, lake, days, range_days, scratch, inputs, min_seconds)
         except ModelFailed as exc:
             log.error("%s failed: %s", prefix, exc)
             report(f"{prefix}_error", " | ".join(str(exc).split("\n"))[:500])
@@ -563,6 +598,7 @@ def measure(
         report(f"{prefix}_direct_seconds", timing.direct)
         report(f"{prefix}_overhead_ratio", timing.ratio)
         report(f"{prefix}_rows", timing.rows)
+        report(f"{prefix}_rounds", timing.rounds)
         ratios[f"{model.schema}.{model.name}"] = timing.ratio
         loader_total += timing.loader
         direct_total += timing.direct
@@ -596,6 +632,12 @@ def main(argv: list[str] | None = None) -> int:
         type=dt.date.fromisoformat,
         help="measure from this day (default 2025-01-01); with --data-dir, a slice of the year",
     )
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=2.0,
+        help="repeat a model's pass until DuckDB's time reaches this (at most 10 rounds)",
+    )
     parser.add_argument("--data-dir", type=Path, help="inputs and outputs (default: a cache)")
     parser.add_argument("--workers", type=int, default=2, help="generation processes")
     parser.add_argument("--max-disk-gb", type=float, default=MAX_DISK_GB)
@@ -625,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         report(f"input_rows_{name}", rows)
     if not args.generate_only:
         only = set(args.models.split(",")) if args.models else None
-        measure(data_dir, days, range_days, only)
+        measure(data_dir, days, range_days, only, args.min_seconds)
     report("customers", customers)
     report("days", n_days)
     report("range_days", range_days or "backfill_days of each model")

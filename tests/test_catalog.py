@@ -122,6 +122,35 @@ def test_atomic_replace_never_shows_half_a_partition(tmp_path):
     assert not list(path.parent.glob("*.tmp"))
 
 
+def test_staged_daily_write_publishes_every_day_and_discards_cleanly(tmp_path):
+    import datetime as dt
+
+    lake = Lake(tmp_path / "lake", tmp_path / "landing", tmp_path / "w.duckdb")
+    days = ["2025-01-01", "2025-01-02", "2025-01-03"]
+    lake.write_partition(pl.DataFrame({"d": [dt.date(2025, 1, 2)], "x": [-1]}), "raw", "t", days[1])
+    frame = pl.DataFrame(
+        {"d": [dt.date(2025, 1, 1), dt.date(2025, 1, 1), dt.date(2025, 1, 3)], "x": [1, 2, 3]}
+    )
+    # Not published: nothing changes and nothing is left behind.
+    with lake.stage(frame, "raw", "t", "d", days):
+        pass
+    assert lake.read("raw", "t")["x"].to_list() == [-1]
+    assert sorted(p.name for p in lake.table_dir("raw", "t").iterdir()) == ["date=2025-01-02"]
+
+    with lake.stage(frame, "raw", "t", "d", days) as staged:
+        written = staged.publish()
+    assert [(w.path.parent.name, w.rows) for w in written] == [
+        ("date=2025-01-01", 2),
+        ("date=2025-01-02", 0),
+        ("date=2025-01-03", 1),
+    ]
+    # The day without rows was replaced by an empty file with the schema.
+    assert lake.read("raw", "t", [days[1]]).schema == frame.schema
+    assert lake.read("raw", "t", [days[1]]).height == 0
+    assert lake.read("raw", "t")["x"].to_list() == [1, 2, 3]
+    assert not [p for p in lake.table_dir("raw", "t").rglob("*") if p.name.startswith(".")]
+
+
 def test_view_over_missing_table_is_not_created(tmp_path):
     lake = Lake(tmp_path / "lake", tmp_path / "landing", tmp_path / "w.duckdb")
     assert lake.ensure_view("raw", "nothing").status == "no_data"

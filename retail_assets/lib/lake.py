@@ -24,15 +24,18 @@ When a reader holds the catalog, the view is simply created later (next run or
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import graphlib
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import polars as pl
@@ -63,6 +66,12 @@ class ViewResult:
     detail: str = ""
 
 
+def _fsync(path: Path) -> None:
+    """Flush a written file's data to disk before it is renamed into place."""
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
 def partition_dir_name(partition: str) -> str:
     """Folder name of a daily partition, e.g. ``date=2025-03-01``."""
     return f"date={partition}"
@@ -72,6 +81,110 @@ def _check_ident(*names: str) -> None:
     for name in names:
         if not _IDENT.match(name):
             raise ValueError(f"invalid schema or table name {name!r}: use lower_snake_case")
+
+
+class StagedWrite:
+    """Partition files being written under hidden names, not yet visible to readers.
+
+    The write runs on a background thread while the caller audits the data. A daily table is
+    written by polars in one partitioned write (parallel, in Rust) into a hidden staging
+    folder inside the table's folder; days without rows get an empty file with the schema.
+    :meth:`publish` flushes every file to disk at once (``fsync`` waits on the disk, not on a
+    core, so they run side by side and the journal commits them together), then renames each
+    into place: a reader sees a day's old file or its new one, never half of one. A failure
+    before the renames leaves every earlier partition as it was.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        frame: pl.DataFrame,
+        schema: str,
+        table: str,
+        partition_column: str | None,
+        days: Sequence[str],
+    ) -> None:
+        self.table_dir = lake.table_dir(schema, table)
+        self.frame = frame
+        self.column = partition_column
+        self.days = list(days) if partition_column else [None]
+        self.targets = {day: lake.partition_path(schema, table, day) for day in self.days}
+        self.staging = self.table_dir / f".staging-{uuid.uuid4().hex}"
+        self._make_parent = lake._make_parent
+        self._make_parent(self.staging)
+        self.files: dict[str | None, Path] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-stage")
+        self._job = self._pool.submit(self._write)
+
+    def _write(self) -> None:
+        self.staging.mkdir()
+        if self.column is None:
+            self.files[None] = self.staging / DATA_FILE
+            self.frame.write_parquet(self.files[None], compression="zstd", statistics=True)
+            return
+        if self.frame.height:
+            self.frame.write_parquet(
+                self.staging, partition_by=self.column, compression="zstd", statistics=True
+            )
+        # polars names each folder <column>=<value>; a day it wrote as anything but one
+        # file, and every day without rows, is written here on its own.
+        found: dict[str, list[Path]] = {}
+        for path in self.staging.glob("*/*.parquet"):
+            key, _, value = path.parent.name.partition("=")
+            if key == self.column:
+                found.setdefault(unquote(value), []).append(path)
+        for day in self.days:
+            paths = found.get(day, [])
+            if len(paths) == 1:
+                self.files[day] = paths[0]
+                continue
+            part = self.frame.filter(pl.col(self.column) == dt.date.fromisoformat(day))
+            self.files[day] = self.staging / f"{day}.parquet"
+            part.write_parquet(self.files[day], compression="zstd", statistics=True)
+
+    def _wait(self) -> None:
+        try:
+            self._job.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def publish(self) -> list[WriteResult]:
+        """Wait for the write, flush it to disk and move every file into place."""
+        try:
+            self._wait()
+            with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.files)))) as pool:
+                list(pool.map(_fsync, self.files.values()))
+            for day, target in self.targets.items():
+                self._make_parent(target)
+                os.replace(self.files[day], target)
+        except OSError as exc:
+            raise OSError(
+                f"writing {self.table_dir} failed: {exc.strerror or exc}. "
+                "Partitions not yet replaced are unchanged."
+            ) from exc
+        finally:
+            self.discard()
+        if self.column is None:
+            counts = {None: self.frame.height}
+        else:
+            by_day = self.frame.group_by(self.column).len()
+            counts = {d.isoformat(): n for d, n in by_day.iter_rows()}
+        return [
+            WriteResult(path=target, rows=counts.get(day, 0), bytes=target.stat().st_size)
+            for day, target in self.targets.items()
+        ]
+
+    def discard(self) -> None:
+        """Delete the staging folder and whatever is left in it."""
+        with contextlib.suppress(Exception):
+            self._wait()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> StagedWrite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
 
 
 class Lake:
@@ -148,16 +261,20 @@ class Lake:
             df.write_parquet(tmp, compression="zstd", statistics=True)
         return WriteResult(path=target, rows=df.height, bytes=target.stat().st_size)
 
-    def write_partitions(
-        self, parts: Mapping[str, pl.DataFrame], schema: str, table: str
-    ) -> list[WriteResult]:
-        """Write several daily partitions, each atomically, on all cores."""
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            futures = [
-                pool.submit(self.write_partition, df, schema, table, day)
-                for day, df in parts.items()
-            ]
-            return [f.result() for f in futures]
+    def stage(
+        self,
+        frame: pl.DataFrame,
+        schema: str,
+        table: str,
+        partition_column: str | None = None,
+        days: Sequence[str] = (),
+    ) -> StagedWrite:
+        """Start writing ``frame`` as the table, or split into the daily partitions ``days``.
+
+        Nothing is visible until :meth:`StagedWrite.publish`. Use it as a context manager:
+        leaving the block without publishing deletes what was written.
+        """
+        return StagedWrite(self, frame, schema, table, partition_column, days)
 
     def write_bytes(
         self,
@@ -197,8 +314,8 @@ class Lake:
             self.view_definition(schema, table) is not None
         )
 
-    @contextlib.contextmanager
-    def _atomic_target(self, target: Path) -> Iterator[Path]:
+    @staticmethod
+    def _make_parent(target: Path) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -206,11 +323,14 @@ class Lake:
                 f"cannot create {target.parent}: {exc.strerror or exc}. "
                 "Check that the data folder exists, is writable and has free space."
             ) from exc
+
+    @contextlib.contextmanager
+    def _atomic_target(self, target: Path) -> Iterator[Path]:
+        self._make_parent(target)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         try:
             yield tmp
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
+            _fsync(tmp)
             os.replace(tmp, target)
         except OSError as exc:
             raise OSError(

@@ -571,3 +571,9 @@ def column_descriptions(table: str) -> dict[str, str]:
         for name, col in SCHEMAS[table].to_schema().columns.items()
         if col.description
     }
+
+
+# pandera registers its polars backends on the first validation, which imports hypothesis
+# (about 0.25 s). Do it when this module is imported, with the definitions, instead of inside
+# the first asset's run.
+pa.DataFrameSchema({"warm_up": pa.Column(pl.Int64)}).validate(pl.DataFrame({"warm_up": [1]}))

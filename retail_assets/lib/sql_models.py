@@ -315,11 +315,12 @@ def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index
             raise SqlModelError(f"{rel}: {where}: relationships 'to' must be schema.table")
         ref = tuple(to.split("."))
         target = args.pop("field", cols[0])
-        failing = (
-            f"SELECT {_quote(cols[0])} FROM {RESULT} r WHERE {_quote(cols[0])} IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM {to} t WHERE t.{_quote(target)} = "
-            f"r.{_quote(cols[0])})"
+        # NULLs in the target are left out: NOT IN over a NULL would never be true.
+        condition = (
+            f"{_quote(cols[0])} IS NOT NULL AND {_quote(cols[0])} NOT IN "
+            f"(SELECT {_quote(target)} FROM {to} WHERE {_quote(target)} IS NOT NULL)"
         )
+        failing = f"SELECT {_quote(cols[0])} FROM {RESULT} WHERE {condition}"
         description = f"every {cols[0]} exists in {to}.{target}"
     else:  # expression
         expression = str(need("expression"))
@@ -527,7 +528,9 @@ def column_lineage(
         schema.setdefault(s, {})[t] = {c: "UNKNOWN" for c in cols}
     sql = model.render(dt.date(2000, 1, 1), dt.date(2000, 1, 2))
     try:
-        nodes = sqlglot_lineage(None, sql, schema=schema, dialect="duckdb")
+        # trim_selects=False: the same source columns, without re-copying every SELECT per
+        # column (five times faster on these models).
+        nodes = sqlglot_lineage(None, sql, schema=schema, dialect="duckdb", trim_selects=False)
     except Exception as exc:  # sqlglot raises several types; lineage is best effort
         raise SqlModelError(f"{model.rel}: column lineage could not be derived: {exc}") from exc
     if not isinstance(nodes, dict):
@@ -571,17 +574,12 @@ class ModelResult:
     end: dt.date | None = None
     rows_outside_window: int = 0
 
-    def partitions(self, frame: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
-        """``frame`` (default: the result) split by day, every day of the window included."""
+    def days(self) -> list[str]:
+        """Every day of an incremental run's window (``[]`` for a table or view)."""
         if not self.model.partitioned or self.start is None or self.end is None:
-            raise ValueError("only incremental results split into partitions")
-        frame = self.frame if frame is None else frame
-        col = self.model.header.partition_column
-        days = pl.date_range(self.start, self.end, interval="1d", closed="left", eager=True)
-        parts = {d.isoformat(): frame.clear() for d in days}
-        for (day,), part in frame.partition_by(col, as_dict=True, maintain_order=True).items():
-            parts[day.isoformat()] = part
-        return parts
+            return []
+        span = (self.end - self.start).days
+        return [(self.start + dt.timedelta(days=i)).isoformat() for i in range(span)]
 
 
 class ModelRunError(RuntimeError):
@@ -600,6 +598,18 @@ def run_model(
     ``con`` has a view per table the model reads (``Lake.compute_connection``). Nothing is
     written.
     """
+    result = execute_model(model, con, start, end)
+    result.tests = audit_result(result, con, examples)
+    return result
+
+
+def execute_model(
+    model: SqlModel,
+    con: duckdb.DuckDBPyConnection,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> ModelResult:
+    """Execute ``model`` for ``[start, end)``: the result, its tests not yet run."""
     sql = model.render(start, end)
     try:
         frame = con.execute(sql).pl()
@@ -615,19 +625,25 @@ def run_model(
         outside = frame.filter(
             pl.col(col).is_null() | (pl.col(col) < start) | (pl.col(col) >= end)
         ).height
-    con.register(RESULT, frame)
+    return ModelResult(model, sql, frame, [], start, end, outside)
+
+
+def audit_result(
+    result: ModelResult, con: duckdb.DuckDBPyConnection, examples: int = 3
+) -> list[TestOutcome]:
+    """Run the model's declared tests on its result, in DuckDB on ``con``."""
+    con.register(RESULT, result.frame)
     try:
-        outcomes = _run_tests(model, con, examples)
+        return _run_tests(result.model, con, examples)
     finally:
         con.unregister(RESULT)
-    return ModelResult(model, sql, frame, outcomes, start, end, outside)
 
 
 def _run_tests(model: SqlModel, con: duckdb.DuckDBPyConnection, examples: int) -> list[TestOutcome]:
     """Failing-row counts of every declared test; examples only for tests that fail.
 
     Row-level tests (not_null, accepted_values, expression) and the duplicate detection of
-    unique tests share one scan of the result; relationships need a query each.
+    unique tests share one scan of the result (relationships as an ``IN`` subquery).
     """
     counts: dict[str, int] = {}
     one_scan = [t for t in model.tests if t.condition or t.kind == "unique"]

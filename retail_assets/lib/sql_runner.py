@@ -9,8 +9,10 @@ failed is anything written: every daily partition of the window (incremental), t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -18,14 +20,15 @@ import polars as pl
 
 from retail_assets.lib import schemas
 from retail_assets.lib.frames import content_hash, with_lineage
-from retail_assets.lib.lake import Lake, ViewResult
+from retail_assets.lib.lake import Lake, StagedWrite, ViewResult, WriteResult
 from retail_assets.lib.sql_models import (
     ModelResult,
     ModelRunError,
     SqlModel,
     SqlModelError,
+    audit_result,
     column_lineage,
-    run_model,
+    execute_model,
     view_sql,
 )
 
@@ -63,7 +66,17 @@ class Materialized:
     lineage_error: str | None = None
 
 
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sql-lineage")
 _LINEAGE_CACHE: dict[tuple, dict[str, list[tuple[str, str, str]]]] = {}
+_CONTRACT_CACHE: dict[tuple[str, str], pa.DataFrameSchema] = {}
+
+
+def _contract(model: SqlModel) -> pa.DataFrameSchema:
+    """The model's pandera contract with the lineage columns, built once per file version."""
+    key = (str(model.path), model.code_version)
+    if key not in _CONTRACT_CACHE:
+        _CONTRACT_CACHE[key] = model.pandera_schema(LINEAGE_COLUMNS)
+    return _CONTRACT_CACHE[key]
 
 
 def _lineage(
@@ -78,6 +91,34 @@ def _lineage(
     if key not in _LINEAGE_CACHE:
         _LINEAGE_CACHE[key] = column_lineage(model, upstream_columns)
     return _LINEAGE_CACHE[key]
+
+
+def _audit(model: SqlModel, result: ModelResult, stamped: pl.DataFrame) -> schemas.ValidationReport:
+    """Run the pandera contract on the stamped result.
+
+    Raises :class:`ChecksFailed` when it or a blocking declared test failed.
+    """
+    report = schemas.validate(
+        f"{model.schema}.{model.name}",
+        stamped,
+        source=f"dbt_like_sql/{model.rel}",
+        schema=_contract(model),
+    )
+    failed = [o for o in result.tests if not o.passed and o.test.severity == "error"]
+    if failed or not report.passed:
+        lines = [] if report.passed else [report.message()]
+        lines += [
+            f"test {o.test.name} failed on {o.failing_rows} of {result.frame.height} rows: "
+            f"{o.test.description}"
+            + (
+                f" (e.g. {'; '.join(schemas.mask_pii(e) for e in o.examples)})"
+                if o.examples
+                else ""
+            )
+            for o in failed
+        ]
+        raise ChecksFailed("\n".join(lines), result, report)
+    return report
 
 
 def materialize(
@@ -102,46 +143,41 @@ def materialize(
     rejects the SQL or rows fall outside the window, and :class:`ChecksFailed` when a blocking
     check fails. In each case nothing is written.
     """
+    # Column lineage is pure Python (sqlglot); it is parsed on another thread while DuckDB,
+    # which releases the GIL, runs the query.
+    lineage_job = (
+        _BACKGROUND.submit(_lineage, model, upstream_columns)
+        if upstream_columns is not None
+        else None
+    )
     con = lake.compute_connection(model.refs, empty=empty, views=views)
     try:
-        result = run_model(model, con, start, end)
+        result = execute_model(model, con, start, end)
+        if result.rows_outside_window:
+            col = model.header.partition_column
+            raise ModelRunError(
+                f"{model.rel}: {result.rows_outside_window} rows have {col} outside the window "
+                f"[{start}, {end}); filter on {{{{ start_date }}}} and {{{{ end_date }}}}"
+            )
+        schema, name = model.table
+        # A view has no rows of its own: it passes on the lineage of the rows it reads.
+        if model.materialized == "view":
+            stamped, staged = result.frame, contextlib.nullcontext()
+        else:
+            stamped = with_lineage(result.frame, run_id, dt.datetime.now(dt.UTC))
+            # The files are written under temporary names while the checks run; they become
+            # visible only if every blocking check passes, and are deleted otherwise.
+            column = model.header.partition_column if model.partitioned else None
+            staged = lake.stage(stamped, schema, name, column, result.days())
+        written: list[WriteResult] = []
+        with staged:
+            result.tests = audit_result(result, con)
+            report = _audit(model, result, stamped)
+            if isinstance(staged, StagedWrite):
+                written = staged.publish()
     finally:
         con.close()
-    if result.rows_outside_window:
-        col = model.header.partition_column
-        raise ModelRunError(
-            f"{model.rel}: {result.rows_outside_window} rows have {col} outside the window "
-            f"[{start}, {end}); filter on {{{{ start_date }}}} and {{{{ end_date }}}}"
-        )
-    # A view has no rows of its own: it passes on the lineage of the rows it reads.
-    stamped = (
-        result.frame
-        if model.materialized == "view"
-        else with_lineage(result.frame, run_id, dt.datetime.now(dt.UTC))
-    )
-    table = f"{model.schema}.{model.name}"
-    report = schemas.validate(
-        table,
-        stamped,
-        source=f"dbt_like_sql/{model.rel}",
-        schema=model.pandera_schema(LINEAGE_COLUMNS),
-    )
-    failed = [o for o in result.tests if not o.passed and o.test.severity == "error"]
-    if failed or not report.passed:
-        lines = [] if report.passed else [report.message()]
-        lines += [
-            f"test {o.test.name} failed on {o.failing_rows} of {result.frame.height} rows: "
-            f"{o.test.description}"
-            + (
-                f" (e.g. {'; '.join(schemas.mask_pii(e) for e in o.examples)})"
-                if o.examples
-                else ""
-            )
-            for o in failed
-        ]
-        raise ChecksFailed("\n".join(lines), result, report)
 
-    schema, name = model.table
     view = None
     if model.materialized == "view":
         sql = view_sql(model)
@@ -149,23 +185,21 @@ def materialize(
         location = str(lake.write_view(schema, name, sql, model.refs))
         # The catalog is only written when the view is new or its SQL changed.
         view = lake.ensure_view(schema, name) if unchanged else lake.publish_view(schema, name)
-        rows, parts, total = result.frame.height, 0, result.frame.height
+        rows, parts_written, total = result.frame.height, 0, result.frame.height
     else:
-        if model.materialized == "table":
-            written = lake.write_partition(stamped, schema, name, None)
-            rows, parts, location, total = written.rows, 1, str(written.path), written.rows
-        else:
-            written = lake.write_partitions(result.partitions(stamped), schema, name)
-            rows = sum(w.rows for w in written)
-            parts, location = len(written), str(lake.table_dir(schema, name))
+        rows, parts_written = sum(w.rows for w in written), len(written)
+        if model.partitioned:
+            location = str(lake.table_dir(schema, name))
             # Counting the whole table would read every partition's footer on every run, a
             # cost that grows with history; a partitioned run reports the rows it wrote.
             total = None
+        else:
+            location, total = str(written[0].path), rows
         view = lake.ensure_view(schema, name)
     lineage, lineage_error = None, None
-    if upstream_columns is not None:
+    if lineage_job is not None:
         try:
-            lineage = _lineage(model, upstream_columns)
+            lineage = lineage_job.result()
         except SqlModelError as exc:
             lineage_error = str(exc)
     return Materialized(
@@ -175,7 +209,7 @@ def materialize(
         report=report,
         stamped=stamped,
         rows_written=rows,
-        partitions_written=parts,
+        partitions_written=parts_written,
         total_rows=total,
         location=location,
         data_version=content_hash(result.frame),
