@@ -79,6 +79,18 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         result = tables.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
         if not result.success:
             return _report_failure("feature tables", result)
+        # The forecasting models, chosen by cross-validation over the history now in the lake,
+        # then the last day's forecasts again with them (the days above used what was stored).
+        selection = defs.resolve_job_def("forecast_model_selection")
+        result = selection.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+        if not result.success:
+            return _report_failure("forecast model selection", result)
+        forecasts = defs.resolve_job_def("forecasts")
+        result = forecasts.execute_in_process(
+            partition_key=keys[-1], instance=instance, raise_on_error=False, tags=tags
+        )
+        if not result.success:
+            return _report_failure(f"forecasts for {keys[-1]}", result)
     log.info(
         'all %d partitions done in %.0fs. Query the warehouse with:\n  python -c "import '
         "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "

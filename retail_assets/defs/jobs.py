@@ -11,10 +11,13 @@ REFERENCE_DATA = dg.AssetSelection.keys(
 )
 #: SQL models materialized as a whole table or a view (not by day).
 FEATURE_TABLES = dg.AssetSelection.assets(*WHOLE_TABLE_KEYS)
+#: The weekly model choice for the daily forecasts (and its cross-validation scores).
+FORECAST_SELECTION = dg.AssetSelection.keys("ml/forecast_models", "ml/forecast_cv_accuracy")
 UNPARTITIONED = (
     REFERENCE_DATA
     | FEATURE_TABLES
-    | dg.AssetSelection.keys("raw/census_retail_sales", "raw/sales_history")
+    | FORECAST_SELECTION
+    | dg.AssetSelection.keys("raw/census_retail_sales", "raw/sales_history", "ml/census_forecast")
 )
 
 reference_data_job = dg.define_asset_job(
@@ -41,6 +44,20 @@ feature_tables_job = dg.define_asset_job(
     "day materialized so far.",
 )
 
+forecast_selection_job = dg.define_asset_job(
+    "forecast_model_selection",
+    selection=FORECAST_SELECTION,
+    description="Choose each series' forecasting model by rolling-origin cross-validation "
+    "and fit it; the daily forecasts apply the stored models until the next run.",
+)
+
+forecasts_job = dg.define_asset_job(
+    "forecasts",
+    selection=dg.AssetSelection.keys("ml/sales_forecasts", "ml/forecast_accuracy"),
+    partitions_def=daily_partitions,
+    description="The daily forecasts and their realized accuracy for one partition.",
+)
+
 daily_refresh = dg.build_schedule_from_partitioned_job(
     all_assets_job,
     name="daily_refresh",
@@ -59,7 +76,23 @@ feature_tables_refresh = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
+forecast_selection_weekly = dg.ScheduleDefinition(
+    name="forecast_model_selection_weekly",
+    job=forecast_selection_job,
+    cron_schedule="0 4 * * 1",
+    execution_timezone="UTC",
+    description="Every Monday at 04:00 UTC, after the night's data, re-choose and refit each "
+    "series' forecasting model.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
 defs = dg.Definitions(
-    jobs=[all_assets_job, reference_data_job, feature_tables_job],
-    schedules=[daily_refresh, feature_tables_refresh],
+    jobs=[
+        all_assets_job,
+        reference_data_job,
+        feature_tables_job,
+        forecast_selection_job,
+        forecasts_job,
+    ],
+    schedules=[daily_refresh, feature_tables_refresh, forecast_selection_weekly],
 )

@@ -49,6 +49,15 @@ def column_schema(df: pl.DataFrame, descriptions: Mapping[str, str] | None = Non
     )
 
 
+def passes_schema(context: dg.AssetExecutionContext, key: dg.AssetKey, df: pl.DataFrame) -> bool:
+    """True when ``df``, stamped with lineage, passes the pandera schema of table ``key``.
+
+    For an asset that publishes several tables: check all before publishing any.
+    """
+    stamped = with_lineage(df, context.run_id, dt.datetime.now(dt.UTC))
+    return schemas.validate(".".join(key.path), stamped).passed
+
+
 def publish_table(
     context: dg.AssetExecutionContext,
     lake: Lake,

@@ -43,7 +43,33 @@ class RetailPlatform(dg.ConfigurableResource):
         default=None, description="HMAC key (RETAIL_PSEUDONYMIZATION_KEY)."
     )
     key_id: str = Field(default="k1", description="Name of the key, stored with each pseudonym.")
-    forecast_horizon: int = Field(default=14, description="Days ahead the forecasts reach.")
+    forecast_horizon: int = Field(
+        default=30, description="Days ahead the forecasts reach (RETAIL_FORECAST_HORIZON)."
+    )
+    forecast_levels: list[str] = Field(
+        default=["category", "store_product"],
+        description="Levels of the series hierarchy forecast: total, category, store_product "
+        "(RETAIL_FORECAST_LEVELS).",
+    )
+    forecast_candidates: list[str] = Field(
+        default=[],
+        description="Models cross-validation chooses among (RETAIL_FORECAST_CANDIDATES; "
+        "default AutoETS, AutoTheta, MSTL, SeasonalNaive, HistoricAverage).",
+    )
+    forecast_cv_windows: int = Field(
+        default=3, description="Rolling-origin windows per series (RETAIL_FORECAST_CV_WINDOWS)."
+    )
+    forecast_history_days: int = Field(
+        default=730, description="Days of history the model selection reads."
+    )
+    forecast_n_jobs: int = Field(
+        default=1, description="Processes for local forecasting (RETAIL_FORECAST_N_JOBS, -1 all)."
+    )
+    dask_scheduler: str = Field(
+        default="",
+        description="Dask scheduler address; when set, forecasting runs on that cluster "
+        "(RETAIL_DASK_SCHEDULER).",
+    )
     config_dir: str | None = Field(default=None, description="Folder of YAML configuration.")
     sessions_source: str = Field(
         default="simulator",
@@ -74,6 +100,12 @@ class RetailPlatform(dg.ConfigurableResource):
             ),
             key_id=settings.key_id,
             forecast_horizon=settings.forecast_horizon,
+            forecast_levels=list(settings.forecast_levels),
+            forecast_candidates=list(settings.forecast_candidates),
+            forecast_cv_windows=settings.forecast_cv_windows,
+            forecast_history_days=settings.forecast_history_days,
+            forecast_n_jobs=settings.forecast_n_jobs,
+            dask_scheduler=settings.dask_scheduler,
             sessions_source=settings.sessions_source,
             app_events_source=settings.app_events_source,
             duckdb_memory_limit=settings.duckdb_memory_limit,

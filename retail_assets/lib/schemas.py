@@ -363,18 +363,30 @@ class CensusRetailSales(Lineage):
         return data.lazyframe.select(pl.col("sales_musd").is_null() == pl.col("flag").is_not_null())
 
 
-class SalesForecasts(Lineage):
-    """Daily revenue forecasts per category with 80 and 95 % intervals."""
+FORECAST_LEVELS = ["total", "category", "store_product"]
+FORECAST_MODELS = [
+    "AutoETS",
+    "AutoTheta",
+    "MSTL",
+    "AutoARIMA",
+    "SeasonalNaive",
+    "HistoricAverage",
+    "Naive",
+    "CrostonOptimized",
+    "ADIDA",
+    "IMAPA",
+    "SARIMA",
+    "SARIMA_X",
+]
+SERIES_KINDS = ["regular", "intermittent", "short", "constant", "zero", "skip"]
 
-    forecast_origin: pl.Date = pa.Field(description="Last day of history used.")
-    unique_id: str = pa.Field(description="Series: the product category.")
-    ds: pl.Date = pa.Field(description="Forecast day.")
-    model: str = pa.Field(description="statsforecast model used for the series.")
-    yhat: float = pa.Field(description="Point forecast of revenue.")
-    lo_80: float
-    hi_80: float
-    lo_95: float
-    hi_95: float
+
+class _Intervals(Lineage):
+    yhat: float = pa.Field(ge=0, description="Point forecast (revenue).")
+    lo_80: float = pa.Field(ge=0, description="Lower bound of the 80 % prediction interval.")
+    hi_80: float = pa.Field(ge=0, description="Upper bound of the 80 % prediction interval.")
+    lo_95: float = pa.Field(ge=0, description="Lower bound of the 95 % prediction interval.")
+    hi_95: float = pa.Field(ge=0, description="Upper bound of the 95 % prediction interval.")
 
     @pa.dataframe_check
     @classmethod
@@ -386,6 +398,84 @@ class SalesForecasts(Lineage):
             & (pl.col("yhat") <= pl.col("hi_80") + 1e-9)
             & (pl.col("hi_80") <= pl.col("hi_95") + 1e-9)
         )
+
+
+class SalesForecasts(_Intervals):
+    """Daily revenue forecasts per series of the hierarchy, with 80 and 95 % intervals."""
+
+    forecast_origin: pl.Date = pa.Field(description="Last day of history used.")
+    level: str = pa.Field(isin=FORECAST_LEVELS, description="Level of the hierarchy.")
+    unique_id: str = pa.Field(description="Series: <level>:<key>, e.g. category:Electronics.")
+    ds: pl.Date = pa.Field(description="Forecast day.")
+    model: str = pa.Field(isin=FORECAST_MODELS, description="statsforecast model applied.")
+    horizon: int = pa.Field(ge=1, description="Days after the origin.")
+
+    @pa.dataframe_check
+    @classmethod
+    def one_row_per_series_day(cls, data) -> pl.LazyFrame:
+        """(unique_id, ds) is unique."""
+        return data.lazyframe.select(~pl.struct("unique_id", "ds").is_duplicated())
+
+
+class ForecastModels(Lineage):
+    """The model chosen for every series by rolling-origin cross-validation."""
+
+    level: str = pa.Field(isin=FORECAST_LEVELS, description="Level of the hierarchy.")
+    unique_id: str = pa.Field(unique=True, description="Series id.")
+    kind: str = pa.Field(isin=SERIES_KINDS, description="Series class; decides the candidates.")
+    observations: int = pa.Field(ge=0, description="Days of history the selection saw.")
+    model: str = pa.Field(
+        nullable=True, isin=FORECAST_MODELS, description="Chosen model; NULL = not forecast."
+    )
+    cv_mase: float = pa.Field(
+        nullable=True, ge=0, description="Cross-validated MASE of the chosen model."
+    )
+    reason: str = pa.Field(description="Why this model.")
+    as_of: pl.Date = pa.Field(description="Last day of history the selection used.")
+
+
+class ForecastCvAccuracy(Lineage):
+    """Every candidate's accuracy per series on the rolling-origin held-out windows."""
+
+    level: str = pa.Field(isin=FORECAST_LEVELS)
+    unique_id: str
+    model: str = pa.Field(isin=FORECAST_MODELS)
+    chosen: bool = pa.Field(description="The model the series uses.")
+    mae: float = pa.Field(nullable=True, ge=0)
+    rmse: float = pa.Field(nullable=True, ge=0)
+    mase: float = pa.Field(nullable=True, ge=0, description="MAE over the seasonal naive MAE.")
+    smape: float = pa.Field(nullable=True, ge=0, le=200, description="Symmetric MAPE, %.")
+    bias: float = pa.Field(nullable=True, description="Mean of forecast minus actual.")
+    coverage_80: float = pa.Field(nullable=True, ge=0, le=1)
+    coverage_95: float = pa.Field(nullable=True, ge=0, le=1)
+    points: int = pa.Field(ge=0, description="Held-out points scored.")
+    as_of: pl.Date
+
+
+class ForecastAccuracy(Lineage):
+    """Realized accuracy: the forecasts made for a day, scored once its actuals arrived."""
+
+    ds: pl.Date = pa.Field(description="The day whose actuals arrived (the partition).")
+    level: str = pa.Field(isin=FORECAST_LEVELS)
+    unique_id: str
+    model: str = pa.Field(isin=FORECAST_MODELS)
+    forecasts: int = pa.Field(ge=1, description="Forecasts of this day (one per origin).")
+    actual: float = pa.Field(ge=0)
+    mae: float = pa.Field(ge=0)
+    rmse: float = pa.Field(ge=0)
+    mase: float = pa.Field(nullable=True, ge=0)
+    smape: float = pa.Field(ge=0, le=200)
+    bias: float
+    coverage_80: float = pa.Field(ge=0, le=1)
+    coverage_95: float = pa.Field(ge=0, le=1)
+
+
+class CensusForecast(_Intervals):
+    """Monthly Census MRTS sales of one NAICS series, forecast with the selected model."""
+
+    naics_code: str
+    month: pl.Date = pa.Field(description="First day of the forecast month.")
+    model: str = pa.Field(isin=FORECAST_MODELS)
 
 
 class BudgetAllocation(Lineage):
@@ -435,6 +525,10 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "governed.customers": GovernedCustomers,
     "governed.app_events": GovernedAppEvents,
     "ml.sales_forecasts": SalesForecasts,
+    "ml.forecast_models": ForecastModels,
+    "ml.forecast_cv_accuracy": ForecastCvAccuracy,
+    "ml.forecast_accuracy": ForecastAccuracy,
+    "ml.census_forecast": CensusForecast,
     "activation.budget_allocation": BudgetAllocation,
     "activation.dsp_payload": DspPayloadLineItems,
 }

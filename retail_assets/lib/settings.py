@@ -24,6 +24,10 @@ SESSIONS_SOURCES = ("simulator", "ga4")
 APP_EVENTS_SOURCES = ("simulator", "events_file")
 
 
+#: Levels of the forecast hierarchy: all sales, per category, per store x product.
+FORECAST_LEVELS = ("total", "category", "store_product")
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
@@ -43,7 +47,13 @@ class Settings:
     profile: str = "demo"
     pseudonymization_key: str | None = field(default=None, repr=False)
     key_id: str = "k1"
-    forecast_horizon: int = 14
+    forecast_horizon: int = 30
+    forecast_levels: tuple[str, ...] = ("category", "store_product")
+    forecast_candidates: tuple[str, ...] = ()
+    forecast_cv_windows: int = 3
+    forecast_history_days: int = 730
+    forecast_n_jobs: int = 1
+    dask_scheduler: str = ""
     sessions_source: str = "simulator"
     app_events_source: str = "simulator"
     duckdb_memory_limit: str = ""
@@ -68,7 +78,15 @@ class Settings:
             profile=profile,
             pseudonymization_key=env.get("RETAIL_PSEUDONYMIZATION_KEY") or None,
             key_id=env.get("RETAIL_KEY_ID", "k1"),
-            forecast_horizon=_int(env, "RETAIL_FORECAST_HORIZON", 14, minimum=1),
+            forecast_horizon=_int(env, "RETAIL_FORECAST_HORIZON", 30, minimum=1),
+            forecast_levels=_list(
+                env, "RETAIL_FORECAST_LEVELS", FORECAST_LEVELS, ("category", "store_product")
+            ),
+            forecast_candidates=_list(env, "RETAIL_FORECAST_CANDIDATES", None, ()),
+            forecast_cv_windows=_int(env, "RETAIL_FORECAST_CV_WINDOWS", 3, minimum=1),
+            forecast_history_days=_int(env, "RETAIL_FORECAST_HISTORY_DAYS", 730, minimum=14),
+            forecast_n_jobs=_int(env, "RETAIL_FORECAST_N_JOBS", 1, minimum=-1),
+            dask_scheduler=env.get("RETAIL_DASK_SCHEDULER", "").strip(),
             sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
             app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
             duckdb_memory_limit=_memory(env, "RETAIL_DUCKDB_MEMORY_LIMIT"),
@@ -97,6 +115,23 @@ def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise SettingsError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def _list(
+    env: dict[str, str],
+    name: str,
+    choices: tuple[str, ...] | None,
+    default: tuple[str, ...],
+) -> tuple[str, ...]:
+    """A comma-separated list; with ``choices``, every item must be one of them."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    items = tuple(i.strip() for i in raw.split(",") if i.strip())
+    bad = [i for i in items if choices is not None and i not in choices]
+    if bad or not items:
+        raise SettingsError(f"{name} must be a comma-separated list of {choices}, got {raw!r}")
+    return items
 
 
 def _int(env: dict[str, str], name: str, default: int, minimum: int) -> int:

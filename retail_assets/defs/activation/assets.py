@@ -173,11 +173,15 @@ def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
                     ],
                 }
             )
-    expected_revenue = (
-        forecast.filter(pl.col("ds").is_between(start, end))["yhat"].sum()
-        if not forecast.is_empty()
-        else None
-    )
+    expected_revenue = None
+    if not forecast.is_empty():
+        # One level of the hierarchy, so revenue is not counted twice: the coarsest forecast.
+        level = next(
+            lv for lv in ("total", "category", "store_product") if lv in set(forecast["level"])
+        )
+        expected_revenue = forecast.filter(
+            (pl.col("level") == level) & pl.col("ds").is_between(start, end)
+        )["yhat"].sum()
     body = {
         "plan_id": plan.plan_id(cfg.advertiser_id, day.isoformat()),
         "advertiser": {

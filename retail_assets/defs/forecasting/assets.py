@@ -1,82 +1,711 @@
-"""Forecasting: daily revenue per category, 14 days ahead with 80 and 95 % intervals."""
+"""Forecasting: demand per series of the sales hierarchy, models chosen by cross-validation.
 
+- ``ml/forecast_models`` (with ``ml/forecast_cv_accuracy``): weekly. Reads up to
+  ``RETAIL_FORECAST_HISTORY_DAYS`` of daily sales, cross-validates the candidates on every
+  series, keeps the best by MASE and fits it once. Also compares a seasonal ARIMA with and
+  without regressors (festival flag, discount, signals lagged by the horizon) per category.
+- ``ml/sales_forecasts``: daily. Applies each series' stored model to the history up to the
+  partition's day (statsforecast ``forward``: no re-estimation) and forecasts the horizon with
+  80 and 95 % intervals.
+- ``ml/forecast_accuracy``: daily. Scores every forecast made for the partition's day against
+  its actual, once it has arrived: a backtest that grows with every partition.
+- ``ml/census_forecast``: the Census MRTS series of NAICS 443 (electronics and appliance
+  stores), monthly, 24 months held out, against a seasonal naive model.
+"""
+
+import contextlib
 import datetime as dt
+import pickle
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
 
 from retail_assets.defs.partitions import daily_partitions, lookback
-from retail_assets.defs.publishing import publish_table, schema_check_spec
+from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib import forecasting, plots
+from retail_assets.defs.sources.census import CENSUS
+from retail_assets.lib import forecasting as fc
+from retail_assets.lib import plots
+from retail_assets.lib.lake import Lake
 
-SALES = dg.AssetKey(["features", "daily_sales_by_category"])
+SALES_BY_CATEGORY = dg.AssetKey(["features", "daily_sales_by_category"])
+SALES_BY_STORE_PRODUCT = dg.AssetKey(["features", "daily_sales_by_store_product"])
+CATEGORY_SIGNALS = dg.AssetKey(["features", "daily_category_signals"])
+CALENDAR = dg.AssetKey(["raw", "retail_calendar"])
+FORECAST_MODELS = dg.AssetKey(["ml", "forecast_models"])
+FORECAST_CV_ACCURACY = dg.AssetKey(["ml", "forecast_cv_accuracy"])
 SALES_FORECASTS = dg.AssetKey(["ml", "sales_forecasts"])
-HISTORY_DAYS = 182
+FORECAST_ACCURACY = dg.AssetKey(["ml", "forecast_accuracy"])
+CENSUS_FORECAST = dg.AssetKey(["ml", "census_forecast"])
+MODELS_FILE = "models.pkl"
+#: Days of history the daily refresh reads (the stored models need recent history only; the
+#: seasonal ones at least a few seasons).
+REFRESH_HISTORY_DAYS = 182
+CENSUS_NAICS = "443"
+CENSUS_HOLDOUT_MONTHS = 24
+#: Series shown as fan charts in the metadata.
+FAN_CHARTS = 3
 
 
+# ---------------------------------------------------------------------------- helpers
+def forecast_config(platform: RetailPlatform) -> fc.ForecastConfig:
+    """The forecasting configuration from the platform's settings."""
+    try:
+        return fc.ForecastConfig(
+            h=platform.forecast_horizon,
+            candidates=tuple(platform.forecast_candidates) or fc.DEFAULT_CANDIDATES,
+            n_windows=platform.forecast_cv_windows,
+            n_jobs=platform.forecast_n_jobs,
+        )
+    except fc.ForecastError as exc:
+        raise dg.Failure(description=f"RETAIL_FORECAST_*: {exc}") from exc
+
+
+@contextlib.contextmanager
+def dask_client(platform: RetailPlatform, log) -> Iterator[object | None]:
+    """A client of the configured Dask scheduler, or None to forecast locally."""
+    if not platform.dask_scheduler:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise dg.Failure(
+            description="RETAIL_DASK_SCHEDULER is set but dask is not installed: "
+            'pip install -e ".[dask]"'
+        ) from exc
+    log.info(f"forecasting on the Dask cluster at {platform.dask_scheduler}")
+    with Client(platform.dask_scheduler, timeout="30s") as client:
+        yield client
+
+
+def _days(first: dt.date, last: dt.date) -> list[str]:
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def load_history(lake: Lake, levels: list[str], first: dt.date, last: dt.date) -> pl.DataFrame:
+    """Daily revenue per series, ``unique_id, level, ds, y``, for the days ``[first, last]``.
+
+    A series runs from its first sale to ``last``; days without sales are 0. Series ids are
+    ``total``, ``category:<category>`` and ``store_product:<store>/<product>``.
+    """
+    days = _days(first, last)
+    frames = []
+    if {"total", "category"} & set(levels):
+        cat = lake.read(
+            "features",
+            "daily_sales_by_category",
+            days,
+            columns=["sales_date", "category", "revenue"],
+        )
+        if not cat.is_empty():
+            if "category" in levels:
+                frames.append(
+                    cat.select(
+                        pl.lit("category").alias("level"),
+                        pl.concat_str(pl.lit("category:"), "category").alias("unique_id"),
+                        pl.col("sales_date").alias("ds"),
+                        pl.col("revenue").alias("y"),
+                    )
+                )
+            if "total" in levels:
+                frames.append(
+                    cat.group_by("sales_date")
+                    .agg(pl.col("revenue").sum().alias("y"))
+                    .select(
+                        pl.lit("total").alias("level"),
+                        pl.lit("total").alias("unique_id"),
+                        pl.col("sales_date").alias("ds"),
+                        "y",
+                    )
+                )
+    if "store_product" in levels:
+        sp = lake.read(
+            "features",
+            "daily_sales_by_store_product",
+            days,
+            columns=["sales_date", "store_id", "product_id", "revenue"],
+        )
+        if not sp.is_empty():
+            frames.append(
+                sp.select(
+                    pl.lit("store_product").alias("level"),
+                    pl.concat_str(
+                        pl.lit("store_product:"), "store_id", pl.lit("/"), "product_id"
+                    ).alias("unique_id"),
+                    pl.col("sales_date").alias("ds"),
+                    pl.col("revenue").alias("y"),
+                )
+            )
+    if not frames:
+        return pl.DataFrame(
+            schema={"unique_id": pl.Utf8, "level": pl.Utf8, "ds": pl.Date, "y": pl.Float64}
+        )
+    long = pl.concat(frames, how="vertical_relaxed").with_columns(
+        pl.col("ds").cast(pl.Date), pl.col("y").cast(pl.Float64)
+    )
+    # Every series from its first sale to the last day, zeros where nothing sold.
+    spans = long.group_by("unique_id", "level").agg(pl.col("ds").min().alias("start"))
+    grid = spans.with_columns(
+        pl.date_ranges("start", pl.lit(last), interval="1d").alias("ds")
+    ).explode("ds")
+    return (
+        grid.join(long.select("unique_id", "ds", "y"), on=["unique_id", "ds"], how="left")
+        .select("unique_id", "level", "ds", pl.col("y").fill_null(0.0))
+        .sort("unique_id", "ds")
+    )
+
+
+def regressors(lake: Lake, h: int, first: dt.date, last: dt.date) -> pl.DataFrame | None:
+    """Per category and day: festival flag, largest discount, signals lagged by ``h`` days.
+
+    Covers ``[first, last + h]``: the calendar is known ahead, and a signal lagged by the
+    horizon is known for every forecast day. None when the inputs are missing.
+    """
+    end = last + dt.timedelta(days=h)
+    cal = lake.read("raw", "retail_calendar", columns=["date", "is_festival", "max_discount"])
+    signals = lake.read(
+        "features",
+        "daily_category_signals",
+        _days(first - dt.timedelta(days=h), last),
+        columns=["signal_date", "category", "sentiment_mean", "event_volume"],
+    )
+    if cal.is_empty() or signals.is_empty():
+        return None
+    cal = cal.filter(pl.col("date").is_between(first, end))
+    if cal["date"].max() is None or cal["date"].max() < end:
+        return None
+    lagged = signals.select(
+        pl.concat_str(pl.lit("category:"), "category").alias("unique_id"),
+        (pl.col("signal_date") + pl.duration(days=h)).alias("ds"),
+        pl.col("sentiment_mean").fill_null(0.0).alias("sentiment_lag_h"),
+        pl.col("event_volume").cast(pl.Float64).alias("volume_lag_h"),
+    )
+    ids = lagged.select("unique_id").unique()
+    grid = ids.join(
+        cal.select(
+            pl.col("date").alias("ds"),
+            pl.col("is_festival").cast(pl.Float64).alias("festival"),
+            pl.col("max_discount").cast(pl.Float64).alias("discount"),
+        ),
+        how="cross",
+    )
+    return (
+        grid.join(lagged, on=["unique_id", "ds"], how="left")
+        .with_columns(pl.col("sentiment_lag_h", "volume_lag_h").fill_null(0.0))
+        .select("unique_id", "ds", "festival", "discount", "sentiment_lag_h", "volume_lag_h")
+        .sort("unique_id", "ds")
+    )
+
+
+def _last_sales_day(lake: Lake) -> dt.date | None:
+    files = lake.partition_files("features", "daily_sales_by_category")
+    if not files:
+        return None
+    return dt.date.fromisoformat(files[-1].parent.name.split("=", 1)[1])
+
+
+def _fan_charts(history: pl.DataFrame, forecasts: pl.DataFrame, origin: dt.date) -> str:
+    """Fan charts of the largest series (by revenue) of each level, as markdown."""
+    parts = []
+    top = (
+        history.group_by("level", "unique_id")
+        .agg(pl.col("y").sum())
+        .sort("y", descending=True)
+        .group_by("level", maintain_order=True)
+        .head(1)
+        .head(FAN_CHARTS)
+    )
+    for uid in top["unique_id"]:
+        f = forecasts.filter(pl.col("unique_id") == uid)
+        if f.is_empty():
+            continue
+        h = history.filter(pl.col("unique_id") == uid).tail(90)
+        model = f["model"][0]
+        parts.append(
+            plots.png_markdown(
+                plots.fan_chart(h, f, f"{uid}: revenue, {model}, forecast from {origin}")
+            )
+        )
+    return "\n\n".join(parts)
+
+
+# ---------------------------------------------------------------------------- selection
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            FORECAST_MODELS,
+            deps=[SALES_BY_CATEGORY, SALES_BY_STORE_PRODUCT, CATEGORY_SIGNALS, CALENDAR],
+            description="The forecasting model of every series (category, store x product), "
+            "chosen by rolling-origin cross-validation on MASE and fitted once; the fitted "
+            "models are stored beside the table (models.pkl) for the daily refresh.",
+            group_name="forecasting",
+            kinds={"statsforecast", "polars", "parquet"},
+            owners=["team:planning"],
+            code_version="2",
+        ),
+        dg.AssetSpec(
+            FORECAST_CV_ACCURACY,
+            deps=[FORECAST_MODELS],
+            description="MAE, RMSE, MASE, sMAPE, bias and 80/95 % interval coverage of every "
+            "candidate model per series on the cross-validation windows, including a seasonal "
+            "ARIMA with and without regressors per category.",
+            group_name="forecasting",
+            kinds={"statsforecast", "polars", "parquet"},
+            owners=["team:planning"],
+            code_version="2",
+        ),
+    ],
+    check_specs=[schema_check_spec(FORECAST_MODELS), schema_check_spec(FORECAST_CV_ACCURACY)],
+)
+def forecast_models(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Cross-validate the candidates on every series and keep each series' best model."""
+    lake = platform.lake()
+    config = forecast_config(platform)
+    last = _last_sales_day(lake)
+    if last is None:
+        raise dg.Failure(
+            description="no daily sales yet: materialize features/daily_sales_by_category "
+            "and features/daily_sales_by_store_product first"
+        )
+    first = last - dt.timedelta(days=platform.forecast_history_days - 1)
+    history = load_history(lake, list(platform.forecast_levels), first, last)
+    levels = dict(history.select("unique_id", "level").unique().iter_rows())
+    exog = (
+        regressors(lake, config.h, first, last) if "category" in platform.forecast_levels else None
+    )
+    context.log.info(
+        f"selecting models for {len(levels)} series, {history['ds'].n_unique()} days up to "
+        f"{last}; candidates {list(config.candidates)}, {config.n_windows} windows of "
+        f"{config.h} days" + ("; with regressors per category" if exog is not None else "")
+    )
+    with dask_client(platform, context.log) as client:
+        selection = fc.select_models(
+            history.drop("level"), config, exog=exog, client=client, log=context.log.info
+        )
+    fitted = fc.fit_models(history.drop("level"), selection.choices, config, exog=exog)
+    fitted.fitted_at = last.isoformat()
+    context.log.info(f"selection took {selection.seconds:.1f} s for {len(levels)} series")
+
+    level_of = pl.col("unique_id").replace_strict(levels, default="category")
+    choices = selection.choices.select(
+        level_of.alias("level"),
+        "unique_id",
+        "kind",
+        pl.col("n").cast(pl.Int64).alias("observations"),
+        "model",
+        pl.col("mase").fill_nan(None).alias("cv_mase"),
+        "reason",
+        pl.lit(last).alias("as_of"),
+    )
+    metrics = (
+        selection.metrics.join(
+            selection.choices.select("unique_id", pl.col("model").alias("_chosen")),
+            on="unique_id",
+            how="left",
+        )
+        .select(
+            level_of.alias("level"),
+            "unique_id",
+            "model",
+            (pl.col("model") == pl.col("_chosen")).fill_null(False).alias("chosen"),
+            *[
+                pl.col(c).cast(pl.Float64).fill_nan(None)
+                for c in ("mae", "rmse", "mase", "smape", "bias", "coverage_80", "coverage_95")
+            ],
+            pl.col("points").cast(pl.Int64),
+            pl.lit(last).alias("as_of"),
+        )
+        .sort("unique_id", "model")
+    )
+    by_level = fc.summary_by(metrics, "level")
+    chosen_counts = choices.group_by("model").len().sort("len", descending=True)
+    meta = {
+        "as_of": last.isoformat(),
+        "series": len(levels),
+        "selection_seconds": round(selection.seconds, 2),
+        "selection_seconds_per_series": round(selection.seconds / max(1, len(levels)), 4),
+        "models_chosen": dg.MetadataValue.json({str(m): n for m, n in chosen_counts.iter_rows()}),
+        "series_kinds": dg.MetadataValue.json(
+            dict(choices.group_by("kind").len().sort("kind").iter_rows())
+        ),
+        "accuracy_by_level": dg.MetadataValue.md(_md(by_level)),
+    }
+    exog_rows = metrics.filter(pl.col("model").is_in([fc.EXOG_BASELINE, fc.EXOG_MODEL]))
+    if not exog_rows.is_empty():
+        comparison = (
+            exog_rows.group_by("model")
+            .agg(pl.col("mase").mean(), pl.col("coverage_95").mean(), pl.len().alias("series"))
+            .sort("model")
+        )
+        meta["regressors_comparison"] = dg.MetadataValue.md(
+            "Seasonal ARIMA (1,0,1)(0,1,1)7 per category, without (`SARIMA`) and with "
+            "(`SARIMA_X`: festival flag, largest discount, sentiment and volume lagged by the "
+            "horizon) regressors, on the same windows:\n\n" + _md(comparison)
+        )
+    tables = [
+        (
+            FORECAST_MODELS,
+            choices,
+            {"metadata": meta, "artifacts": {MODELS_FILE: pickle.dumps(fitted)}},
+        ),
+        (
+            FORECAST_CV_ACCURACY,
+            metrics,
+            {"metadata": {"accuracy_by_level": dg.MetadataValue.md(_md(by_level))}},
+        ),
+    ]
+    # The two tables go together: one that fails its schema is published (that is, rejected)
+    # first, so a failure writes neither.
+    tables.sort(key=lambda t: passes_schema(context, t[0], t[1]))
+    for key, df, kwargs in tables:
+        yield from publish_table(context, lake, key, df, **kwargs)
+
+
+def _md(df: pl.DataFrame) -> str:
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines)
+
+
+def load_fitted(lake: Lake) -> fc.FittedModels | None:
+    """The models stored by the last ``ml/forecast_models`` run, or None."""
+    path = lake.partition_path("ml", "forecast_models", None, filename=MODELS_FILE)
+    if not path.exists():
+        return None
+    with path.open("rb") as fh:
+        return pickle.load(fh)  # noqa: S301 - written by this platform, in its own lake
+
+
+# ---------------------------------------------------------------------------- daily refresh
 @dg.asset(
     key=SALES_FORECASTS,
-    deps=[dg.AssetDep(SALES, partition_mapping=lookback(HISTORY_DAYS - 1))],
+    deps=[
+        dg.AssetDep(SALES_BY_CATEGORY, partition_mapping=lookback(REFRESH_HISTORY_DAYS - 1)),
+        dg.AssetDep(SALES_BY_STORE_PRODUCT, partition_mapping=lookback(REFRESH_HISTORY_DAYS - 1)),
+        FORECAST_MODELS,
+    ],
     group_name="forecasting",
     partitions_def=daily_partitions,
     kinds={"statsforecast", "polars", "parquet"},
     owners=["team:planning"],
     check_specs=[schema_check_spec(SALES_FORECASTS)],
-    code_version="1",
+    code_version="2",
 )
 def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """Daily revenue per product category for the days after the partition's day.
+    """Daily revenue per series for the days after the partition's day, with intervals.
 
-    Fitted with statsforecast on up to 26 weeks of history ending on the partition's day:
-    AutoETS with a weekly season once a series has three weeks of history, a seasonal naive
-    model from two weeks, a naive model below that. Each row is one future day with its point
-    forecast and 80 and 95 % prediction intervals.
+    Each series' model, chosen and fitted by ``ml/forecast_models``, is applied to the last
+    26 weeks of history with its stored parameters (no re-estimation). Series the selection has
+    not seen yet (or every series, before the first selection) get a seasonal naive forecast.
     """
     origin = dt.date.fromisoformat(context.partition_key)
-    first = origin - dt.timedelta(days=HISTORY_DAYS - 1)
     lake = platform.lake()
-    days = [(first + dt.timedelta(days=i)).isoformat() for i in range(HISTORY_DAYS)]
-    sales = lake.read(
-        "features", "daily_sales_by_category", days, columns=["category", "sales_date", "revenue"]
-    )
-    if sales.is_empty():
+    config = forecast_config(platform)
+    first = origin - dt.timedelta(days=REFRESH_HISTORY_DAYS - 1)
+    history = load_history(lake, list(platform.forecast_levels), first, origin)
+    if history.is_empty():
         raise dg.Failure(
             description=f"no daily sales up to {origin}: materialize "
-            "features/daily_sales_by_category first"
+            "features/daily_sales_by_category and features/daily_sales_by_store_product first"
         )
-    history = sales.select(
-        pl.col("category").alias("unique_id"),
-        pl.col("sales_date").alias("ds"),
-        pl.col("revenue").alias("y"),
-    ).sort("unique_id", "ds")
-    fc, skipped = forecasting.forecast(history, h=platform.forecast_horizon)
-    if skipped:
+    fitted = load_fitted(lake)
+    if fitted is None:
         context.log.warning(
-            f"{len(skipped)} series have fewer than {forecasting.MIN_OBSERVATIONS} days of "
-            f"history up to {origin} and are not forecast yet: {skipped}"
+            "no model selection yet (ml/forecast_models): every series gets a seasonal naive "
+            "forecast until it runs"
         )
-    out = fc.select(pl.lit(origin).alias("forecast_origin"), pl.all())
+        fitted = fc.FittedModels(config=config)
+    elif fitted.config.h != config.h:
+        context.log.warning(
+            f"stored models were chosen for h={fitted.config.h}; forecasting h={config.h}"
+        )
+    exog = future = None
+    if fc.EXOG_MODEL in fitted.groups:
+        exog = regressors(lake, config.h, first, origin)
+        future = exog.filter(pl.col("ds") > origin) if exog is not None else None
+    levels = dict(history.select("unique_id", "level").unique().iter_rows())
+    with dask_client(platform, context.log) as client:
+        forecasts = fc.refresh(
+            fitted,
+            history.drop("level"),
+            h=config.h,
+            exog=exog,
+            future_exog=future,
+            client=client,
+        )
+    out = forecasts.select(
+        pl.lit(origin).alias("forecast_origin"),
+        pl.col("unique_id").replace_strict(levels).alias("level"),
+        "unique_id",
+        "ds",
+        "model",
+        ((pl.col("ds") - pl.lit(origin)).dt.total_days()).cast(pl.Int64).alias("horizon"),
+        *fc.FORECAST_COLUMNS[3:],
+    )
+    stale = fitted.fitted_at and (origin - dt.date.fromisoformat(fitted.fitted_at)).days > 14
+    if stale:
+        context.log.warning(
+            f"the stored models were chosen on data up to {fitted.fitted_at}; rerun "
+            "ml/forecast_models (weekly schedule forecast_model_selection)"
+        )
     meta = {
-        "series_forecast": fc["unique_id"].n_unique(),
-        "series_skipped": len(skipped),
-        "history_days": history["ds"].n_unique(),
-        "models": dg.MetadataValue.json(
-            dict(fc.group_by("model").agg(pl.col("unique_id").n_unique()).iter_rows())
+        "series_forecast": out["unique_id"].n_unique(),
+        "series_with_selected_model": sum(
+            1 for uid in out["unique_id"].unique() if uid in fitted.series
         ),
-    }
-    if not fc.is_empty():
-        top = history.group_by("unique_id").agg(pl.col("y").sum()).sort("y").row(-1)[0]
-        meta["fan_chart"] = dg.MetadataValue.md(
-            plots.png_markdown(
-                plots.fan_chart(
-                    history.filter(pl.col("unique_id") == top),
-                    fc.filter(pl.col("unique_id") == top),
-                    f"{top}: daily revenue, forecast from {origin}",
-                )
+        "models_fitted_on": fitted.fitted_at or "none yet",
+        "models": dg.MetadataValue.json(
+            dict(
+                out.group_by("model").agg(pl.col("unique_id").n_unique()).sort("model").iter_rows()
             )
-        )
+        ),
+        "horizon_days": config.h,
+    }
+    if not out.is_empty():
+        meta["fan_charts"] = dg.MetadataValue.md(_fan_charts(history, forecasts, origin))
     yield from publish_table(context, lake, SALES_FORECASTS, out, metadata=meta)
 
 
-defs = dg.Definitions(assets=[sales_forecasts])
+# ---------------------------------------------------------------------------- realized accuracy
+@dg.asset(
+    key=FORECAST_ACCURACY,
+    deps=[
+        dg.AssetDep(SALES_FORECASTS, partition_mapping=lookback(60)),
+        SALES_BY_CATEGORY,
+        SALES_BY_STORE_PRODUCT,
+    ],
+    group_name="forecasting",
+    partitions_def=daily_partitions,
+    kinds={"polars", "parquet"},
+    owners=["team:planning"],
+    check_specs=[schema_check_spec(FORECAST_ACCURACY)],
+    code_version="1",
+)
+def forecast_accuracy(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """How the forecasts made for the partition's day did, now that its actuals are in.
+
+    Every forecast of the day (one per earlier origin within the horizon) is scored against
+    the actual revenue: MAE, RMSE, MASE, sMAPE, bias and whether the 80 and 95 % intervals
+    held it. One row per series and model; the table is a backtest that grows with every
+    partition, and the metadata summarizes it so far.
+    """
+    day = dt.date.fromisoformat(context.partition_key)
+    lake = platform.lake()
+    h = platform.forecast_horizon
+    origins = _days(day - dt.timedelta(days=h), day - dt.timedelta(days=1))
+    past = lake.read("ml", "sales_forecasts", origins)
+    actuals = load_history(lake, list(platform.forecast_levels), day - dt.timedelta(days=56), day)
+    todays = actuals.filter(pl.col("ds") == day)
+    if past.is_empty() or todays.is_empty():
+        context.log.warning(
+            f"nothing to score for {day}: "
+            + ("no forecasts were made for it" if past.is_empty() else "no actuals yet")
+        )
+    past = past.filter(pl.col("ds") == day) if not past.is_empty() else past
+    scale = fc.seasonal_scale(actuals.filter(pl.col("ds") < day), fc.SEASON)
+    scored = (
+        fc.realized_accuracy(past, todays.select("unique_id", "ds", "y"), scale)
+        if not past.is_empty() and not todays.is_empty()
+        else pl.DataFrame()
+    )
+    if scored.is_empty():
+        out = pl.DataFrame(schema=_ACCURACY_SCHEMA)
+    else:
+        levels = dict(past.select("unique_id", "level").unique().iter_rows())
+        actual = dict(todays.select("unique_id", "y").iter_rows())
+        out = scored.select(
+            pl.lit(day).alias("ds"),
+            pl.col("unique_id").replace_strict(levels).alias("level"),
+            "unique_id",
+            "model",
+            pl.col("points").cast(pl.Int64).alias("forecasts"),
+            pl.col("unique_id").replace_strict(actual, return_dtype=pl.Float64).alias("actual"),
+            "mae",
+            "rmse",
+            pl.col("mase").fill_nan(None),
+            "smape",
+            "bias",
+            "coverage_80",
+            "coverage_95",
+        )
+    meta = {"series_scored": out.height}
+    so_far = [
+        f for f in lake.partition_files("ml", "forecast_accuracy") if day.isoformat() not in str(f)
+    ]
+    history = (
+        pl.concat(
+            [pl.read_parquet(so_far).drop("lineage_id", "processed_at"), out],
+            how="vertical_relaxed",
+        )
+        if so_far
+        else out
+    )
+    if not history.is_empty():
+        summary = (
+            history.group_by("level")
+            .agg(
+                pl.col("ds").n_unique().alias("days"),
+                pl.col("forecasts").sum(),
+                pl.col("mae").mean(),
+                pl.col("mase").mean(),
+                pl.col("smape").mean(),
+                pl.col("bias").mean(),
+                (pl.col("coverage_80") * pl.col("forecasts")).sum() / pl.col("forecasts").sum(),
+                (pl.col("coverage_95") * pl.col("forecasts")).sum() / pl.col("forecasts").sum(),
+            )
+            .sort("level")
+        )
+        meta["backtest_so_far"] = dg.MetadataValue.md(_md(summary))
+    yield from publish_table(context, lake, FORECAST_ACCURACY, out, metadata=meta)
+
+
+_ACCURACY_SCHEMA = {
+    "ds": pl.Date,
+    "level": pl.Utf8,
+    "unique_id": pl.Utf8,
+    "model": pl.Utf8,
+    "forecasts": pl.Int64,
+    "actual": pl.Float64,
+    "mae": pl.Float64,
+    "rmse": pl.Float64,
+    "mase": pl.Float64,
+    "smape": pl.Float64,
+    "bias": pl.Float64,
+    "coverage_80": pl.Float64,
+    "coverage_95": pl.Float64,
+}
+
+
+# ---------------------------------------------------------------------------- census
+def census_series(census: pl.DataFrame, naics: str = CENSUS_NAICS) -> pl.DataFrame:
+    """The not-seasonally-adjusted monthly sales of one NAICS code, ``unique_id, ds, y``."""
+    return (
+        census.filter(
+            (pl.col("naics_code") == naics)
+            & (pl.col("adjustment") == "NSA")
+            & pl.col("sales_musd").is_not_null()
+        )
+        .select(
+            pl.lit(f"naics:{naics}").alias("unique_id"),
+            pl.col("month").alias("ds"),
+            pl.col("sales_musd").cast(pl.Float64).alias("y"),
+        )
+        .unique("ds")
+        .sort("ds")
+    )
+
+
+def census_backtest(series: pl.DataFrame, holdout: int = CENSUS_HOLDOUT_MONTHS, n_jobs: int = 1):
+    """Select on all but the last ``holdout`` months, forecast them, compare with seasonal naive.
+
+    Returns ``(config, selection, forecasts of the holdout, mase_selected, mase_seasonal_naive)``.
+    """
+    config = fc.ForecastConfig(
+        h=holdout,
+        season_length=12,
+        freq="1mo",
+        candidates=("AutoETS", "AutoTheta", "AutoARIMA", "SeasonalNaive", "HistoricAverage"),
+        n_windows=2,
+        step_size=12,
+        n_jobs=n_jobs,
+    )
+    train, test = series.head(series.height - holdout), series.tail(holdout)
+    selection = fc.select_models(train, config)
+    fitted = fc.fit_models(train, selection.choices, config)
+    forecast = fc.refresh(fitted, train, h=holdout)
+    naive_model = fc.make_model("SeasonalNaive", config)
+    naive = naive_model.forecast(y=train["y"].to_numpy(), h=holdout)["mean"]
+    scale = fc.seasonal_scale(train, 12)["scale"][0]
+    actual = test["y"].to_numpy()
+    mase_sel = float(abs(forecast["yhat"].to_numpy() - actual).mean() / scale)
+    mase_naive = float(abs(naive - actual).mean() / scale)
+    return (
+        config,
+        selection,
+        forecast.with_columns(pl.Series("actual", actual)),
+        mase_sel,
+        mase_naive,
+    )
+
+
+@dg.asset(
+    key=CENSUS_FORECAST,
+    deps=[CENSUS],
+    group_name="forecasting",
+    kinds={"statsforecast", "polars", "parquet"},
+    owners=["team:planning"],
+    check_specs=[schema_check_spec(CENSUS_FORECAST)],
+    code_version="1",
+)
+def census_forecast(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """U.S. Census MRTS sales of electronics and appliance stores (NAICS 443), 24 months ahead.
+
+    A real series to check the method on: the model is chosen by cross-validation on all but
+    the last 24 months, scored on those 24 months against a seasonal naive model, then applied
+    to the whole series for the next 24 months.
+    """
+    lake = platform.lake()
+    census = lake.read("raw", "census_retail_sales")
+    series = census_series(census) if not census.is_empty() else census
+    if series.is_empty() or series.height < 5 * 12:
+        raise dg.Failure(
+            description=f"raw.census_retail_sales has {series.height} months of NAICS "
+            f"{CENSUS_NAICS} (NSA) and the backtest needs 60: drop the Census MRTS workbook "
+            "in the census inbox and run census_ingest first"
+        )
+    config, selection, backtest, mase_sel, mase_naive = census_backtest(
+        series, n_jobs=platform.forecast_n_jobs
+    )
+    fitted = fc.fit_models(series, selection.choices, config)
+    future = fc.refresh(fitted, series, h=CENSUS_HOLDOUT_MONTHS)
+    model = selection.choices["model"][0]
+    out = future.select(
+        pl.lit(CENSUS_NAICS).alias("naics_code"),
+        pl.col("ds").alias("month"),
+        "model",
+        *fc.FORECAST_COLUMNS[3:],
+    )
+    context.log.info(
+        f"NAICS {CENSUS_NAICS}: {model}, MASE {mase_sel:.3f} vs seasonal naive "
+        f"{mase_naive:.3f} on the last {CENSUS_HOLDOUT_MONTHS} months"
+    )
+    fig_hist = series.tail(120)
+    meta = {
+        "model": model,
+        "holdout_months": CENSUS_HOLDOUT_MONTHS,
+        "mase_selected": round(mase_sel, 4),
+        "mase_seasonal_naive": round(mase_naive, 4),
+        "mase_ratio_vs_seasonal_naive": round(mase_sel / mase_naive, 4),
+        "candidates": dg.MetadataValue.md(
+            _md(selection.metrics.select("model", "mase", "smape", "coverage_95").sort("mase"))
+        ),
+        "fan_chart": dg.MetadataValue.md(
+            plots.png_markdown(
+                plots.fan_chart(
+                    fig_hist,
+                    future,
+                    f"NAICS {CENSUS_NAICS} monthly sales (M USD), {model}",
+                )
+            )
+        ),
+    }
+    yield from publish_table(context, lake, CENSUS_FORECAST, out, metadata=meta)
+
+
+census_forecast_job = dg.define_asset_job(
+    "census_forecast",
+    selection=dg.AssetSelection.assets(CENSUS_FORECAST),
+    description="Forecast the Census NAICS 443 series (after census_ingest loaded a workbook).",
+)
+
+defs = dg.Definitions(
+    assets=[forecast_models, sales_forecasts, forecast_accuracy, census_forecast],
+    jobs=[census_forecast_job],
+)
