@@ -273,7 +273,7 @@ def score(
     )
     points = cv_wide.group_by("unique_id").agg(pl.len().alias("points"))
     out = long.join(points, on="unique_id", how="left").with_columns(
-        (pl.col("smape") * 200).alias("smape")
+        (pl.col("smape") * 200).clip(0.0, 200.0).alias("smape")
     )
     for lvl in LEVELS:
         if f"coverage_{lvl}" not in out.columns:
@@ -678,6 +678,7 @@ def realized_accuracy(
             .otherwise(200 * err.abs() / (pl.col("y").abs() + pl.col("yhat").abs()))
         )
         .mean()
+        .clip(0.0, 200.0)  # rounding can put a 200 % error a hair above 200
         .alias("smape"),
         err.mean().alias("bias"),
         pl.col("y").is_between(pl.col("lo_80"), pl.col("hi_80")).mean().alias("coverage_80"),
