@@ -171,6 +171,10 @@ def test_validation_report_names_columns_and_masks_pii():
     assert {"day", "date", "value", "lineage_id"} <= set(cols)
     assert "x.csv" in report.message() and "1 of 1 rows" in report.message()
     assert mask_pii("mail a.b@c.com or +1 555 0100 200 from 10.1.2.3") == "mail *** or *** from ***"
+    # Dates and decimals are what error messages show; they are not phone numbers.
+    kept = "on 2025-03-01 and 2025-03-02 10:00:00 smape 200.00000000000003"
+    assert mask_pii(kept) == kept
+    assert mask_pii("2025-03-01: call 0044 20 7946 0958") == "2025-03-01: call ***"
 
 
 # ----------------------------------------------------------------- simulator

@@ -535,16 +535,30 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
 
 _PII_PATTERNS = [
     re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
-    re.compile(r"\+?\d[\d ()-]{7,}\d"),
+    # Not inside a decimal number (the digits after a point are not a phone number).
+    re.compile(r"(?<![\d.])\+?\d[\d ()-]{7,}\d(?![\d.])"),
     re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"),
 ]
+#: Dates and timestamps, which the phone pattern would otherwise take for numbers: kept.
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 
 
 def mask_pii(text: str) -> str:
-    """Replace anything that looks like an email, a phone number or an IP with ``***``."""
+    """Replace anything that looks like an email, a phone number or an IP with ``***``.
+
+    Dates (``2025-03-01``, with a time or not) and decimal numbers are left as they are, so
+    an error message can still show which day or value was wrong.
+    """
+    dates: list[str] = []
+
+    def keep(match: re.Match) -> str:
+        dates.append(match.group(0))
+        return f"\x00{len(dates) - 1}\x00"
+
+    text = _DATE.sub(keep, text)
     for pattern in _PII_PATTERNS:
         text = pattern.sub("***", text)
-    return text
+    return re.sub("\x00(\\d+)\x00", lambda m: dates[int(m.group(1))], text)
 
 
 @dataclass
