@@ -1,0 +1,520 @@
+"""Forecast simulated daily demand: the weekly model selection, the daily refresh, baselines.
+
+    python benchmarks/forecast.py            # 1,000 series, AutoARIMA and Prophet on 100
+    python benchmarks/forecast.py --quick    # 100 series, AutoARIMA and Prophet on 20
+
+Prints one ``metric: value`` per line; progress goes to stderr. Everything runs on **one
+core** (thread pools set to 1 before numpy, polars and numba load; ``n_jobs=1``).
+
+**Data.** ``--series`` simulated daily retail series of ``--days`` days (seeded numpy):
+negative-binomial counts around a level (log-normal across series), a linear trend (some
+with one change of slope), a slow AR(1) drift, a weekly profile (multiplicative or
+additive), a mild yearly cycle and a few unannounced promotion spikes; ~12 % are
+intermittent low-volume series (Poisson, 0.05-0.6 a day). The last ``h`` (30) days are held
+out: models see the first 700 days only.
+
+**What is measured**, with ``retail_assets.lib.forecasting`` and its default configuration
+(``ForecastConfig()``: h=30, weekly season, the default candidates, 3 windows):
+
+1. **selection** (the weekly job): ``select_models`` on the training days
+   (``selection_seconds_per_series``), then ``fit_models`` (``fit_seconds_per_series``);
+2. **daily refresh**: ``refresh(fitted, train, h=30)``, the stored models applied to the
+   history with their parameters (``forward``), timed ``--refresh-repeats`` times (median):
+   ``refresh_seconds_per_series`` and ``series_per_second``. Its forecasts of the held-out
+   days give ``mase_selected`` (mean over series of MAE over the in-sample seasonal naive
+   MAE, ``seasonal_scale(train, 7)``), ``mae_selected``, ``coverage_80`` and ``coverage_95``
+   (share of held-out points inside the intervals);
+3. **AutoARIMA on every series** (``StatsForecast(AutoARIMA(season_length=7))``, fitted and
+   forecast afresh, as a daily AutoARIMA job would; a series it fails on would get a naive
+   fallback): seconds per series, MASE and 95 % coverage. It costs ~6 s a series on 700 days
+   (1,000 series would take over an hour and a half), so it runs on a seeded random
+   **subset** (``--autoarima-series``, 100; 20 with ``--quick``) and
+   ``mase_selected_on_autoarima_subset`` scores our forecasts on the same series and days;
+4. **Prophet** (an optional benchmark dependency; ``n/a`` when it does not import): the same
+   way on the first ``--prophet-series`` series of the same subset, one model per series
+   fitted and predicted with Prophet's defaults and ``interval_width=0.95``. With 700 days
+   its ``auto`` seasonalities are weekly only (yearly wants two years, daily sub-daily
+   data); forcing yearly on was twice as slow and no more accurate here.
+
+``speedup_vs_<baseline>`` is the baseline's seconds per series over the refresh's;
+``amortized_seconds_per_series_day`` adds a seventh of the weekly selection and fit to the
+refresh, and ``amortized_speedup_vs_<baseline>`` compares that with the baseline. Point
+forecasts and bounds of all three are clipped at zero (as ``refresh`` does: demand is never
+negative). Everything runs once on a few warm-up series first, so numba's compilation and
+Prophet's first Stan load are not timed (``warmup_seconds``).
+
+**Census.** NAICS 443 (electronics and appliance stores), not seasonally adjusted, monthly
+sales from the published MRTS workbook (``--census``, read with
+``retail_assets.lib.census.read_mrts``): the last 24 months held out, selection and fit on
+the rest with ``ForecastConfig(h=24, season_length=12, freq="1mo", n_windows=2)``, 24 months
+forecast with ``refresh``, MASE (scale: in-sample seasonal naive, season 12) against a
+seasonal naive forecast of the same months. ``n/a`` without the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: set before numpy, polars and numba are imported (their pools read these once).
+for _var in (
+    "POLARS_MAX_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import logging  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+from statsforecast import StatsForecast  # noqa: E402
+from statsforecast.models import AutoARIMA, Naive  # noqa: E402
+
+from retail_assets.lib import forecasting as fc  # noqa: E402
+from retail_assets.lib.census import read_mrts  # noqa: E402
+
+log = logging.getLogger("forecast")
+
+START = dt.date(2024, 1, 1)
+SEED = 42
+INTERMITTENT_SHARE = 0.12
+CENSUS = REPO.parent / "shared" / "data" / "census" / "mrtssales92-present.xlsx"
+CENSUS_NAICS = "443"
+CENSUS_HOLDOUT = 24
+NA = "n/a"
+#: A typical retail week, Monday first: quiet early week, Friday and Saturday peaks.
+WEEK = np.array([0.85, 0.8, 0.85, 0.95, 1.15, 1.35, 1.05])
+
+
+def report(name: str, value) -> None:
+    """Print one metric line."""
+    if isinstance(value, float):
+        value = f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    print(f"{name}: {value}", flush=True)
+
+
+# ---------------------------------------------------------------------------- data
+def simulate(
+    n_series: int, days: int, seed: int, intermittent_share: float = INTERMITTENT_SHARE
+) -> pl.DataFrame:
+    """``unique_id, ds, y``: ``n_series`` daily demand series of ``days`` days from START."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days, dtype=float)
+    dow = (START.weekday() + np.arange(days)) % 7
+    intermittent = rng.permutation(n_series) < round(intermittent_share * n_series)
+    ys = np.empty((n_series, days))
+    for i in range(n_series):
+        week = WEEK * np.exp(rng.normal(0, 0.08, 7))
+        week /= week.mean()
+        if intermittent[i]:
+            mu = rng.uniform(0.05, 0.6) * (1 + rng.uniform(0, 0.5) * (week - 1))[dow]
+            ys[i] = rng.poisson(mu)
+            continue
+        level = np.exp(rng.normal(3.5, 1.0))  # median ~33 a day
+        trend = 1 + rng.normal(0, 0.25) * t / days
+        if rng.random() < 0.3:  # one change of slope (a new competitor, a refit)
+            change = rng.integers(days // 4, 3 * days // 4)
+            trend += rng.normal(0, 0.3) * np.clip(t - change, 0, None) / days
+        drift = np.zeros(days)
+        shocks = rng.normal(0, 0.015, days)
+        for d in range(1, days):
+            drift[d] = 0.98 * drift[d - 1] + shocks[d]
+        yearly = 1 + rng.uniform(0.02, 0.12) * np.cos(
+            2 * np.pi * (t - rng.uniform(0, 365)) / 365.25
+        )
+        base = level * np.clip(trend, 0.2, None) * np.exp(drift) * yearly
+        amplitude = rng.uniform(0.3, 1.5)
+        if rng.random() < 0.6:
+            mu = base * (1 + amplitude * (week - 1))[dow]
+        else:  # additive: the weekly swing does not grow with the trend
+            mu = base + level * amplitude * (week - 1)[dow]
+        promos = np.flatnonzero(rng.random(days) < 0.008)
+        for p in promos:
+            mu[p : p + rng.integers(1, 4)] *= rng.uniform(1.3, 2.0)
+        k = rng.uniform(5, 50)  # negative binomial: Poisson over a gamma with mean 1
+        ys[i] = rng.poisson(np.maximum(mu, 0.05) * rng.gamma(k, 1 / k, days))
+    return pl.DataFrame(
+        {
+            "unique_id": np.repeat([f"s{i:04d}" for i in range(n_series)], days),
+            "ds": np.tile(np.arange(np.datetime64(START), np.datetime64(START) + days), n_series),
+            "y": ys.ravel(),
+        },
+        schema={"unique_id": pl.Utf8, "ds": pl.Date, "y": pl.Float64},
+    )
+
+
+def split(history: pl.DataFrame, h: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Training days and the last ``h`` days of every series."""
+    rank = pl.col("ds").rank("ordinal", descending=True).over("unique_id")
+    return history.filter(rank > h), history.filter(rank <= h)
+
+
+# ---------------------------------------------------------------------------- accuracy
+def accuracy(
+    forecasts: pl.DataFrame,
+    test: pl.DataFrame,
+    scale: pl.DataFrame,
+    ids: Sequence[str] | None = None,
+) -> dict[str, float]:
+    """MASE (mean over series), MAE, interval coverage and counts of ``forecasts`` on ``test``.
+
+    ``forecasts``: ``unique_id, ds, yhat`` and optionally ``lo_80, hi_80, lo_95, hi_95``.
+    """
+    if ids is not None:
+        keep = pl.col("unique_id").is_in(pl.Series(list(ids)).implode())
+        forecasts, test = forecasts.filter(keep), test.filter(keep)
+    joined = test.join(forecasts, on=["unique_id", "ds"], how="left")
+    per = (
+        joined.group_by("unique_id")
+        .agg((pl.col("yhat") - pl.col("y")).abs().mean().alias("mae"))
+        .join(scale, on="unique_id", how="left")
+        .filter(pl.col("scale") > 0)
+        .with_columns((pl.col("mae") / pl.col("scale")).alias("mase"))
+    )
+    out = {
+        "mase": per["mase"].mean(),
+        "mae": per["mae"].mean(),
+        "series": per.height,
+        "missing_points": joined["yhat"].null_count(),
+    }
+    for lvl in fc.LEVELS:
+        lo, hi = f"lo_{lvl}", f"hi_{lvl}"
+        if lo in joined.columns:
+            inside = pl.col("y").is_between(pl.col(lo), pl.col(hi))
+            out[f"coverage_{lvl}"] = joined.select(inside.mean()).item()
+    return out
+
+
+def seasonal_naive(train: pl.DataFrame, test: pl.DataFrame, season: int) -> pl.DataFrame:
+    """``unique_id, ds, yhat``: the last season of ``train`` repeated over ``test``'s days."""
+    last = train.sort("unique_id", "ds").group_by("unique_id", maintain_order=True).tail(season)
+    last = last.with_columns(pl.int_range(pl.len()).over("unique_id").alias("k"))
+    step = test.sort("unique_id", "ds").with_columns(
+        (pl.int_range(pl.len()).over("unique_id") % season).alias("k")
+    )
+    return step.join(
+        last.select("unique_id", "k", pl.col("y").alias("yhat")), on=["unique_id", "k"]
+    )
+
+
+def _clipped(frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+    return frame.select(
+        pl.col("unique_id").cast(pl.Utf8),
+        pl.col("ds").cast(pl.Date),
+        *[pl.col(src).clip(lower_bound=0).alias(dst) for dst, src in columns.items()],
+    )
+
+
+# ---------------------------------------------------------------------------- baselines
+def autoarima(train: pl.DataFrame, ids: Sequence[str], h: int) -> tuple[pl.DataFrame, float]:
+    """AutoARIMA fitted and forecast on ``ids``: ``(forecasts, seconds)``."""
+    data = train.filter(pl.col("unique_id").is_in(pl.Series(list(ids)).implode()))
+    sf = StatsForecast(
+        models=[AutoARIMA(season_length=fc.SEASON)], freq="1d", n_jobs=1, fallback_model=Naive()
+    )
+    began = time.perf_counter()
+    out = sf.forecast(df=data, h=h, level=[80, 95])
+    seconds = time.perf_counter() - began
+    cols = {"yhat": "AutoARIMA"}
+    cols.update({f"{s}_{lvl}": f"AutoARIMA-{s}-{lvl}" for lvl in (80, 95) for s in ("lo", "hi")})
+    return _clipped(out, cols), seconds
+
+
+def import_prophet():
+    """Prophet's class, or None when it is not installed (it is optional)."""
+    for name in ("prophet", "prophet.plot", "cmdstanpy"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        from prophet import Prophet
+    except Exception as exc:  # ImportError, or a broken Stan backend
+        log.warning("prophet not available (%s): its figures are n/a", exc)
+        return None
+    logging.getLogger("cmdstanpy").disabled = True
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    return Prophet
+
+
+def prophet(
+    model_cls, train: pl.DataFrame, ids: Sequence[str], h: int
+) -> tuple[pl.DataFrame, float]:
+    """One Prophet per series of ``ids``, fitted and predicted: ``(forecasts, seconds)``."""
+    frames = []
+    began = time.perf_counter()
+    for uid in ids:
+        pdf = (
+            train.filter(pl.col("unique_id") == uid)
+            .select(pl.col("ds").cast(pl.Datetime("ns")), "y")
+            .to_pandas()
+        )
+        model = model_cls(interval_width=0.95)
+        model.fit(pdf)
+        pred = model.predict(model.make_future_dataframe(periods=h, include_history=False))
+        frames.append(
+            pl.from_pandas(pred[["ds", "yhat", "yhat_lower", "yhat_upper"]]).with_columns(
+                pl.lit(uid).alias("unique_id")
+            )
+        )
+    seconds = time.perf_counter() - began
+    cols = {"yhat": "yhat", "lo_95": "yhat_lower", "hi_95": "yhat_upper"}
+    return _clipped(pl.concat(frames), cols), seconds
+
+
+# ---------------------------------------------------------------------------- our pipeline
+def pipeline(train: pl.DataFrame, config: fc.ForecastConfig, h: int, log_fn=None):
+    """Selection, fit and one refresh: ``(selection, fitted, fit_seconds, forecasts)``."""
+    selection = fc.select_models(train, config, log=log_fn)
+    began = time.perf_counter()
+    fitted = fc.fit_models(train, selection.choices, config)
+    fit_seconds = time.perf_counter() - began
+    return selection, fitted, fit_seconds, fc.refresh(fitted, train, h=h)
+
+
+def without_forward(fitted: fc.FittedModels) -> dict[str, int]:
+    """Series per chosen model whose statsforecast model has no ``forward`` method."""
+    out = {}
+    for name, sf in fitted.groups.items():
+        missing = sum(not hasattr(m, "forward") for m in sf.fitted_[:, 0])
+        if missing:
+            out[name] = missing
+    return out
+
+
+def warm_up(days: int, h: int, Prophet) -> float:
+    """Run every timed path once on a few series (numba compiles, Stan loads)."""
+    began = time.perf_counter()
+    history = simulate(6, days, SEED + 1, intermittent_share=0.5)
+    train, _ = split(history, h)
+    pipeline(train, fc.ForecastConfig(h=h), h)
+    ids = train["unique_id"].unique(maintain_order=True).to_list()
+    autoarima(train, ids[:1], h)
+    if Prophet is not None:
+        prophet(Prophet, train, ids[:1], h)
+    return time.perf_counter() - began
+
+
+def census(path: Path) -> None:
+    """NAICS 443 NSA monthly sales: the selected model against seasonal naive, last 24 months."""
+    names = ("census_model", "census_mase_selected", "census_mase_seasonal_naive")
+    if not path.exists():
+        log.warning("census workbook not found at %s: census figures are n/a", path)
+        for name in (*names, "census_mase_ratio_vs_seasonal_naive"):
+            report(name, NA)
+        return
+    mrts = read_mrts(path)
+    series = (
+        mrts.filter(
+            (pl.col("naics_code") == CENSUS_NAICS)
+            & (pl.col("adjustment") == "NSA")
+            & pl.col("sales_musd").is_not_null()
+        )
+        .select(
+            pl.lit(CENSUS_NAICS).alias("unique_id"),
+            pl.col("month").alias("ds"),
+            pl.col("sales_musd").cast(pl.Float64).alias("y"),
+        )
+        .sort("ds")
+    )
+    months = pl.date_range(series["ds"].min(), series["ds"].max(), "1mo", eager=True)
+    report("census_months", series.height)
+    report("census_missing_months", months.len() - series.height)
+    train, test = split(series, CENSUS_HOLDOUT)
+    report("census_test_months", f"{test['ds'].min()}..{test['ds'].max()}")
+    config = fc.ForecastConfig(h=CENSUS_HOLDOUT, season_length=12, freq="1mo", n_windows=2)
+    selection, _, _, forecasts = pipeline(train, config, CENSUS_HOLDOUT)
+    scale = fc.seasonal_scale(train, 12)
+    ours = accuracy(forecasts, test, scale)
+    naive = accuracy(seasonal_naive(train, test, 12), test, scale)
+    report("census_model", selection.choices["model"][0])
+    report("census_selection_seconds", selection.seconds)
+    candidates = pl.col("model").is_in(list(config.candidates))
+    for row in selection.metrics.filter(candidates).sort("mase").iter_rows(named=True):
+        report(f"census_cv_mase_{row['model']}", row["mase"])
+    report("census_forecast_months", forecasts.height)
+    report("census_mase_selected", ours["mase"])
+    report("census_mase_seasonal_naive", naive["mase"])
+    report("census_mase_ratio_vs_seasonal_naive", ours["mase"] / naive["mase"])
+    report("census_coverage_95", ours["coverage_95"])
+
+
+# ---------------------------------------------------------------------------- main
+def _verdict(ok: bool | None) -> str:
+    return NA if ok is None else ("pass" if ok else "fail")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100 series, baselines on 20")
+    parser.add_argument("--series", type=int, help="simulated series (default 1,000)")
+    parser.add_argument("--days", type=int, default=730, help="days per series, holdout included")
+    parser.add_argument("--h", type=int, default=30, help="horizon and holdout days")
+    parser.add_argument("--autoarima-series", type=int, help="AutoARIMA subset (default 100)")
+    parser.add_argument("--prophet-series", type=int, help="Prophet subset (default 100)")
+    parser.add_argument("--no-prophet", action="store_true", help="skip Prophet")
+    parser.add_argument("--refresh-repeats", type=int, default=3, help="timed refreshes")
+    parser.add_argument("--census", type=Path, default=CENSUS, help="MRTS workbook")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    warnings.filterwarnings("ignore")
+    n_series = args.series or (100 if args.quick else 1_000)
+    n_arima = min(n_series, args.autoarima_series or (20 if args.quick else 100))
+    n_prophet = min(n_series, args.prophet_series or (20 if args.quick else 100))
+    h = args.h
+    run_began = time.perf_counter()
+
+    Prophet = None if args.no_prophet else import_prophet()
+    report("prophet_available", Prophet is not None)
+    log.info("warming up")
+    report("warmup_seconds", warm_up(args.days, h, Prophet))
+
+    history = simulate(n_series, args.days, args.seed)
+    train, test = split(history, h)
+    kinds = fc.classify(train, fc.ForecastConfig(h=h))
+    report("series", n_series)
+    report("history_days", args.days - h)
+    report("h", h)
+    for (kind,), group in kinds.group_by("kind", maintain_order=True):
+        report(f"kind_{kind}", group.height)
+    scale = fc.seasonal_scale(train, fc.SEASON)
+
+    # The weekly job: selection by cross-validation, then one fit of each chosen model.
+    config = fc.ForecastConfig(h=h)
+    log.info("selection on %d series (%s)", n_series, ", ".join(config.candidates))
+    selection, fitted, fit_seconds, _ = pipeline(train, config, h, log.info)
+    report("selection_seconds", selection.seconds)
+    report("selection_seconds_per_series", selection.seconds / n_series)
+    report("fit_seconds_per_series", fit_seconds / n_series)
+    report("weekly_seconds_per_series", (selection.seconds + fit_seconds) / n_series)
+    for (model,), group in selection.choices.group_by("model", maintain_order=True):
+        report(f"chosen_{model}", group.height)
+    candidates = pl.col("model").is_in([*config.candidates, *config.intermittent_candidates])
+    cv = (
+        selection.metrics.filter(candidates)
+        .group_by("model")
+        .agg(pl.col("mase").mean())
+        .sort("mase")
+    )
+    for model, value in cv.iter_rows():
+        report(f"cv_mase_{model}", value)
+    for model, count in without_forward(fitted).items():
+        report(f"refresh_without_forward_{model}", count)
+
+    # The daily job: stored models applied to the history.
+    runs = []
+    for i in range(args.refresh_repeats):
+        began = time.perf_counter()
+        forecasts = fc.refresh(fitted, train, h=h)
+        runs.append(time.perf_counter() - began)
+        log.info("refresh %d: %.2f s", i + 1, runs[-1])
+    refresh_seconds = statistics.median(runs)
+    refresh_per_series = refresh_seconds / n_series
+    report("refresh_seconds", refresh_seconds)
+    report("refresh_seconds_per_series", refresh_per_series)
+    report("series_per_second", n_series / refresh_seconds)
+    weekly_per_series = (selection.seconds + fit_seconds) / n_series
+    amortized = weekly_per_series / 7 + refresh_per_series
+    report("amortized_seconds_per_series_day", amortized)
+    by_model = dict(selection.choices.group_by("model").agg(pl.col("unique_id")).iter_rows())
+    for model, ids in sorted(by_model.items()):
+        part = train.filter(pl.col("unique_id").is_in(pl.Series(ids).implode()))
+        began = time.perf_counter()
+        fc.refresh(fitted, part, h=h)
+        report(f"refresh_seconds_per_series_{model}", (time.perf_counter() - began) / len(ids))
+    used = forecasts.group_by("unique_id").agg(pl.col("model").first().alias("used"))
+    fallbacks = used.join(selection.choices, on="unique_id").filter(
+        pl.col("used") != pl.col("model")
+    )
+    report("refresh_fallbacks", fallbacks.height)
+    ours = accuracy(forecasts, test, scale)
+    report("forecast_missing_points", ours["missing_points"])
+    report("mase_selected", ours["mase"])
+    report("mae_selected", ours["mae"])
+    report("coverage_80", ours["coverage_80"])
+    report("coverage_95", ours["coverage_95"])
+    naive = accuracy(seasonal_naive(train, test, fc.SEASON), test, scale)
+    report("mase_seasonal_naive", naive["mase"])
+    for (kind,), group in kinds.group_by("kind", maintain_order=True):
+        part = accuracy(forecasts, test, scale, group["unique_id"].to_list())
+        report(f"mase_selected_{kind}", part["mase"])
+        report(f"coverage_95_{kind}", part["coverage_95"])
+
+    # Baselines on a seeded random subset, scored on the same series and days as ours.
+    subset = (
+        np.random.default_rng(args.seed)
+        .permutation(train["unique_id"].unique().sort().to_list())
+        .tolist()
+    )
+    log.info("AutoARIMA on %d series", n_arima)
+    arima_fc, arima_seconds = autoarima(train, subset[:n_arima], h)
+    arima = accuracy(arima_fc, test, scale)
+    ours_arima = accuracy(forecasts, test, scale, subset[:n_arima])
+    arima_per_series = arima_seconds / n_arima
+    speedup_arima = arima_per_series / refresh_per_series
+    report("autoarima_series", n_arima)
+    report("autoarima_seconds_per_series", arima_per_series)
+    report("mase_autoarima", arima["mase"])
+    report("coverage_95_autoarima", arima["coverage_95"])
+    report("mase_selected_on_autoarima_subset", ours_arima["mase"])
+    report("coverage_95_selected_on_autoarima_subset", ours_arima["coverage_95"])
+    report("speedup_vs_autoarima", speedup_arima)
+    report("amortized_speedup_vs_autoarima", arima_per_series / amortized)
+
+    speedup_prophet = mase_prophet = ours_prophet = None
+    if Prophet is not None:
+        log.info("Prophet on %d series", n_prophet)
+        prophet_fc, prophet_seconds = prophet(Prophet, train, subset[:n_prophet], h)
+        pr = accuracy(prophet_fc, test, scale)
+        ours_prophet = accuracy(forecasts, test, scale, subset[:n_prophet])["mase"]
+        mase_prophet = pr["mase"]
+        speedup_prophet = prophet_seconds / n_prophet / refresh_per_series
+        report("prophet_series", n_prophet)
+        report("prophet_seconds_per_series", prophet_seconds / n_prophet)
+        report("mase_prophet", mase_prophet)
+        report("coverage_95_prophet", pr["coverage_95"])
+        report("mase_selected_on_prophet_subset", ours_prophet)
+        report("speedup_vs_prophet", speedup_prophet)
+        report("amortized_speedup_vs_prophet", prophet_seconds / n_prophet / amortized)
+    else:
+        for name in (
+            "prophet_seconds_per_series",
+            "mase_prophet",
+            "coverage_95_prophet",
+            "mase_selected_on_prophet_subset",
+            "speedup_vs_prophet",
+            "amortized_speedup_vs_prophet",
+        ):
+            report(name, NA)
+
+    log.info("census %s", CENSUS_NAICS)
+    census(args.census)
+
+    report("peak_memory_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    report(
+        "target_speedup_prophet_5x",
+        _verdict(None if speedup_prophet is None else speedup_prophet >= 5),
+    )
+    report("target_speedup_autoarima_20x", _verdict(speedup_arima >= 20))
+    no_worse = ours_arima["mase"] <= arima["mase"] and (
+        mase_prophet is None or ours_prophet <= mase_prophet
+    )
+    report("target_mase_no_worse", _verdict(no_worse))
+    report("target_coverage_95_within_3pts", _verdict(abs(ours["coverage_95"] - 0.95) <= 0.03))
+    report("wall_seconds", time.perf_counter() - run_began)
+
+
+if __name__ == "__main__":
+    main()
