@@ -278,18 +278,7 @@ def score(
     for lvl in LEVELS:
         if f"coverage_{lvl}" not in out.columns:
             out = out.with_columns(pl.lit(None, pl.Float64).alias(f"coverage_{lvl}"))
-    return out.select(
-        "unique_id",
-        "model",
-        "mae",
-        "rmse",
-        "mase",
-        "smape",
-        "bias",
-        "coverage_80",
-        "coverage_95",
-        "points",
-    ).sort("unique_id", "model")
+    return out.select(list(_METRICS_SCHEMA)).sort("unique_id", "model")
 
 
 def cross_validate(
@@ -430,16 +419,12 @@ def select_models(
     return Selection(choices, metrics, cv_long, time.perf_counter() - began)
 
 
+#: The accuracy measures reported for every series and model (CV windows and realized).
+ACCURACY_COLUMNS = ("mae", "rmse", "mase", "smape", "bias", "coverage_80", "coverage_95")
 _METRICS_SCHEMA = {
     "unique_id": pl.Utf8,
     "model": pl.Utf8,
-    "mae": pl.Float64,
-    "rmse": pl.Float64,
-    "mase": pl.Float64,
-    "smape": pl.Float64,
-    "bias": pl.Float64,
-    "coverage_80": pl.Float64,
-    "coverage_95": pl.Float64,
+    **{c: pl.Float64 for c in ACCURACY_COLUMNS},
     "points": pl.UInt32,
 }
 
@@ -719,11 +704,7 @@ def coverage_rate(actual: Sequence[float], lo: Sequence[float], hi: Sequence[flo
 
 def summary_by(metrics: pl.DataFrame, key: str = "level") -> pl.DataFrame:
     """Mean of every accuracy column by ``key`` (e.g. the hierarchy level) and model."""
-    cols = [
-        c
-        for c in ("mae", "rmse", "mase", "smape", "bias", "coverage_80", "coverage_95")
-        if c in metrics.columns
-    ]
+    cols = [c for c in ACCURACY_COLUMNS if c in metrics.columns]
     return (
         metrics.group_by(key, "model")
         .agg(pl.len().alias("series"), *[pl.col(c).mean() for c in cols])

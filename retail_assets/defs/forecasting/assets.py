@@ -232,6 +232,14 @@ def _fan_charts(history: pl.DataFrame, forecasts: pl.DataFrame, origin: dt.date)
 
 
 # ---------------------------------------------------------------------------- selection
+_SELECTION_SPEC = {
+    "group_name": "forecasting",
+    "kinds": {"statsforecast", "polars", "parquet"},
+    "owners": ["team:planning"],
+    "code_version": "2",
+}
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -240,10 +248,7 @@ def _fan_charts(history: pl.DataFrame, forecasts: pl.DataFrame, origin: dt.date)
             description="The forecasting model of every series (category, store x product), "
             "chosen by rolling-origin cross-validation on MASE and fitted once; the fitted "
             "models are stored beside the table (models.pkl) for the daily refresh.",
-            group_name="forecasting",
-            kinds={"statsforecast", "polars", "parquet"},
-            owners=["team:planning"],
-            code_version="2",
+            **_SELECTION_SPEC,
         ),
         dg.AssetSpec(
             FORECAST_CV_ACCURACY,
@@ -251,10 +256,7 @@ def _fan_charts(history: pl.DataFrame, forecasts: pl.DataFrame, origin: dt.date)
             description="MAE, RMSE, MASE, sMAPE, bias and 80/95 % interval coverage of every "
             "candidate model per series on the cross-validation windows, including a seasonal "
             "ARIMA with and without regressors per category.",
-            group_name="forecasting",
-            kinds={"statsforecast", "polars", "parquet"},
-            owners=["team:planning"],
-            code_version="2",
+            **_SELECTION_SPEC,
         ),
     ],
     check_specs=[schema_check_spec(FORECAST_MODELS), schema_check_spec(FORECAST_CV_ACCURACY)],
@@ -310,10 +312,7 @@ def forecast_models(context: dg.AssetExecutionContext, platform: RetailPlatform)
             "unique_id",
             "model",
             (pl.col("model") == pl.col("_chosen")).fill_null(False).alias("chosen"),
-            *[
-                pl.col(c).cast(pl.Float64).fill_nan(None)
-                for c in ("mae", "rmse", "mase", "smape", "bias", "coverage_80", "coverage_95")
-            ],
+            *[pl.col(c).cast(pl.Float64).fill_nan(None) for c in fc.ACCURACY_COLUMNS],
             pl.col("points").cast(pl.Int64),
             pl.lit(last).alias("as_of"),
         )
@@ -573,13 +572,7 @@ _ACCURACY_SCHEMA = {
     "model": pl.Utf8,
     "forecasts": pl.Int64,
     "actual": pl.Float64,
-    "mae": pl.Float64,
-    "rmse": pl.Float64,
-    "mase": pl.Float64,
-    "smape": pl.Float64,
-    "bias": pl.Float64,
-    "coverage_80": pl.Float64,
-    "coverage_95": pl.Float64,
+    **{c: pl.Float64 for c in fc.ACCURACY_COLUMNS},
 }
 
 
