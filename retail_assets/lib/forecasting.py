@@ -60,6 +60,9 @@ INTERMITTENT_ADI = 1.32
 
 DEFAULT_CANDIDATES = ("AutoETS", "AutoTheta", "MSTL", "SeasonalNaive", "HistoricAverage")
 INTERMITTENT_CANDIDATES = ("CrostonOptimized", "ADIDA", "IMAPA")
+#: Windows of past errors behind the conformal intervals of intermittent models. Two gave
+#: 95 % intervals that held 63 % of held-out days; statsforecast uses fewer on short series.
+CONFORMAL_WINDOWS = 10
 #: Models that can take exogenous regressors (seasonal ARIMA with fixed orders: cheap).
 EXOG_MODEL = "SARIMA_X"
 EXOG_BASELINE = "SARIMA"
@@ -124,7 +127,7 @@ class ForecastConfig:
 def make_model(name: str, config: ForecastConfig) -> Any:
     """A statsforecast model by name, with the config's season and ``alias=name``."""
     s = config.season_length
-    conformal = ConformalIntervals(h=config.h, n_windows=2)
+    conformal = ConformalIntervals(h=config.h, n_windows=CONFORMAL_WINDOWS)
     factories: dict[str, Callable[[], Any]] = {
         "AutoETS": lambda: AutoETS(season_length=s, alias=name),
         "AutoTheta": lambda: AutoTheta(season_length=s, alias=name),
