@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -609,13 +609,10 @@ def _assemble(
             **{c: np.concatenate(v) for c, v in cols.items()},
         }
     )
-    ds = (
-        pl.col("last").dt.offset_by(pl.concat_str(pl.col("step").cast(pl.Utf8), pl.lit(freq[1:])))
-        if freq[0] == "1"
-        else None
-    )
-    if ds is None:
+    if not freq.startswith("1"):
         raise ForecastError(f"freq must be one unit, e.g. 1d or 1mo; got {freq!r}")
+    step = pl.concat_str(pl.col("step").cast(pl.Utf8), pl.lit(freq[1:]))
+    ds = pl.col("last").dt.offset_by(step)
     value_cols = list(FORECAST_COLUMNS[3:])
     return (
         frame.with_columns(ds.cast(pl.Date).alias("ds"))
@@ -713,13 +710,3 @@ def summary_by(metrics: pl.DataFrame, key: str = "level") -> pl.DataFrame:
         .agg(pl.len().alias("series"), *[pl.col(c).mean() for c in cols])
         .sort(key, "mase")
     )
-
-
-def history_by_level(sales: Mapping[str, pl.DataFrame], levels: Sequence[str]) -> pl.DataFrame:
-    """Long series ``unique_id, level, ds, y`` from per-level frames ``(key..., ds, y)``."""
-    frames = []
-    for level in levels:
-        if level not in sales:
-            raise ForecastError(f"unknown forecast level {level!r}; known: {sorted(sales)}")
-        frames.append(sales[level].with_columns(pl.lit(level).alias("level")))
-    return pl.concat(frames, how="vertical_relaxed").select("unique_id", "level", "ds", "y")

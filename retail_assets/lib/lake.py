@@ -110,8 +110,7 @@ class StagedWrite:
         self.days = list(days) if partition_column else [None]
         self.targets = {day: lake.partition_path(schema, table, day) for day in self.days}
         self.staging = self.table_dir / f".staging-{uuid.uuid4().hex}"
-        self._make_parent = lake._make_parent
-        self._make_parent(self.staging)
+        Lake._make_parent(self.staging)
         self.files: dict[str | None, Path] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-stage")
         self._job = self._pool.submit(self._write)
@@ -155,7 +154,7 @@ class StagedWrite:
             with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.files)))) as pool:
                 list(pool.map(_fsync, self.files.values()))
             for day, target in self.targets.items():
-                self._make_parent(target)
+                Lake._make_parent(target)
                 os.replace(self.files[day], target)
         except OSError as exc:
             raise OSError(

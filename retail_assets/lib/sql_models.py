@@ -30,7 +30,8 @@ are the dependencies.
 The module parses and checks models (:func:`load_models`), renders them, builds the SQL of
 their declared tests (:class:`ModelTest`) and their pandera contract, and derives column-level
 lineage (:func:`column_lineage`). Running them against the lake is
-:func:`run_model`'s job, which the Dagster layer wraps.
+:func:`execute_model` and :func:`audit_result` (compute, then the declared tests), which
+``sql_runner.materialize`` runs and the Dagster layer wraps.
 """
 
 from __future__ import annotations
@@ -584,23 +585,6 @@ class ModelResult:
 
 class ModelRunError(RuntimeError):
     """Running a model failed; the message names the model file and DuckDB's error."""
-
-
-def run_model(
-    model: SqlModel,
-    con: duckdb.DuckDBPyConnection,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    examples: int = 3,
-) -> ModelResult:
-    """Execute ``model`` for ``[start, end)`` on ``con`` and run its declared tests.
-
-    ``con`` has a view per table the model reads (``Lake.compute_connection``). Nothing is
-    written.
-    """
-    result = execute_model(model, con, start, end)
-    result.tests = audit_result(result, con, examples)
-    return result
 
 
 def execute_model(
