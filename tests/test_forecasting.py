@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 import pytest
 import statsforecast.models as sf_models
+from statsforecast import StatsForecast
 from distributed import Client, LocalCluster
 
 from retail_assets.lib.forecasting import (
@@ -466,7 +467,7 @@ def test_dask_engine_gives_the_local_results():
     local_fc = refresh(fitted, history)
     with (
         LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+            n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -502,6 +503,42 @@ def test_dask_engine_gives_the_local_results():
     assert lf.select(*keys, "model").equals(rf.select(*keys, "model"))
     for c in ("yhat", "lo_80", "hi_80", "lo_95", "hi_95"):
         np.testing.assert_allclose(rf[c].to_numpy(), lf[c].to_numpy(), atol=1e-6, err_msg=c)
+
+
+def test_cross_validation_carries_forward_and_refits_on_an_in_process_cluster():
+    """Locally, models with ``forward`` are fitted at the first cutoff and carried forward;
+    on an in-process cluster (threads share the model objects) every window is refitted."""
+    rng = np.random.default_rng(5)
+    history = pl.concat(
+        [series(f"w{i}", 10.0 * i + 20.0 * weekly(140, rng, 0.3)) for i in range(4)]
+    )
+    cfg = ForecastConfig(h=7, n_windows=3, candidates=("AutoETS", "HistoricAverage"))
+    models = ["AutoETS", "HistoricAverage"]
+    ours = cross_validate(history, models, cfg)
+    kwargs = dict(h=7, n_windows=3, step_size=7, level=[80, 95])
+    data = history.sort("unique_id", "ds")
+    forward = StatsForecast(
+        models=[sf_models.AutoETS(season_length=7, alias="AutoETS")], freq="1d"
+    ).cross_validation(df=data, refit=False, **kwargs)
+    refitted = StatsForecast(
+        models=[sf_models.AutoETS(season_length=7, alias="AutoETS")], freq="1d"
+    ).cross_validation(df=data, refit=True, **kwargs)
+    np.testing.assert_allclose(ours["AutoETS"].to_numpy(), forward["AutoETS"].to_numpy())
+    # Carrying the first fit forward is not the same computation as refitting.
+    assert not np.allclose(forward["AutoETS"].to_numpy(), refitted["AutoETS"].to_numpy())
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        shared = cross_validate(history, models, cfg, client=client)
+    np.testing.assert_allclose(
+        shared["AutoETS"].to_numpy(), refitted["AutoETS"].to_numpy(), rtol=1e-5, atol=1e-5
+    )
+    assert shared["HistoricAverage"].to_numpy() == pytest.approx(
+        ours["HistoricAverage"].to_numpy(), rel=1e-5
+    )
 
 
 # ----------------------------------------------------------------- bad input

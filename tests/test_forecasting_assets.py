@@ -235,7 +235,7 @@ def test_selection_and_refresh_on_a_dask_cluster_match_the_local_run(sales):
     local_models = sales.lake.read("ml", "forecast_models").drop("lineage_id", "processed_at")
     local_fc = sales.lake.read("ml", "sales_forecasts", [LAST.isoformat()])
     with LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None
     ) as cluster:
         on_dask = Pipeline(
             sales.root,
