@@ -505,6 +505,34 @@ def test_dask_engine_gives_the_local_results():
         np.testing.assert_allclose(rf[c].to_numpy(), lf[c].to_numpy(), atol=1e-6, err_msg=c)
 
 
+def test_another_candidate_replaces_the_default_only_by_the_margin():
+    rng = np.random.default_rng(8)
+    history = series("weekly", 50.0 + 10.0 * weekly(140, rng, 1.5))
+    scores = {}
+    for margin in (0.0, 0.95):
+        cfg = ForecastConfig(
+            h=7,
+            n_windows=2,
+            candidates=("HistoricAverage", "SeasonalNaive"),
+            selection_margin=margin,
+        )
+        sel = select_models(history, cfg)
+        scores = dict(sel.metrics.select("model", "mase").iter_rows())
+        (row,) = sel.choices.to_dicts()
+        if margin == 0.0:
+            # The weekly pattern: seasonal naive is far better than the mean.
+            assert scores["SeasonalNaive"] < scores["HistoricAverage"]
+            assert row["model"] == "SeasonalNaive"
+            assert row["reason"] == "lowest cross-validated MASE"
+        else:
+            # ...but not twenty times better, so the first-listed default stays.
+            assert scores["SeasonalNaive"] > 0.05 * scores["HistoricAverage"]
+            assert row["model"] == "HistoricAverage"
+            assert row["reason"].startswith("the default candidate")
+    with pytest.raises(ForecastError, match="selection_margin"):
+        ForecastConfig(selection_margin=1.0)
+
+
 def test_cross_validation_carries_forward_and_refits_on_an_in_process_cluster():
     """Locally, models with ``forward`` are fitted at the first cutoff and carried forward;
     on an in-process cluster (threads share the model objects) every window is refitted."""

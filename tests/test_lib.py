@@ -34,6 +34,12 @@ def test_settings_defaults_and_env():
     assert s.lake_root == Path("/x/lake") and s.seed == 7 and s.start_date == dt.date(2024, 2, 1)
     with pytest.raises(SettingsError, match="RETAIL_SEED"):
         Settings.from_env({"RETAIL_SEED": "seven"})
+    assert Settings.from_env({}).forecast_selection_margin == 0.05
+    margin = {"RETAIL_FORECAST_SELECTION_MARGIN": "0.1"}
+    assert Settings.from_env(margin).forecast_selection_margin == 0.1
+    for bad in ("ten", "0.7", "-0.1"):
+        with pytest.raises(SettingsError, match="RETAIL_FORECAST_SELECTION_MARGIN"):
+            Settings.from_env({"RETAIL_FORECAST_SELECTION_MARGIN": bad})
 
 
 def test_key_required_outside_demo_profile():

@@ -59,6 +59,11 @@ class RetailPlatform(dg.ConfigurableResource):
     forecast_cv_windows: int = Field(
         default=3, description="Rolling-origin windows per series (RETAIL_FORECAST_CV_WINDOWS)."
     )
+    forecast_selection_margin: float = Field(
+        default=0.05,
+        description="How much lower (as a share) another candidate's cross-validated MASE must "
+        "be to replace the first-listed one (RETAIL_FORECAST_SELECTION_MARGIN).",
+    )
     forecast_history_days: int = Field(
         default=730, description="Days of history the model selection reads."
     )
@@ -103,6 +108,7 @@ class RetailPlatform(dg.ConfigurableResource):
             forecast_levels=list(settings.forecast_levels),
             forecast_candidates=list(settings.forecast_candidates),
             forecast_cv_windows=settings.forecast_cv_windows,
+            forecast_selection_margin=settings.forecast_selection_margin,
             forecast_history_days=settings.forecast_history_days,
             forecast_n_jobs=settings.forecast_n_jobs,
             dask_scheduler=settings.dask_scheduler,

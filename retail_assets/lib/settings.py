@@ -51,6 +51,7 @@ class Settings:
     forecast_levels: tuple[str, ...] = ("category", "store_product")
     forecast_candidates: tuple[str, ...] = ()
     forecast_cv_windows: int = 3
+    forecast_selection_margin: float = 0.05
     forecast_history_days: int = 730
     forecast_n_jobs: int = 1
     dask_scheduler: str = ""
@@ -84,6 +85,9 @@ class Settings:
             ),
             forecast_candidates=_list(env, "RETAIL_FORECAST_CANDIDATES", None, ()),
             forecast_cv_windows=_int(env, "RETAIL_FORECAST_CV_WINDOWS", 3, minimum=1),
+            forecast_selection_margin=_float(
+                env, "RETAIL_FORECAST_SELECTION_MARGIN", 0.05, 0.0, 0.5
+            ),
             forecast_history_days=_int(env, "RETAIL_FORECAST_HISTORY_DAYS", 730, minimum=14),
             forecast_n_jobs=_int(env, "RETAIL_FORECAST_N_JOBS", 1, minimum=-1),
             dask_scheduler=env.get("RETAIL_DASK_SCHEDULER", "").strip(),
@@ -144,6 +148,22 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
     if value < minimum:
         raise SettingsError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(
+    env: dict[str, str], name: str, default: float, low: float, high: float | None = None
+) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if not (value >= low and (high is None or value <= high)):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise SettingsError(f"{name} must be {bound}, got {value}")
     return value
 
 

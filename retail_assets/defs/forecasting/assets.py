@@ -56,6 +56,7 @@ def forecast_config(platform: RetailPlatform) -> fc.ForecastConfig:
             h=platform.forecast_horizon,
             candidates=tuple(platform.forecast_candidates) or fc.DEFAULT_CANDIDATES,
             n_windows=platform.forecast_cv_windows,
+            selection_margin=platform.forecast_selection_margin,
             n_jobs=platform.forecast_n_jobs,
         )
     except fc.ForecastError as exc:
