@@ -172,6 +172,8 @@ def test_web_events_follow_the_ga4_export(march):
         (flat["event_timestamp"] >= day_start)
         & (flat["event_timestamp"] < day_start + 86_400_000_000)
     ).all()
+    # No two events are equal in every column (late sessions are not clipped onto one time).
+    assert not web.select(pl.struct(pl.all()).struct.json_encode().is_duplicated().any()).item()
     denied = flat.filter(pl.col("analytics_storage") == "No")
     assert denied.height > 0
     assert denied["user_pseudo_id"].null_count() == denied.height
@@ -241,6 +243,58 @@ def test_partitions_are_deterministic_and_independent():
         assert not first.equals(getattr(a, method)(other)), method
     assert _parquet_bytes(a.customers_frame()) == _parquet_bytes(b.customers_frame())
     assert not Simulator(CFG, seed=6, customers=3_000).sessions(day).equals(a.sessions(day))
+
+
+def test_a_day_with_journeys_is_the_same_alone_or_after_other_days():
+    day = dt.date(2025, 6, 10)
+    alone = Simulator(CFG, seed=9, customers=3_000)
+    after = Simulator(CFG, seed=9, customers=3_000)
+    # Other days first, later and earlier, one in the same week for some customers and not
+    # for others, so the journey cache holds other days and evicts some before the day.
+    for offset in (9, -15, -3, 1):
+        other = day + dt.timedelta(days=offset)
+        after.app_events(other)
+        after.sessions(other)
+    for method in ("app_events", "sessions"):
+        first = _parquet_bytes(getattr(alone, method)(day))
+        assert first == _parquet_bytes(getattr(after, method)(day)), method
+        assert first == _parquet_bytes(getattr(after, method)(day)), method  # twice: same bytes
+
+
+def test_purchase_journeys_make_activity_persist_and_carts_convert_later(march):
+    app, days = march["app"], MARCH
+    customers = march["customers"].height
+    active = app.select("user_id", "event_date").unique()
+
+    def active_again(lag):
+        """P(active on day t + lag | active on day t)."""
+        later = active.with_columns(pl.col("event_date") - pl.duration(days=lag))
+        base = active.filter(pl.col("event_date") <= days[-1] - dt.timedelta(days=lag))
+        return base.join(later, on=["user_id", "event_date"], how="semi").height / base.height
+
+    # Active customers come back the next day far more often than on an average day, and
+    # more than two weeks later: that is the journey, not only each customer's own rate
+    # (which alone would make the two lags alike).
+    p_active = active.height / len(days) / customers
+    assert active_again(1) > 2 * p_active
+    assert active_again(1) > 1.25 * active_again(14)
+
+    # A cart today makes a purchase tomorrow likely (abandoned carts recovered later), and
+    # some purchases are of a cart left on an earlier day: no cart add in their session.
+    def per_day(kind):
+        return app.filter(pl.col("event_type") == kind).select("user_id", "event_date").unique()
+
+    buyers = per_day("purchase")
+    carted = per_day("add_to_cart").filter(pl.col("event_date") < days[-1])
+    next_day = carted.with_columns(pl.col("event_date") + pl.duration(days=1))
+    buy_next = next_day.join(buyers, on=["user_id", "event_date"], how="semi").height
+    assert buy_next / carted.height > 3 * buyers.height / len(days) / customers
+    sessions = app.group_by("session_id").agg(
+        (pl.col("event_type") == "purchase").any().alias("bought"),
+        (pl.col("event_type") == "add_to_cart").any().alias("carted"),
+    )
+    recovered = sessions.filter(pl.col("bought") & ~pl.col("carted")).height
+    assert 0.1 < recovered / sessions.filter(pl.col("bought")).height < 0.6
 
 
 def test_a_persona_added_in_yaml_is_simulated(tmp_path):

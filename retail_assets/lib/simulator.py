@@ -9,6 +9,15 @@ What drives what:
   frequency per channel (web, app, store), preferred hours, a basket profile per category,
   a channel mix and consent propensities. Each customer also has a personal activity level
   (gamma distributed, mean 1), so some customers return day after day and others rarely.
+* **Purchase journeys** (web and app): per customer and week (customers' weeks start on
+  different weekdays), one seeded draw decides whether a journey happens that week, on which
+  days and for how many (2 to 6). On its days the customer comes back far more often and
+  fills the cart; purchases concentrate on its last two days, some of them of a cart left on
+  an earlier day (a view, then the purchase). Off journeys customers visit less and mostly
+  browse. The stage multipliers off journeys are solved per persona so the configured visit
+  frequencies, view-to-cart and cart-to-purchase rates stay about the averages (within a few
+  percent). A day's journeys need only the draws of its customers' weeks, so days stay
+  independent.
 * **Calendar**: weekends (the weekend/weekday ratio is ``weekend_uplift`` while the weekly
   mean stays 1, so configured frequencies are the realized ones), festivals with uplift, a
   yearly trend, promotions (price discount and demand uplift) and monthly seasonality per
@@ -29,6 +38,7 @@ building blocks are in :mod:`retail_assets.lib.columns`.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import zlib
 from dataclasses import dataclass
@@ -85,6 +95,8 @@ _DEVICES = [
     ("tablet", "Apple", "iOS", 0.07),
 ]
 _BRANDS = ["Northwind", "Contoso", "Fabrikam", "Tailspin", "Litware", "Adventure"]
+#: One-line reviews per class; a share of reviews is just one of these (and the per-row
+#: reference simulator in ``benchmarks/`` draws all its review text from them).
 _REVIEW_TEXT = {
     "negative": [
         "Broke after a week, very disappointed",
@@ -104,6 +116,140 @@ _REVIEW_TEXT = {
         "Best {cat} purchase this year",
         "Works perfectly, highly recommend",
     ],
+}
+# Review and social text is composed from the phrase pools below (see _TextWriter): clauses at a
+# polarity level from -2 (strongly negative) to 2 (strongly positive) about an aspect of the
+# category, stock phrases with negations, mixed statements for the middle, and an opening that
+# names a product, brand or store for some texts.
+_POLARITY = {
+    -2: ("terrible", "awful", "horrible", "useless", "dreadful"),
+    -1: ("poor", "disappointing", "mediocre", "flimsy", "subpar"),
+    0: ("okay", "fine", "average", "acceptable", "decent", "so-so"),
+    1: ("good", "nice", "solid", "pleasant", "lovely"),
+    2: ("excellent", "great", "outstanding", "superb", "fantastic"),
+}
+#: Intensifiers make a level-1 word a level-2 one ("really good"); hedges soften a word.
+_INTENSIFIERS = ("really ", "very ", "truly ", "extremely ")
+_HEDGES = ("", "", "quite ", "fairly ", "mostly ", "just ")
+#: Stock phrases by level, negations among them.
+_IDIOMS = {
+    -2: (
+        "never again",
+        "don't waste your money",
+        "stopped working after a week",
+        "worst {cat} purchase I have made",
+        "not worth it at all",
+        "would not recommend it to anyone",
+    ),
+    -1: (
+        "wasn't worth it",
+        "not impressed",
+        "not great",
+        "expected better",
+        "not as described",
+        "would not buy it again",
+    ),
+    0: (
+        "not bad, not great",
+        "nothing special",
+        "it does the job",
+        "about what I expected",
+        "neither good nor bad",
+        "average for the price",
+    ),
+    1: (
+        "not bad at all",
+        "can't complain",
+        "happy with it",
+        "does what it says",
+        "would buy it again",
+    ),
+    2: (
+        "love it",
+        "couldn't be happier",
+        "no complaints at all",
+        "best {cat} purchase this year",
+        "highly recommend it",
+        "exceeded my expectations",
+    ),
+}
+#: Aspects as (noun, positive note, negative note): every category's, then per category.
+_COMMON_ASPECTS = (
+    ("price", "great value for money", "overpriced"),
+    ("returns", "easy returns", "returns were a hassle"),
+    ("delivery", "fast delivery", "arrived late"),
+    ("website", "easy to order online", "the website kept crashing"),
+    ("packaging", "neat packaging", "damaged packaging"),
+    ("customer service", "helpful customer service", "unhelpful customer service"),
+    ("staff", "friendly staff", "rude staff"),
+    ("quality", "well made", "cheap materials"),
+)
+_CATEGORY_ASPECTS = {
+    "electronics": (
+        ("battery", "battery lasts all day", "battery drains fast"),
+        ("screen", "sharp screen", "dim screen"),
+        ("sound", "clear sound", "tinny sound"),
+        ("setup", "easy setup", "setup was a pain"),
+    ),
+    "appliances": (
+        ("noise level", "runs quietly", "very noisy"),
+        ("installation", "easy installation", "installation was a nightmare"),
+        ("energy use", "low energy use", "uses a lot of power"),
+        ("capacity", "plenty of room inside", "too small inside"),
+    ),
+    "apparel": (
+        ("fit", "true to size", "runs small"),
+        ("fabric", "soft fabric", "itchy fabric"),
+        ("stitching", "neat stitching", "loose stitching"),
+        ("colour", "colour as pictured", "colour faded after one wash"),
+    ),
+    "grocery": (
+        ("taste", "tastes fresh", "bland taste"),
+        ("freshness", "fresh and crisp", "stale on arrival"),
+        ("portion", "generous portion", "tiny portion"),
+        ("flavour", "rich flavour", "odd aftertaste"),
+    ),
+    "home & garden": (
+        ("assembly", "easy assembly", "assembly took hours"),
+        ("durability", "holds up well", "rusted within a month"),
+        ("instructions", "clear instructions", "confusing instructions"),
+        ("finish", "smooth finish", "scratched finish"),
+    ),
+    "beauty": (
+        ("scent", "lovely scent", "overpowering scent"),
+        ("texture", "light texture", "greasy texture"),
+        ("skin feel", "gentle on skin", "irritated my skin"),
+        ("lasting power", "lasts all day", "wears off in an hour"),
+    ),
+}
+#: Openings that name an entity ({product}, {brand}, {store}); social mentions use their own.
+_OPENINGS = {
+    "product": (
+        "Bought the {product}",
+        "Ordered the {product} last week",
+        "Got the {product} as a gift",
+        "Review of the {product}",
+        "Second time buying the {product}",
+    ),
+    "brand": (
+        "First time trying {brand}",
+        "Another {brand} purchase",
+        "Switched to {brand} for this",
+        "My usual {brand} {cat} order",
+    ),
+    "store": (
+        "Picked it up at store {store}",
+        "Bought it in store {store}",
+        "Went to {store} on the weekend",
+        "Click and collect at {store}",
+    ),
+    "none": ("Update after a month", "First order here", "Bought this for my partner"),
+}
+_SOCIAL_OPENINGS = {
+    "product": ("just got the {product}", "anyone tried the {product}?", "the {product}"),
+    "brand": ("@{brand}", "{brand} again", "thoughts on {brand}:"),
+    "store": ("at {store} today", "{store} run", "in {store} just now"),
+    "none": ("",),
 }
 _SEARCH_TERMS = ["deals", "best", "cheap", "near me", "reviews", "sale", "new", "gift"]
 
@@ -462,15 +608,73 @@ class Simulator:
         """Customers active on ``day`` on ``channel`` (web, app or store).
 
         ``rng.random(customers) < propensity x traffic``, computed in reused buffers: three
-        full-length arrays a call that would otherwise be fresh memory.
+        full-length arrays a call that would otherwise be fresh memory. Online (web, app) the
+        propensity is the part of it not made on journeys (:class:`_JourneyPlan`) plus, for
+        the few customers on a journey that day, its stage's extra visits.
         """
         buf = self._scratch
         if not hasattr(buf, "uniform"):
             n = self.customers
             buf.uniform, buf.rate, buf.hit = np.empty(n), np.empty(n), np.empty(n, bool)
         rng.random(out=buf.uniform)
-        np.multiply(self._propensity[channel], self.traffic_multiplier(day), out=buf.rate)
+        traffic = self.traffic_multiplier(day)
+        if channel == "store":
+            np.multiply(self._propensity[channel], traffic, out=buf.rate)
+        else:
+            plan = self._journey_plan
+            np.multiply(self._propensity[channel], traffic * plan.kept, out=buf.rate)
+            buf.rate[plan.capped] = plan.capped_visits[channel] * traffic
+            _, on, cell = self._journey_stage(day)
+            buf.rate[on] += plan.extra_visits[channel].take(cell) * traffic
         return np.flatnonzero(np.less(buf.uniform, buf.rate, out=buf.hit))
+
+    @cached_property
+    def _journey_plan(self) -> _JourneyPlan:
+        return _JourneyPlan.build(self)
+
+    @cached_property
+    def _journey_cache(self) -> tuple[dict, threading.Lock]:
+        """Journey stages of the last few days simulated (deterministic, so only a cache)."""
+        return {}, threading.Lock()
+
+    def _journey_stage(self, day: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every customer's journey stage on ``day``, the customers on a journey, their cells.
+
+        Stages (int8): 0 off journeys, 1 two or more days before the journey's last day, 2
+        the day before it, 3 the last day. Customers are in seven blocks by index whose weeks
+        start on different weekdays, and a journey lies within its customer's week. Per block,
+        one seeded 16-bit draw per customer (seeded from the block's week) starts a journey
+        that week with the customer's weekly probability, and one more per journey picks its
+        length and first day (:class:`_JourneyPlan`). So a day needs one draw per customer,
+        and any day of a week sees the same journeys. Also the customers on a journey and
+        their (persona, stage) cells.
+        """
+        cache, lock = self._journey_cache
+        with lock:
+            found = cache.get(day)
+        if found is not None:
+            return found
+        plan, n = self._journey_plan, self.customers
+        stage, on = np.zeros(n, np.int8), []
+        for block in range(7):
+            lo, hi = block * n // 7, (block + 1) * n // 7
+            weekday = (day.toordinal() - block) % 7  # the day's place in the block's week
+            rng = rng_for(self.seed, "journeys", day - dt.timedelta(days=weekday))
+            bits = rng.bit_generator.random_raw(-(-(hi - lo) // 4)).view(np.uint16)
+            who = np.flatnonzero(bits[: hi - lo] < plan.threshold[lo:hi])
+            pick = rng.integers(0, plan.stage_by_pick.shape[1], who.size, np.int16)
+            here = plan.stage_by_pick[weekday].take(pick)
+            now = np.flatnonzero(here > 0)
+            at = who.take(now) + lo
+            stage[at] = here.take(now)
+            on.append(at)
+        at = np.concatenate(on)
+        found = stage, at, self.customer_table["persona"].take(at) * _STAGES + stage.take(at)
+        with lock:
+            cache[day] = found
+            for old in list(cache)[:-2]:  # keep the last two days
+                del cache[old]
+        return found
 
     def _products(self, rng: np.random.Generator, cell: np.ndarray) -> np.ndarray:
         """A catalog row per (persona, category) cell, within the persona's price range."""
@@ -511,6 +715,10 @@ class Simulator:
         return _Tables.build(self)
 
     @cached_property
+    def _writer(self) -> _TextWriter:
+        return _TextWriter.build(self)
+
+    @cached_property
     def _list_price(self) -> np.ndarray:
         return self.catalog["list_price"].to_numpy()
 
@@ -533,8 +741,13 @@ class Simulator:
         cell = persona * len(self.category_names) + category
         product = self._products(rng, cell)
         lift = np.exp(0.5 * self.config.signals.strength * self.latent_demand(day))[category]
-        carted = rng.random(s) < np.minimum(p.web_cart[persona] * lift, 1.0)
-        bought = carted & (rng.random(s) < p.web_buy[persona])
+        # A cart add, then perhaps a purchase, or a purchase alone (of a cart left on an
+        # earlier day of the journey), at the rates of the customer's journey stage.
+        stage, plan = self._journey_stage(day)[0][users], self._journey_plan
+        cart_p = np.minimum(p.web_cart[persona] * lift * plan.cart["web"][persona, stage], 1.0)
+        carted = rng.random(s) < cart_p
+        recovered = lift * plan.recover["web"][persona, stage] / np.maximum(1 - cart_p, 1e-9)
+        bought = rng.random(s) < np.where(carted, plan.buy["web"][persona, stage], recovered)
         quantity = rng.integers(p.qty_lo.ravel()[cell], p.qty_hi.ravel()[cell] + 1)
         page_views = 1 + rng.poisson(1.5, s)
         item_views = 1 + rng.poisson(0.6, s)
@@ -563,8 +776,14 @@ class Simulator:
         ts -= np.repeat(end - per_session, per_session)  # step in the session
         ts *= rng.integers(3_000_000, 90_000_000, n, np.int32)  # 3 to 90 s between events
         ts += np.repeat(start, per_session)
-        # event_date stays the partition's day
-        np.minimum(ts, (day - _EPOCH).days * _DAY_US + _DAY_US - 1, out=ts)
+        # event_date stays the partition's day: events past its end move to its last
+        # microseconds, one apart in session order, so no two rows of a session are equal.
+        last_us = (day - _EPOCH).days * _DAY_US + _DAY_US - 1
+        late = np.flatnonzero(start + (per_session - 1) * 90_000_000 > last_us)
+        k = per_session[late]
+        after = np.arange(k.sum()) - np.repeat(np.cumsum(k), k)  # -(events after it) - 1
+        event = np.repeat(end[late], k) + after
+        ts[event] = np.minimum(ts[event], last_us + 1 + after)
         engagement = rng.integers(0, 20_000, n, np.int32)
 
         price = self._list_price[product] * (1 - self.discount(day)[category])
@@ -749,8 +968,11 @@ class Simulator:
 
         Active customers open one or more sessions (a new session after at least 30 minutes
         without events); each view turns into a cart add with the persona's view-to-cart rate,
-        and a cart into a purchase later in the session with its cart-to-purchase rate. Rows
-        come session by session, each view followed by its cart add and purchase.
+        and a cart into a purchase later in the session with its cart-to-purchase rate, both
+        times the multipliers of the customer's purchase-journey stage that day; on a
+        journey's last two days a session may end in the purchase of a cart left on an
+        earlier day (its product viewed, then bought). Rows come session by session, each
+        view followed by its cart add and purchase.
         """
         rng = rng_for(self.seed, "app_events", day)
         c, p, tb = self.customer_table, self._p, self._tables
@@ -779,29 +1001,48 @@ class Simulator:
         v_persona = np.repeat(persona, views)
         v = v_persona.size
         # The product viewed (its category by the persona's basket weights and the day's
-        # interest, then uniform in the persona's price range) and whether it goes to the
-        # cart (the persona's view-to-cart rate, lifted by latent demand): one joint draw.
+        # interest, then uniform in the persona's price range) and whether it may go to the
+        # cart (the persona's view-to-cart rate, lifted by latent demand, at the highest
+        # multiplier of its journey stages): one joint draw.
+        plan = self._journey_plan
         weight = self._product_weights(day)
         lift = np.exp(0.5 * self.config.signals.strength * self.latent_demand(day))
-        cart_p = np.minimum(p.app_v2c[:, None] * lift[tb.product_category], 1.0)
+        top = plan.cart["app"].max(axis=1)
+        cart_p = np.minimum((p.app_v2c * top)[:, None] * lift[tb.product_category], 1.0)
         joint = np.stack([weight * (1 - cart_p), weight * cart_p], axis=2)
         outcome = draw_grouped(rng, joint.reshape(weight.shape[0], -1), v_persona, bins=16_384)
         per_view = outcome & 1  # carted; then events per view: the view, cart add, purchase
         product = outcome >> 1
-        cart = np.flatnonzero(per_view)
-        buy = cart[rng.random(cart.size) < p.app_c2p[v_persona[cart]]]
-        # A view comes its rank in the session x 10 to 120 s after the session start.
         view_start = np.cumsum(views) - views
+        # One uniform per candidate: the cart add stays at the customer's journey stage's
+        # rate, and turns into a purchase in the session at the stage's rate.
+        stage = self._journey_stage(day)[0][s_user]
+        maybe = np.flatnonzero(per_view)
+        cell = np.searchsorted(view_start, maybe, side="right") - 1  # the session
+        cell = persona[cell] * _STAGES + stage[cell]
+        stays = (plan.cart["app"] / top[:, None]).ravel()[cell]
+        u = rng.random(maybe.size)
+        cart = maybe[u < stays]
+        bought = maybe[u < stays * plan.buy["app"].ravel()[cell]]  # a subset of cart
+        per_view[maybe[u >= stays]] = 0
+        # On a journey's last two days a session may end with the purchase of a cart left on
+        # an earlier day: its last view (of that product), then the purchase.
+        late = np.flatnonzero(stage >= 2)
+        odds = views[late] * plan.recover["app"][persona[late], stage[late]]
+        back = late[rng.random(late.size) < odds]
+        last = view_start[back] + views[back] - 1
+        buy = np.concatenate([bought, last[per_view[last] == 0]])
+        # A view comes its rank in the session x 10 to 120 s after the session start.
         view_ts = np.arange(v)
         view_ts -= np.repeat(view_start, views)
         view_ts *= rng.integers(10_000_000, 120_000_000, v, np.int32)
         view_ts += np.repeat(start.astype(np.int64), views)
-        cart_ts = view_ts[cart] + rng.integers(5_000_000, 60_000_000, cart.size)
-        in_cart = np.zeros(v, np.int64)
-        in_cart[cart] = np.arange(cart.size)
-        buy_ts = cart_ts[in_cart[buy]] + rng.integers(60_000_000, 900_000_000, buy.size)
+        cart_wait = rng.integers(5_000_000, 60_000_000, cart.size)
+        cart_ts = view_ts[cart] + cart_wait
+        buy_ts = view_ts[buy] + rng.integers(60_000_000, 900_000_000, buy.size)
+        buy_ts[: bought.size] += cart_wait[np.searchsorted(cart, bought)]
 
-        # Layout: every view, followed by its cart add and its purchase.
+        # Layout: every view, followed by its cart add and its purchase (either may be absent).
         per_view += 1
         per_view[buy] += 1
         at = np.cumsum(per_view)
@@ -810,11 +1051,12 @@ class Simulator:
         ts = np.empty(n, np.int64)
         ts[at] = view_ts
         ts[at[cart] + 1] = cart_ts
-        ts[at[buy] + 2] = buy_ts
+        at_buy = at[buy] + per_view[buy] - 1
+        ts[at_buy] = buy_ts
         np.minimum(ts, day_end, out=ts)
         kind = np.full(n, tb.app_events.views[0])
         kind[at[cart] + 1] = tb.app_events.views[1]
-        kind[at[buy] + 2] = tb.app_events.views[2]
+        kind[at_buy] = tb.app_events.views[2]
         product = np.repeat(product, per_view)
         per_session = views.copy()
         for extra in (cart, buy):
@@ -864,6 +1106,8 @@ class Simulator:
         """Reviews, search queries and social mentions per category for ``day``."""
         sig = self.config.signals
         rng = rng_for(self.seed, "signals", day)
+        # Text has its own stream, so the counts, sentiment and ratings are drawn as before.
+        text_rng = rng_for(self.seed, "signal_text", day)
         latent = self.latent_demand(day)
         lift = self.interest(day) * self.traffic_multiplier(day)
         frames = []
@@ -877,13 +1121,23 @@ class Simulator:
             q = sig.search_queries_per_category
             search_vol = rng.poisson(150 * lift[k], q) + 1
             hashtag = f"#{_prefix(cat).lower()} "
+            # A reviewer writes to the stars they give (which follow the latent sentiment),
+            # a social post to its sentiment.
+            review_tone = np.clip(
+                _TONE_FROM_RATING * (rating - 3) / 2 + (1 - _TONE_FROM_RATING) * rev_sent, -1, 1
+            )
+            # The draw the former fixed templates made: later categories' numbers stay as they were.
+            rng.integers(0, 4, n_rev + n_soc)
             frames.append(
                 pl.DataFrame(
                     {
                         "category": cat,
                         "source": ["review"] * n_rev + ["social"] * n_soc + ["search"] * q,
-                        "text": _texts(rev_sent, cat, rng)
-                        + [hashtag + t for t in _texts(soc_sent, cat, rng)]
+                        "text": self._writer.write(review_tone, cat, text_rng)
+                        + [
+                            hashtag + t
+                            for t in self._writer.write(soc_sent, cat, text_rng, social=True)
+                        ]
                         + [
                             f"{cat.lower()} {_SEARCH_TERMS[i % len(_SEARCH_TERMS)]}"
                             for i in range(q)
@@ -1189,6 +1443,103 @@ class _PersonaArrays:
         )
 
 
+@dataclass(frozen=True)
+class _JourneyPlan:
+    """What purchase journeys change: per customer, and per channel a (persona, stage) table.
+
+    ``threshold``: the customer's weekly probability of starting a journey x 2**16, set so
+    the journeys' extra visits make ``_JOURNEY_VISIT_SHARE`` of their online visits; the
+    rest, ``kept`` of the visits a day (frequency x activity), come on any day. ``capped``
+    customers visit so often that the weekly probability would pass
+    ``_JOURNEY_MAX_PER_WEEK``: they have that one and keep ``capped_visits`` a day per
+    channel. Per channel and (persona, stage): ``extra_visits``, the stage's extra visit
+    probability, split over web and app as the persona's visits are; ``cart``, the
+    multiplier of the persona's view-to-cart (web: cart) rate; ``buy``, the probability that
+    a cart add turns into a purchase in the session; ``recover``, purchases of a cart left
+    on an earlier day per view (web: per session). Off journeys (stage 0) the cart and
+    purchase multipliers are solved per persona from the expected share of visits at each
+    stage, so the configured rates stay about the averages over all days. ``stage_by_pick``: the
+    stage on each day of the customer's week (0 to 6) of a journey by its pick.
+    """
+
+    threshold: np.ndarray
+    kept: float
+    capped: np.ndarray
+    capped_visits: dict[str, np.ndarray]
+    extra_visits: dict[str, np.ndarray]
+    cart: dict[str, np.ndarray]
+    buy: dict[str, np.ndarray]
+    recover: dict[str, np.ndarray]
+    stage_by_pick: np.ndarray
+
+    @classmethod
+    def build(cls, sim: Simulator) -> _JourneyPlan:
+        p, rate = sim._p, sim._propensity
+        lo, hi = _JOURNEY_DAYS
+        days = np.array([0.0, (lo + hi) / 2 - 2, 1.0, 1.0])  # a journey's mean days per stage
+        per_journey = float(days @ _STAGE_VISITS)  # and its expected extra visits
+        share, most = _JOURNEY_VISIT_SHARE, _JOURNEY_MAX_PER_WEEK
+        # Journeys a week (before the cap) x 2**16, in float32 (half the memory traffic).
+        weekly = np.add(rate["web"], rate["app"], dtype=np.float32)
+        weekly *= np.float32(share * 7 / per_journey * 2**16)
+        cap = np.float32(most * 2**16)
+        capped = np.flatnonzero(weekly > cap)
+        kept_capped = 1 - share * most * 2**16 / weekly[capped].astype(np.float64)
+        np.minimum(weekly, cap, out=weekly)
+        # Expected visits at each stage per persona, over 512 activity levels (every 8th of
+        # the sorted levels of the first 4,096 customers) as if each were of every persona:
+        # (persona, level) arrays.
+        n_personas = len(p.share)
+        level = np.sort(sim.customer_table["activity"][:4096])[::-8]
+        online = np.maximum(p.web_per_day + p.app_per_day, 1e-300)
+        head = (share * 7 / per_journey * online)[:, None] * level  # journeys a week, uncapped
+        kept_k = 1 - share * most / np.maximum(head, most)
+        on_stage = np.minimum(head, most)[..., None] / 7 * days  # share of days at each stage
+        on_stage[..., 0] = 1 - on_stage.sum(axis=-1)
+        funnel = {"web": (p.web_cart, p.web_buy), "app": (p.app_v2c, p.app_c2p)}
+        capped_visits, extra, cart, buy, recover = {}, {}, {}, {}, {}
+        for channel, own in (("web", p.web_per_day), ("app", p.app_per_day)):
+            capped_visits[channel] = rate[channel][capped] * kept_capped
+            extra[channel] = (own / online)[:, None] * _STAGE_VISITS
+            # A visit's probability at each stage (at most 1), times the days at the stage.
+            base = own[:, None] * level * kept_k  # visits a day besides the journeys' extra
+            visits = np.minimum(base[..., None] + extra[channel][:, None, :], 1.0) * on_stage
+            visits = visits.sum(axis=1)
+            seen = visits / np.maximum(visits.sum(axis=1, keepdims=True), 1e-300)
+            off = np.maximum(seen[:, 0], 1e-9)  # personas without visits keep 1 off journeys
+            mult = np.tile(_STAGE_CART, (n_personas, 1))
+            then = np.tile(_STAGE_BUY, (n_personas, 1))
+            carts = (seen[:, 1:] * mult[:, 1:]).sum(axis=1)
+            mult[:, 0] = np.where(seen[:, 0] > 0, (1 - carts) / off, 1.0)
+            np.maximum(mult[:, 0], _OFF_JOURNEY_FLOOR, out=mult[:, 0])
+            bought = (seen[:, 1:] * (mult[:, 1:] * then[:, 1:] + _STAGE_RECOVER[1:])).sum(axis=1)
+            then[:, 0] = np.where(seen[:, 0] > 0, (1 - bought) / (off * mult[:, 0]), 1.0)
+            np.maximum(then[:, 0], _OFF_JOURNEY_FLOOR, out=then[:, 0])
+            to_cart, to_buy = funnel[channel]
+            cart[channel] = mult
+            buy[channel] = np.minimum(to_buy[:, None] * then, 1.0)
+            recover[channel] = (to_cart * to_buy)[:, None] * _STAGE_RECOVER
+        # A pick is a length (lo to hi days, uniform) and a first day in the customer's week
+        # (uniform among those that end the journey within it): `starts` picks per length.
+        starts = math.lcm(*range(8 - hi, 9 - lo))
+        pick = np.arange((hi - lo + 1) * starts)
+        length = lo + pick // starts
+        first, weekday = pick % starts % (8 - length), np.arange(7)[:, None]
+        left = first + length - 1 - weekday  # days to the journey's last day
+        on = (first <= weekday) & (left >= 0)
+        return cls(
+            threshold=weekly.astype(np.uint16),
+            kept=1 - share,
+            capped=capped,
+            capped_visits=capped_visits,
+            extra_visits=extra,
+            cart=cart,
+            buy=buy,
+            recover=recover,
+            stage_by_pick=np.where(on, 3 - np.minimum(left, 2), 0).astype(np.int8),
+        )
+
+
 # ------------------------------------------------------------------ draws and GA4 details
 
 # Validity bits of the four event params (slot i is bit i) holding a string / an int, for
@@ -1214,6 +1565,20 @@ def _poisson_pmf(mean: np.ndarray) -> np.ndarray:
 
 
 _EXTRA_SESSIONS = _poisson_pmf(np.array([0.4]))  # app sessions beyond the first on a day
+
+# Purchase journeys (Simulator._journey_stage, _JourneyPlan). Stages: 0 off journeys, 1 two
+# or more days before the journey's last day (research: views and carts, few purchases), 2
+# the day before the last, 3 the last day (purchases, of carts left earlier among them).
+# Stage 0's cart and buy multipliers are solved per persona (the 1.0 below is unused).
+_STAGES = 4
+_JOURNEY_DAYS = (2, 6)  # shortest and longest journey, in days (uniform; at most 7, a week)
+_JOURNEY_VISIT_SHARE = 0.6  # share of a customer's online visits that are journey visits
+_JOURNEY_MAX_PER_WEEK = 0.8  # highest weekly probability of starting a journey
+_STAGE_VISITS = np.array([0.0, 0.6, 0.75, 0.9])  # extra visit probability a day, web + app
+_STAGE_CART = np.array([1.0, 1.25, 2.0, 0.5])  # x the persona's view-to-cart rate
+_STAGE_BUY = np.array([1.0, 0.2, 0.6, 1.9])  # x its cart-to-purchase rate, in the session
+_STAGE_RECOVER = np.array([0.0, 0.0, 0.5, 1.5])  # purchases alone a view, x v2c x c2p
+_OFF_JOURNEY_FLOOR = 0.2  # lowest stage-0 multiplier
 
 
 def draw_grouped(
@@ -1282,7 +1647,123 @@ def _order_by_time_then_id(ts: np.ndarray) -> np.ndarray:
     return order
 
 
-def _texts(sentiment: np.ndarray, cat: str, rng: np.random.Generator) -> list[str]:
-    cls = np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.25, "positive", "neutral"))
-    pick = rng.integers(0, 4, sentiment.size)
-    return [_REVIEW_TEXT[c][i].format(cat=cat.lower()) for c, i in zip(cls, pick, strict=True)]
+#: Weight of the rating in a review's tone (the rest is its latent sentiment).
+_TONE_FROM_RATING = 0.75
+#: Spread (in polarity levels) of each clause's level around twice the text's tone.
+_TONE_NOISE = 0.33
+#: Share of texts that name a product, brand or store, and how those split over the three.
+_ENTITY_SHARE = 0.5
+_ENTITY_KINDS = ("product", "product", "brand", "store")
+#: Share of reviews that are just a one-line review from ``_REVIEW_TEXT``.
+_ONE_LINER_SHARE = 0.08
+_CLASS_OF_LEVEL = ("negative", "negative", "neutral", "positive", "positive")
+
+
+def _pick(pool: tuple[str, ...] | list[str], u: float) -> str:
+    return pool[int(u * len(pool))]
+
+
+@dataclass(frozen=True)
+class _TextWriter:
+    """Review and social text for a tone per row (-1..1, the scale of the latent sentiment).
+
+    A text is an opening (which names a product of the category, a brand or a store for
+    ``_ENTITY_SHARE`` of them), then one to three clauses. Each clause has its own polarity
+    level: twice the tone plus normal noise (``_TONE_NOISE``), rounded into -2..2, so most
+    clauses agree with the tone and some are a level off: a four-star review can read
+    lukewarm, a middling one lean either way. A clause is an adjective of its level about an
+    aspect of the category, the aspect's positive or negative note, or a stock phrase (with
+    negations: "not bad at all", "wasn't worth it"); a level-0 clause may be a mixed statement
+    ("good price but slow delivery"). All draws come from the generator passed in: a normal
+    matrix and a uniform matrix per call, the loop only picks and joins strings.
+    """
+
+    products: dict[str, list[str]]  # category -> product names
+    brands: list[str]
+    stores: list[str]
+
+    @classmethod
+    def build(cls, sim: Simulator) -> _TextWriter:
+        names = sim.catalog.group_by("category", maintain_order=True).agg("item_name")
+        return cls(
+            products=dict(zip(names["category"], names["item_name"].to_list(), strict=True)),
+            brands=_BRANDS,
+            stores=[f"S{i + 1:03d}" for i in range(sim.config.stores)],
+        )
+
+    def write(
+        self, tone: np.ndarray, cat: str, rng: np.random.Generator, social: bool = False
+    ) -> list[str]:
+        """One text per tone, about category ``cat``; ``social`` for short, lower-case posts."""
+        n = tone.size
+        levels = np.round(2 * tone[:, None] + rng.normal(0, _TONE_NOISE, (n, 3)))
+        levels = np.clip(levels, -2, 2).astype(np.int64).tolist()
+        draws = rng.random((n, 21)).tolist()
+        aspects = _COMMON_ASPECTS + _CATEGORY_ASPECTS.get(cat.lower(), ())
+        names = {"product": self.products[cat], "brand": self.brands, "store": self.stores}
+        openings = _SOCIAL_OPENINGS if social else _OPENINGS
+        lower = cat.lower()
+        out = []
+        for level, u in zip(levels, draws, strict=True):
+            # u[0..3] the opening, u[4..5] the body, u[6..18] three clauses, u[19..20] the style
+            kind = _pick(_ENTITY_KINDS, u[1]) if u[0] < _ENTITY_SHARE else "none"
+            opening = ""
+            if kind != "none" or u[1] < 0.3:
+                name = _pick(names[kind], u[2]) if kind != "none" else ""
+                opening = _pick(openings[kind], u[3]).format(
+                    product=name, brand=name, store=name, cat=lower
+                )
+            if not social and u[4] < _ONE_LINER_SHARE:
+                body = [_pick(_REVIEW_TEXT[_CLASS_OF_LEVEL[level[0] + 2]], u[5]).format(cat=lower)]
+            else:
+                count = 1 if u[4] < (0.7 if social else 0.45) else 2 if u[4] < 0.85 else 3
+                # Clauses' aspects a third of the list apart: one review, different aspects.
+                body = [
+                    _clause(
+                        level[i], aspects, lower, (u[6] + i / 3) % 1.0, *u[7 + 4 * i : 11 + 4 * i]
+                    )
+                    for i in range(count)
+                ]
+            if social:
+                sep = " " if opening.endswith((":", "?")) else ": " if u[19] < 0.5 else " - "
+                out.append(sep.join(x for x in (opening, ", ".join(body)) if x))
+                continue
+            sentences = [opening] if opening else []
+            sentences += body if u[19] < 0.5 else [", ".join(body)]
+            end = "!" if abs(level[0]) == 2 and u[20] < 0.5 else "."
+            out.append(". ".join(s[0].upper() + s[1:] for s in sentences) + end)
+        return out
+
+
+def _clause(
+    level: int,
+    aspects: tuple[tuple[str, str, str], ...],
+    cat: str,
+    aspect: float,
+    kind: float,
+    word: float,
+    modifier: float,
+    order: float,
+) -> str:
+    """One clause at ``level`` about an aspect; the other arguments are uniform draws."""
+    i = int(aspect * len(aspects))
+    noun, good, bad = aspects[i]
+    if level == 0:
+        if kind < 0.35:
+            j = int(word * (len(aspects) - 1))  # another aspect
+            _, other_good, other_bad = aspects[j + (j >= i)]
+            return f"{good} but {other_bad}" if order < 0.5 else f"{bad} but {other_good}"
+        if kind < 0.7:
+            return f"the {noun} is {_pick(_HEDGES, modifier)}{_pick(_POLARITY[0], word)}"
+        return _pick(_IDIOMS[0], word).format(cat=cat)
+    if kind < 0.45:
+        if abs(level) == 2 and modifier < 0.4:  # "really good"
+            text = _pick(_INTENSIFIERS, modifier / 0.4) + _pick(_POLARITY[level // 2], word)
+        elif abs(level) == 1:
+            text = _pick(_HEDGES, modifier) + _pick(_POLARITY[level], word)
+        else:
+            text = _pick(_POLARITY[level], word)
+        return f"the {noun} is {text}" if order < 0.5 else f"{text} {noun}"
+    if kind < 0.7:
+        return good if level > 0 else bad
+    return _pick(_IDIOMS[level], word).format(cat=cat)
