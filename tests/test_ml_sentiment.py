@@ -1,0 +1,321 @@
+"""Review sentiment: training on simulated reviews, labelled files, scoring and the gazetteer."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from retail_assets.lib.config import load_simulation_config
+from retail_assets.lib.ml.sentiment import (
+    CLASSES,
+    MIN_ROWS,
+    Gazetteer,
+    LabeledSource,
+    SentimentDataError,
+    confusion_matrix_figure,
+    load_labeled,
+    rating_to_class,
+    score,
+    sentiment_by_entity,
+    train,
+    training_data_from_signals,
+)
+from retail_assets.lib.plots import png_markdown
+from retail_assets.lib.simulator import Simulator
+
+DAYS = [dt.date(2025, 3, 1) + dt.timedelta(days=i) for i in range(28)]
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """Four weeks of simulated signals (about 7,000 reviews) and the simulator behind them."""
+    sim = Simulator(load_simulation_config(), seed=3, customers=500)
+    return sim, pl.concat(sim.signals(d) for d in DAYS)
+
+
+@pytest.fixture(scope="module")
+def model(simulated):
+    return train(training_data_from_signals(simulated[1]), seed=0)
+
+
+def test_training_data_from_signals_labels_reviews_by_rating(simulated):
+    signals = simulated[1]
+    data = training_data_from_signals(signals)
+    reviews = signals.filter(pl.col("source") == "review")
+    assert data.columns == ["text", "label"]
+    assert data.height == reviews.height > 6_000
+    rating = reviews["rating"].to_numpy()
+    expected = np.select([rating <= 2, rating == 3], ["negative", "neutral"], "positive")
+    assert data["label"].to_list() == expected.tolist()
+
+
+def test_model_on_simulated_reviews_is_good_but_not_perfect(model, simulated):
+    assert 0.85 <= model.macro_f1 < 1.0
+    assert 0.85 <= model.accuracy < 1.0
+    assert model.per_class["class"].to_list() == list(CLASSES)
+    assert model.per_class["f1"].min() > 0.75
+    n = training_data_from_signals(simulated[1]).height
+    assert model.train_rows + model.test_rows == n
+    assert model.test_rows == pytest.approx(0.2 * n, abs=1)
+    assert model.confusion.shape == (3, 3)
+    assert model.confusion.sum() == model.test_rows
+    assert model.confusion.sum(axis=1).tolist() == model.per_class["support"].to_list()
+    metrics = model.metrics()
+    assert metrics["macro_f1"] == round(model.macro_f1, 4)
+    assert {"f1_negative", "f1_neutral", "f1_positive", "train_rows"} <= set(metrics)
+
+
+def test_score_gives_a_class_and_probabilities_per_text(model):
+    texts = [
+        "Excellent quality, highly recommend it!",
+        "Terrible. Never again, don't waste your money.",
+        "Good price but arrived late.",
+        "",
+    ]
+    scored = score(model.pipeline, texts)
+    assert scored.columns == ["label", "p_negative", "p_neutral", "p_positive", "score"]
+    assert scored.height == len(texts)
+    p = scored.select("p_negative", "p_neutral", "p_positive").to_numpy()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert scored["label"].to_list()[:2] == ["positive", "negative"]
+    assert [CLASSES[i] for i in p.argmax(axis=1)] == scored["label"].to_list()
+    np.testing.assert_allclose(scored["score"], p[:, 2] - p[:, 0])
+    assert score(model.pipeline, []).height == 0
+
+
+def test_confusion_matrix_figure_shows_the_held_out_counts(model):
+    fig = confusion_matrix_figure(model)
+    ax = fig.axes[0]
+    assert "macro-F1" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(CLASSES)
+    cells = sorted(int(t.get_text()) for t in ax.texts)
+    assert cells == sorted(model.confusion.ravel().tolist())
+    assert png_markdown(fig).startswith("![plot](data:image/png;base64,")
+
+
+# ---------------------------------------------------------------------------- labelled files
+def _write(tmp_path, frame: pl.DataFrame, kind: str):
+    path = tmp_path / f"labelled.{kind}"
+    frame.write_csv(path) if kind == "csv" else frame.write_parquet(path)
+    return path
+
+
+REVIEWS = pl.DataFrame(
+    {
+        "review": ["Great!", "awful", "fine I guess", "  love it ", "meh"],
+        "sentiment": ["positive", " Negative", "NEUTRAL", "positive ", "neutral"],
+        "stars": [5, 1, 3, 4, 2],
+    }
+)
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_labelled_file_loads_labels_and_ratings(tmp_path, kind):
+    path = _write(tmp_path, REVIEWS, kind)
+    by_label = load_labeled(path, "review", label_column="sentiment")
+    assert by_label.columns == ["text", "label"]
+    assert by_label["label"].to_list() == ["positive", "negative", "neutral", "positive", "neutral"]
+    assert by_label["text"][3] == "love it"
+    by_rating = LabeledSource(path, "review", rating_column="stars").load()
+    assert by_rating["label"].to_list() == [
+        "positive",
+        "negative",
+        "neutral",
+        "positive",
+        "negative",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("columns", "role", "missing"),
+    [
+        ({"text_column": "body", "label_column": "sentiment"}, "text", "body"),
+        ({"text_column": "review", "label_column": "label"}, "label", "label"),
+        ({"text_column": "review", "rating_column": "rating"}, "rating", "rating"),
+    ],
+)
+def test_labelled_file_with_a_wrong_column_name_fails_clearly(
+    tmp_path, kind, columns, role, missing
+):
+    path = _write(tmp_path, REVIEWS, kind)
+    with pytest.raises(SentimentDataError) as err:
+        load_labeled(path, **columns)
+    message = str(err.value)
+    assert str(path) in message
+    assert f"no {role} column '{missing}'" in message
+    assert "['review', 'sentiment', 'stars']" in message  # the columns the file does have
+
+
+def test_bad_labels_are_counted(tmp_path):
+    frame = REVIEWS.with_columns(
+        pl.Series("sentiment", ["positive", "good", "neutral", None, "negative"])
+    )
+    path = _write(tmp_path, frame, "csv")
+    with pytest.raises(SentimentDataError, match=r"2 of 5 rows in column 'sentiment'") as err:
+        load_labeled(path, "review", label_column="sentiment")
+    assert str(path) in str(err.value) and "'good'" in str(err.value)
+
+
+def test_bad_ratings_and_empty_text_are_counted(tmp_path):
+    frame = REVIEWS.with_columns(pl.Series("stars", ["5", "0", "3.5", "five", "4"]))
+    path = _write(tmp_path, frame, "csv")
+    with pytest.raises(SentimentDataError, match=r"3 of 5 rows in column 'stars'.*not 1-5"):
+        load_labeled(path, "review", rating_column="stars")
+    empty = _write(
+        tmp_path, REVIEWS.with_columns(pl.Series("review", ["a", " ", None, "b", "c"])), "parquet"
+    )
+    with pytest.raises(SentimentDataError, match=r"2 of 5 rows in column 'review'.*empty"):
+        load_labeled(empty, "review", label_column="sentiment")
+
+
+def test_labelled_file_needs_exactly_one_of_label_and_rating(tmp_path):
+    path = _write(tmp_path, REVIEWS, "csv")
+    with pytest.raises(SentimentDataError, match="exactly one"):
+        load_labeled(path, "review", label_column="sentiment", rating_column="stars")
+    with pytest.raises(SentimentDataError, match="exactly one"):
+        load_labeled(path, "review")
+    with pytest.raises(SentimentDataError, match="no such file"):
+        load_labeled(tmp_path / "missing.csv", "review", label_column="sentiment")
+    workbook = tmp_path / "labelled.xlsx"
+    workbook.write_bytes(b"")
+    with pytest.raises(SentimentDataError, match="unsupported file type '.xlsx'"):
+        load_labeled(workbook, "review", label_column="sentiment")
+
+
+def test_rating_to_class():
+    ratings = pl.DataFrame({"rating": [1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 6.0, None, 1.5]})
+    assert ratings.select(rating_to_class())["label"].to_list() == [
+        "negative",
+        "negative",
+        "neutral",
+        "positive",
+        "positive",
+        None,
+        None,
+        None,
+        None,
+    ]
+
+
+def test_train_refuses_too_little_or_one_sided_data():
+    few = pl.DataFrame({"text": ["good", "bad", "okay"] * 5, "label": list(CLASSES) * 5})
+    with pytest.raises(SentimentDataError, match=f"15 rows; at least {MIN_ROWS}"):
+        train(few)
+    no_neutral = pl.DataFrame(
+        {"text": [f"good {i}" for i in range(60)], "label": ["positive", "negative"] * 30}
+    )
+    with pytest.raises(SentimentDataError, match=r"\{'neutral': 0\}"):
+        train(no_neutral)
+    with pytest.raises(SentimentDataError, match="missing column"):
+        train(no_neutral.rename({"label": "class"}))
+
+
+# ---------------------------------------------------------------------------- entities
+CATALOG = pl.DataFrame(
+    {
+        "product_id": ["A-1", "A-12", "C-1", "Z-1"],
+        "product_name": ["Acme Widget 1", "Acme Widget 12", "C++ Kit (v2)", "Zeta.Co Lamp"],
+        "category": ["Home", "Home", "Toys", "Home"],
+    }
+)
+
+
+def test_gazetteer_tags_products_brands_and_stores():
+    gazetteer = Gazetteer.build(CATALOG, ["S001", "S002"])
+    texts = [
+        "Loved the acme widget 12, picked up at s001",  # product 12, not 1; its brand; a store
+        "Acmeish widgets; S0010 is closed; AcmeWidget 1",  # partial words only: nothing
+        "the c++  kit (v2) rocks, better than my Acme",  # metacharacters, two spaces, a brand
+        "ZetaXCo Lamp is not Zeta.Co Lamp",  # '.' is a dot, not any character
+        "",
+    ]
+    tags = gazetteer.tag(texts)
+    assert tags.columns == ["text_index", "entity_type", "entity"]
+    assert tags.rows() == [
+        (0, "brand", "Acme"),
+        (0, "product", "A-12"),
+        (0, "store", "S001"),
+        (2, "brand", "Acme"),
+        (2, "brand", "C++"),
+        (2, "product", "C-1"),
+        (3, "brand", "Zeta.Co"),
+        (3, "product", "Z-1"),
+    ]
+
+
+def test_gazetteer_finds_the_entities_the_simulator_writes(simulated):
+    sim, signals = simulated
+    stores = [f"S{i + 1:03d}" for i in range(sim.config.stores)]
+    catalog = sim.product_catalog_frame()
+    gazetteer = Gazetteer.build(catalog, stores)
+    reviews = signals.filter(pl.col("source") == "review")
+    tags = gazetteer.tag(reviews["text"])
+    share = tags["text_index"].n_unique() / reviews.height
+    assert 0.4 <= share <= 0.6
+    assert set(tags["entity_type"]) == {"product", "brand", "store"}
+    products = tags.filter(pl.col("entity_type") == "product")
+    assert set(products["entity"]) <= set(catalog["product_id"])
+    # A product is named with its own category's reviews.
+    named = products.join(
+        reviews.with_row_index("text_index").with_columns(pl.col("text_index").cast(pl.Int64)),
+        on="text_index",
+    ).join(catalog, left_on="entity", right_on="product_id", suffix="_product")
+    assert (named["category"] == named["category_product"]).all()
+
+
+def test_sentiment_by_entity():
+    scored = pl.DataFrame(
+        {
+            "label": ["positive", "negative", "neutral", "positive"],
+            "p_negative": [0.1, 0.8, 0.3, 0.0],
+            "p_neutral": [0.1, 0.1, 0.4, 0.2],
+            "p_positive": [0.8, 0.1, 0.3, 0.8],
+        }
+    ).with_columns((pl.col("p_positive") - pl.col("p_negative")).alias("score"))
+    tags = pl.DataFrame(
+        {
+            "text_index": [0, 0, 1, 2, 3, 3],
+            "entity_type": ["brand", "store", "brand", "brand", "brand", "product"],
+            "entity": ["Acme", "S001", "Acme", "Acme", "Zeta", "Z-1"],
+        }
+    )
+    out = sentiment_by_entity(scored, tags)
+    assert out.columns == [
+        "entity_type",
+        "entity",
+        "mentions",
+        "mean_score",
+        "share_positive",
+        "share_negative",
+    ]
+    rows = {(r["entity_type"], r["entity"]): r for r in out.iter_rows(named=True)}
+    acme = rows[("brand", "Acme")]
+    assert acme["mentions"] == 3
+    assert acme["mean_score"] == pytest.approx((0.7 - 0.7 + 0.0) / 3)
+    assert acme["share_positive"] == pytest.approx(1 / 3)
+    assert acme["share_negative"] == pytest.approx(1 / 3)
+    assert rows[("brand", "Zeta")]["mean_score"] == pytest.approx(0.8)
+    assert rows[("store", "S001")]["share_positive"] == 1.0
+    assert out["entity"].to_list() == ["Acme", "Zeta", "Z-1", "S001"]  # type, then most mentioned
+
+
+def test_scoring_and_aggregating_simulated_mentions(model, simulated):
+    sim, signals = simulated
+    texts = signals.filter(pl.col("source") != "search")
+    gazetteer = Gazetteer.build(
+        sim.product_catalog_frame(), [f"S{i + 1:03d}" for i in range(sim.config.stores)]
+    )
+    scored = score(model.pipeline, texts["text"])
+    by_entity = sentiment_by_entity(scored, gazetteer.tag(texts["text"]))
+    brands = by_entity.filter(pl.col("entity_type") == "brand")
+    assert sorted(brands["entity"]) == sorted(
+        sim.product_catalog_frame()["product_name"].str.split(" ").list.first().unique()
+    )
+    assert (brands["mentions"] > 50).all()
+    assert by_entity["mean_score"].is_between(-1, 1).all()
+    # Mentions of everything lean positive, as the simulated mood does (tanh(0.4) > 0).
+    assert brands["mean_score"].mean() > 0.1
