@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 import statsforecast.models as sf_models
-from statsforecast import StatsForecast
 from distributed import Client, LocalCluster
+from statsforecast import StatsForecast
 
 from retail_assets.lib.forecasting import (
     ForecastConfig,
