@@ -91,6 +91,15 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         )
         if not result.success:
             return _report_failure(f"forecasts for {keys[-1]}", result)
+        # The models (sentiment, direction, propensity, segments) on the history now in the
+        # lake, then their drift monitor. A model without enough history yet says so and
+        # publishes an empty table.
+        for name in ("model_training", "model_monitoring"):
+            result = defs.resolve_job_def(name).execute_in_process(
+                instance=instance, raise_on_error=False, tags=tags
+            )
+            if not result.success:
+                return _report_failure(name, result)
     log.info(
         'all %d partitions done in %.0fs. Query the warehouse with:\n  python -c "import '
         "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "
@@ -165,6 +174,54 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score with a champion model, without Dagster: print CSV (or write --output)."""
+    import polars as pl
+
+    from retail_assets.lib.lake import Lake
+    from retail_assets.lib.ml import scoring
+    from retail_assets.lib.settings import Settings
+
+    s = Settings.from_env()
+    lake = Lake(s.lake_root, s.landing_root, s.warehouse_path)
+    if args.model == "sentiment":
+        if not args.text:
+            print("give one or more texts to score", file=sys.stderr)
+            return 2
+        out = scoring.sentiment(s.lake_root, args.text)
+    else:
+        if args.input:
+            path = Path(args.input)
+            features = (
+                pl.read_parquet(path)
+                if path.suffix == ".parquet"
+                else pl.read_csv(path, try_parse_dates=True)
+            )
+        else:
+            days = sorted(
+                f.parent.name.split("=", 1)[1]
+                for f in lake.partition_files("features", "user_features")
+            )
+            if not days:
+                print(f"no features.user_features in {s.lake_root}", file=sys.stderr)
+                return 2
+            day = args.as_of or days[-1]
+            features = lake.read("features", "user_features", [day])
+            if features.is_empty():
+                print(f"no features.user_features for {day}", file=sys.stderr)
+                return 2
+        if args.customer:
+            features = features.filter(pl.col("customer_key").is_in(args.customer))
+        fn = scoring.propensity if args.model == "propensity" else scoring.segments
+        out = fn(s.lake_root, features)
+    if args.output:
+        out.write_csv(args.output)
+        print(f"wrote {out.height} rows to {args.output}", file=sys.stderr)
+    else:
+        print(out.write_csv(), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``retail-assets`` command."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -193,6 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--partition", help="first day, YYYY-MM-DD (incremental models)")
     k.add_argument("--end", help="last day of a range, YYYY-MM-DD (default: --partition)")
     k.set_defaults(func=cmd_compile)
+    sc = sub.add_parser(
+        "score", help="score customers or texts with a champion model (no Dagster needed)"
+    )
+    sc.add_argument("model", choices=["propensity", "segments", "sentiment"])
+    sc.add_argument("text", nargs="*", help="texts to score (sentiment)")
+    sc.add_argument("--as-of", help="day of features.user_features to score (default: latest)")
+    sc.add_argument("--input", help="a CSV or Parquet file of user features to score instead")
+    sc.add_argument("--customer", action="append", help="only this customer_key (repeatable)")
+    sc.add_argument("--output", help="write CSV here instead of standard output")
+    sc.set_defaults(func=cmd_score)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

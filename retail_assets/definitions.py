@@ -9,6 +9,7 @@ from retail_assets.defs.activation import assets as activation
 from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
+from retail_assets.defs.models import assets as models
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census, landing
@@ -33,6 +34,7 @@ def build_definitions(platform: RetailPlatform | None = None) -> dg.Definitions:
         governance.defs,
         features.defs,
         forecasting.defs,
+        models.defs,
         activation.defs,
         jobs.defs,
         dg.Definitions(resources={"platform": platform}),

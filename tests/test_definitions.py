@@ -66,6 +66,7 @@ def test_every_asset_is_described_grouped_and_checked():
         "governance",
         "features",
         "forecasting",
+        "models",
         "activation",
     }
     for name, a in snap.items():
@@ -75,9 +76,17 @@ def test_every_asset_is_described_grouped_and_checked():
             assert a["checks"] == ["pandera_schema"], name
         else:  # SQL models: the declared tests are checks too
             assert len(a["checks"]) > 1, name
-    for schedule in ("daily_refresh", "feature_tables_refresh"):
+    for schedule in (
+        "daily_refresh",
+        "feature_tables_refresh",
+        "model_training_weekly",
+        "model_monitoring_daily",
+    ):
         status = _snapshot()["schedules"][schedule]["default_status"]
         assert status == dg.DefaultScheduleStatus.RUNNING.value, schedule
+    sensor = _snapshot()["sensors"]["model_retraining_sensor"]
+    assert sensor["default_status"] == dg.DefaultSensorStatus.RUNNING.value
+    assert sensor["jobs"] == ["model_training"]
 
 
 def test_dagster_definitions_validate(tmp_path):

@@ -18,6 +18,7 @@ UNPARTITIONED = (
     | FEATURE_TABLES
     | FORECAST_SELECTION
     | dg.AssetSelection.keys("raw/census_retail_sales", "raw/sales_history", "ml/census_forecast")
+    | dg.AssetSelection.groups("models")
 )
 
 reference_data_job = dg.define_asset_job(

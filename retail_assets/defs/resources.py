@@ -89,6 +89,44 @@ class RetailPlatform(dg.ConfigurableResource):
         description="Memory a run's DuckDB may use before spilling to disk, e.g. 8GB "
         "(RETAIL_DUCKDB_MEMORY_LIMIT; default half of the machine's memory).",
     )
+    model_training_days: int = Field(
+        default=56,
+        description="Days of signals and user features the models train on "
+        "(RETAIL_MODEL_TRAINING_DAYS).",
+    )
+    sentiment_labels: str = Field(
+        default="",
+        description="A labeled CSV or Parquet file to train the sentiment model on instead of "
+        "the simulated reviews (RETAIL_SENTIMENT_LABELS).",
+    )
+    sentiment_text_column: str = Field(
+        default="text", description="Text column of that file (RETAIL_SENTIMENT_TEXT_COLUMN)."
+    )
+    sentiment_label_column: str = Field(
+        default="",
+        description="Column with negative/neutral/positive labels "
+        "(RETAIL_SENTIMENT_LABEL_COLUMN); or give a rating column.",
+    )
+    sentiment_rating_column: str = Field(
+        default="",
+        description="Column with 1-5 ratings, mapped 1-2 negative, 3 neutral, 4-5 positive "
+        "(RETAIL_SENTIMENT_RATING_COLUMN).",
+    )
+    segments: int = Field(default=6, description="Customer segments (RETAIL_SEGMENTS).")
+    retrain_psi_threshold: float = Field(
+        default=0.25,
+        description="A feature PSI at or above this requests a retrain (RETAIL_RETRAIN_PSI).",
+    )
+    retrain_growth_share: float = Field(
+        default=0.2,
+        description="New training rows, as a share of those the champion saw, that request a "
+        "retrain (RETAIL_RETRAIN_GROWTH).",
+    )
+    retrain_metric_drop: float = Field(
+        default=0.05,
+        description="A drop of the champion's live metric below its holdout value (in the "
+        "metric's units) that requests a retrain (RETAIL_RETRAIN_METRIC_DROP).",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetailPlatform":
@@ -115,6 +153,15 @@ class RetailPlatform(dg.ConfigurableResource):
             sessions_source=settings.sessions_source,
             app_events_source=settings.app_events_source,
             duckdb_memory_limit=settings.duckdb_memory_limit,
+            model_training_days=settings.model_training_days,
+            sentiment_labels=settings.sentiment_labels,
+            sentiment_text_column=settings.sentiment_text_column,
+            sentiment_label_column=settings.sentiment_label_column,
+            sentiment_rating_column=settings.sentiment_rating_column,
+            segments=settings.segments,
+            retrain_psi_threshold=settings.retrain_psi_threshold,
+            retrain_growth_share=settings.retrain_growth_share,
+            retrain_metric_drop=settings.retrain_metric_drop,
         )
 
     def inbox(self, name: str) -> Path:

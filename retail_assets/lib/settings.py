@@ -58,6 +58,15 @@ class Settings:
     sessions_source: str = "simulator"
     app_events_source: str = "simulator"
     duckdb_memory_limit: str = ""
+    model_training_days: int = 56
+    sentiment_labels: str = ""
+    sentiment_text_column: str = "text"
+    sentiment_label_column: str = ""
+    sentiment_rating_column: str = ""
+    segments: int = 6
+    retrain_psi_threshold: float = 0.25
+    retrain_growth_share: float = 0.2
+    retrain_metric_drop: float = 0.05
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -91,6 +100,15 @@ class Settings:
             forecast_history_days=_int(env, "RETAIL_FORECAST_HISTORY_DAYS", 730, minimum=14),
             forecast_n_jobs=_int(env, "RETAIL_FORECAST_N_JOBS", 1, minimum=-1),
             dask_scheduler=env.get("RETAIL_DASK_SCHEDULER", "").strip(),
+            model_training_days=_int(env, "RETAIL_MODEL_TRAINING_DAYS", 56, minimum=14),
+            sentiment_labels=env.get("RETAIL_SENTIMENT_LABELS", "").strip(),
+            sentiment_text_column=env.get("RETAIL_SENTIMENT_TEXT_COLUMN", "text").strip(),
+            sentiment_label_column=env.get("RETAIL_SENTIMENT_LABEL_COLUMN", "").strip(),
+            sentiment_rating_column=env.get("RETAIL_SENTIMENT_RATING_COLUMN", "").strip(),
+            segments=_int(env, "RETAIL_SEGMENTS", 6, minimum=2),
+            retrain_psi_threshold=_float(env, "RETAIL_RETRAIN_PSI", 0.25, 0.0),
+            retrain_growth_share=_float(env, "RETAIL_RETRAIN_GROWTH", 0.2, 0.0),
+            retrain_metric_drop=_float(env, "RETAIL_RETRAIN_METRIC_DROP", 0.05, 0.0, 1.0),
             sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
             app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
             duckdb_memory_limit=_memory(env, "RETAIL_DUCKDB_MEMORY_LIMIT"),

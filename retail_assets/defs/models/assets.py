@@ -1,0 +1,920 @@
+"""Models: the questions a retail marketer asks every week, answered with scikit-learn.
+
+Every model lives in the registry in the lake (``<lake>/models/<name>/v0001/...``, see
+``lib/ml/registry.py``). A training run fits a *challenger*, measures it on a holdout, measures
+the current *champion* on the same holdout, and promotes the challenger only when it is better;
+the decision and its reasons are recorded (``ml/model_decisions``). The tables each asset
+writes come from the champion, whichever that is after the decision.
+
+- ``ml/review_sentiment`` (with ``ml/entity_sentiment``): 3-class TF-IDF + logistic regression
+  on the simulated reviews' ratings or a labeled file; every review and mention scored; the
+  products, brands and stores they name tagged from the catalog.
+- ``ml/sales_direction_model``: weekly up/down per category from last week's signals, with
+  expanding-window validation against a majority-class and a last-week baseline.
+- ``ml/purchase_propensity``: next-24-hour purchase probability per active customer, split by
+  time and by customer, calibrated, against "carted in the last 24 h" and RFM.
+- ``ml/customer_segments`` (with ``ml/segment_profiles``): k-means on RFM and behaviour, named
+  for marketers, names carried over from the last run.
+- ``ml/feature_drift``: PSI of every champion's inputs, training data against the latest week,
+  and the propensity champion's live PR-AUC. ``model_retraining_sensor`` reads it and requests
+  a retrain when drift, data growth or the live metric says so.
+
+Training runs weekly (``model_training``, Mondays 05:00 UTC), monitoring daily.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
+from retail_assets.defs.resources import RetailPlatform
+from retail_assets.lib import plots
+from retail_assets.lib.frames import markdown_table
+from retail_assets.lib.lake import Lake
+from retail_assets.lib.ml import direction, drift, propensity, segments, sentiment
+from retail_assets.lib.ml.evaluation import binary_metrics
+from retail_assets.lib.ml.registry import Decision, ModelRegistry, retrain_reasons
+
+SIGNALS = dg.AssetKey(["raw", "signals"])
+CATALOG = dg.AssetKey(["raw", "product_catalog"])
+CUSTOMERS = dg.AssetKey(["governed", "customers"])
+USER_FEATURES = dg.AssetKey(["features", "user_features"])
+USER_ACTIVITY = dg.AssetKey(["features", "user_daily_activity"])
+WEEKLY_DIRECTION = dg.AssetKey(["features", "weekly_sales_direction"])
+
+REVIEW_SENTIMENT = dg.AssetKey(["ml", "review_sentiment"])
+ENTITY_SENTIMENT = dg.AssetKey(["ml", "entity_sentiment"])
+SALES_DIRECTION = dg.AssetKey(["ml", "sales_direction_model"])
+PURCHASE_PROPENSITY = dg.AssetKey(["ml", "purchase_propensity"])
+CUSTOMER_SEGMENTS = dg.AssetKey(["ml", "customer_segments"])
+SEGMENT_PROFILES = dg.AssetKey(["ml", "segment_profiles"])
+FEATURE_DRIFT = dg.AssetKey(["ml", "feature_drift"])
+MODEL_DECISIONS = dg.AssetKey(["ml", "model_decisions"])
+TRAINING_KEYS = [
+    REVIEW_SENTIMENT,
+    ENTITY_SENTIMENT,
+    SALES_DIRECTION,
+    PURCHASE_PROPENSITY,
+    CUSTOMER_SEGMENTS,
+    SEGMENT_PROFILES,
+    MODEL_DECISIONS,
+]
+
+#: Registry names of the models.
+SENTIMENT, DIRECTION, PROPENSITY, SEGMENTS = (
+    "review_sentiment",
+    "sales_direction",
+    "purchase_propensity",
+    "customer_segments",
+)
+MODELS = (SENTIMENT, DIRECTION, PROPENSITY, SEGMENTS)
+#: Bump when a model's training code changes; stored with every version.
+CODE_VERSION = "1"
+#: Run tag carrying why a retrain was requested (set by ``model_retraining_sensor``).
+TRIGGERS_TAG = "retail_assets/retrain_reasons"
+SEED = 42
+#: Weeks at the end of the weekly table held out to compare challenger and champion.
+DIRECTION_HOLDOUT_WEEKS = 8
+#: Weeks the direction model needs: the expanding-window validation's first training span
+#: plus its folds, and the holdout.
+DIRECTION_MIN_WEEKS = 12 + 5 + DIRECTION_HOLDOUT_WEEKS
+#: As-of days the propensity model needs: fitting, calibration (7) and test (7) days, gaps.
+PROPENSITY_MIN_DAYS = 22
+#: Days of the latest data the drift and live metric look at.
+MONITOR_DAYS = 7
+
+_SPEC = {
+    "group_name": "models",
+    "owners": ["team:data-science"],
+    "code_version": CODE_VERSION,
+}
+
+
+# ---------------------------------------------------------------------------- helpers
+def model_registry(platform: RetailPlatform) -> ModelRegistry:
+    """The registry inside the platform's lake."""
+    return ModelRegistry(platform.lake().lake_root)
+
+
+def partition_days(lake: Lake, schema: str, table: str) -> list[dt.date]:
+    """The days a daily table has data for, oldest first."""
+    return [
+        dt.date.fromisoformat(f.parent.name.split("=", 1)[1])
+        for f in lake.partition_files(schema, table)
+        if f.parent.name.startswith("date=")
+    ]
+
+
+def _keys(days: list[dt.date]) -> list[str]:
+    return [d.isoformat() for d in days]
+
+
+def _triggers(context: dg.AssetExecutionContext) -> list[str]:
+    raw = context.run.tags.get(TRIGGERS_TAG, "") if context.run else ""
+    return [r for r in raw.split("\n") if r.strip()]
+
+
+def _decide(
+    context: dg.AssetExecutionContext,
+    registry: ModelRegistry,
+    name: str,
+    version: int,
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+):
+    """Decide champion or challenger on the same holdout: ``(decision, serving model)``.
+
+    Nothing is recorded yet: :func:`_publish` records the decision only once the tables the
+    serving model produced have passed their checks, so a failed run leaves the registry's
+    champion as it was.
+    """
+    decision = registry.decide(name, version, challenger, champion, triggers=_triggers(context))
+    serving = decision.challenger_version if decision.promoted else decision.champion_version
+    return decision, registry.load(name, serving)
+
+
+def _publish(
+    context: dg.AssetExecutionContext,
+    lake: Lake,
+    registry: ModelRegistry,
+    decision: Decision | None,
+    tables: list[tuple[dg.AssetKey, pl.DataFrame, dict]],
+) -> Iterator:
+    """Validate every table, record the decision, then publish (a failure writes nothing)."""
+    failing = [t for t in tables if not passes_schema(context, t[0], t[1])]
+    for key, df, meta in failing:
+        yield from publish_table(context, lake, key, df, metadata=meta)  # raises
+    if decision is not None:
+        registry.record(decision)
+        verdict = "promoted" if decision.promoted else f"kept v{decision.champion_version}"
+        context.log.info(
+            f"{decision.name} v{decision.challenger_version}: {verdict}: "
+            + "; ".join(decision.reasons)
+        )
+    for key, df, meta in tables:
+        yield from publish_table(context, lake, key, df, metadata=meta)
+
+
+def _decision_meta(decision: Decision) -> dict:
+    return {
+        "challenger_version": decision.challenger_version,
+        "champion_version": (
+            decision.challenger_version if decision.promoted else decision.champion_version
+        ),
+        "promoted": decision.promoted,
+        "decision": dg.MetadataValue.md(
+            "\n".join(f"- {r}" for r in [*decision.reasons, *decision.triggers])
+        ),
+    }
+
+
+def _png(fig) -> dg.MetadataValue:
+    return dg.MetadataValue.md(plots.png_markdown(fig))
+
+
+#: Column types of the tables that may be published empty (not enough data to train yet).
+_EMPTY = {
+    SALES_DIRECTION: {
+        "category": pl.Utf8,
+        "signal_week_start": pl.Date,
+        "week_start": pl.Date,
+        "probability_up": pl.Float64,
+        "direction": pl.Utf8,
+        "model_version": pl.Int64,
+    },
+    PURCHASE_PROPENSITY: {
+        "as_of_date": pl.Date,
+        "customer_key": pl.Utf8,
+        "probability": pl.Float64,
+        "decile": pl.Int64,
+        "rank": pl.Int64,
+        "model_version": pl.Int64,
+    },
+}
+
+
+def _not_trained(
+    context: dg.AssetExecutionContext, lake: Lake, key: dg.AssetKey, why: str
+) -> Iterator:
+    """Too little data to train yet: publish the table empty and say why, in log and metadata.
+
+    Downstream assets still run; the registry and its champion are left as they were.
+    """
+    context.log.warning(f"{key.to_user_string()}: not trained: {why}")
+    empty = pl.DataFrame(schema=_EMPTY[key])
+    yield from publish_table(context, lake, key, empty, metadata={"not_trained": why})
+
+
+# ---------------------------------------------------------------------------- sentiment
+def sentiment_training_data(platform: RetailPlatform, signals: pl.DataFrame) -> tuple:
+    """``(text, label frame, source)``: the labeled file when configured, else the reviews."""
+    if platform.sentiment_labels:
+        try:
+            frame = sentiment.load_labeled(
+                Path(platform.sentiment_labels),
+                platform.sentiment_text_column,
+                label_column=platform.sentiment_label_column or None,
+                rating_column=platform.sentiment_rating_column or None,
+            )
+        except (sentiment.SentimentDataError, OSError) as exc:
+            raise dg.Failure(description=f"RETAIL_SENTIMENT_LABELS: {exc}") from exc
+        return frame, platform.sentiment_labels
+    return sentiment.training_data_from_signals(signals), "raw.signals (review ratings)"
+
+
+def _stores(lake: Lake) -> list[str]:
+    """Store ids for the gazetteer: the customers' home stores."""
+    homes = lake.read("governed", "customers", columns=["home_store"])
+    return sorted(homes["home_store"].unique().to_list()) if not homes.is_empty() else []
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            REVIEW_SENTIMENT,
+            deps=[SIGNALS],
+            description="Every review and social mention of the training window, scored "
+            "negative / neutral / positive by the champion TF-IDF + logistic regression model "
+            "(trained on review ratings, or the labeled file in RETAIL_SENTIMENT_LABELS).",
+            kinds={"scikitlearn", "polars", "parquet"},
+            **_SPEC,
+        ),
+        dg.AssetSpec(
+            ENTITY_SENTIMENT,
+            deps=[REVIEW_SENTIMENT, CATALOG, CUSTOMERS],
+            description="Sentiment per product, brand and store named in the reviews and "
+            "mentions (tagged with a gazetteer built from the catalog).",
+            kinds={"polars", "parquet"},
+            **_SPEC,
+        ),
+    ],
+    check_specs=[schema_check_spec(REVIEW_SENTIMENT), schema_check_spec(ENTITY_SENTIMENT)],
+)
+def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Train a sentiment challenger, keep the better model, score every text with it."""
+    lake = platform.lake()
+    registry = model_registry(platform)
+    days = _keys(partition_days(lake, "raw", "signals")[-platform.model_training_days :])
+    if not days:
+        raise dg.Failure(description="raw.signals has no partitions: materialize raw/signals")
+    signals = lake.read("raw", "signals", days)
+    frame, source = sentiment_training_data(platform, signals)
+    context.log.info(f"training sentiment on {frame.height} labeled texts from {source}")
+    try:
+        model = sentiment.train(frame, seed=SEED)
+    except sentiment.SentimentDataError as exc:
+        raise dg.Failure(description=f"{source}: {exc}") from exc
+    holdout = f"{source}:{days[0]}..{days[-1]}:seed{SEED}"
+    metrics = {"macro_f1": model.macro_f1, "accuracy": model.accuracy}
+    version = registry.register(
+        SENTIMENT,
+        model.pipeline,
+        metrics | {k: v for k, v in model.metrics().items() if k not in metrics},
+        holdout_id=holdout,
+        primary_metric="macro_f1",
+        higher_is_better=True,
+        trained_on={"source": source, "rows": frame.height, "first": days[0], "last": days[-1]},
+        code_version=CODE_VERSION,
+    )
+    champion = registry.champion(SENTIMENT)
+    champion_metrics = (
+        sentiment.evaluate(registry.load(SENTIMENT, champion.version).model, model.test)
+        if champion is not None
+        else None
+    )
+    decision, best = _decide(context, registry, SENTIMENT, version, metrics, champion_metrics)
+
+    texts = signals.filter(pl.col("source").is_in(["review", "social"]))
+    scored = sentiment.score(best.model, texts["text"])
+    catalog = lake.read("raw", "product_catalog")
+    gazetteer = sentiment.Gazetteer.build(catalog, _stores(lake))
+    tags = gazetteer.tag(texts["text"])
+    mentions = tags.group_by("text_index").agg(pl.len().alias("entities"))
+    out = (
+        texts.select("signal_id", "signal_date", "category", "source")
+        .with_row_index("text_index")
+        .hstack(scored)
+        .join(mentions, on="text_index", how="left")
+        .with_columns(
+            pl.col("entities").fill_null(0).cast(pl.Int64),
+            pl.lit(best.version, pl.Int64).alias("model_version"),
+        )
+        .drop("text_index")
+    )
+    by_entity = sentiment.sentiment_by_entity(scored, tags).with_columns(
+        pl.col("mentions").cast(pl.Int64), pl.lit(best.version, pl.Int64).alias("model_version")
+    )
+    meta = {
+        "macro_f1": round(model.macro_f1, 4),
+        "accuracy": round(model.accuracy, 4),
+        "per_class": dg.MetadataValue.md(markdown_table(model.per_class)),
+        "confusion_matrix": _png(sentiment.confusion_matrix_figure(model)),
+        "training_source": source,
+        "training_rows": frame.height,
+        "label_counts": dg.MetadataValue.json(
+            dict(frame["label"].value_counts().sort("label").iter_rows())
+        ),
+        **_decision_meta(decision),
+    }
+    top = by_entity.sort("mentions", descending=True).head(10)
+    entity_meta = {"most_mentioned": dg.MetadataValue.md(markdown_table(top))}
+    yield from _publish(
+        context,
+        lake,
+        registry,
+        decision,
+        [(REVIEW_SENTIMENT, out, meta), (ENTITY_SENTIMENT, by_entity, entity_meta)],
+    )
+
+
+# ---------------------------------------------------------------------------- direction
+@dg.asset(
+    key=SALES_DIRECTION,
+    deps=[WEEKLY_DIRECTION],
+    kinds={"scikitlearn", "polars", "parquet"},
+    check_specs=[schema_check_spec(SALES_DIRECTION)],
+    **_SPEC,
+)
+def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Whether each category's revenue goes up or down next week, from last week's signals.
+
+    Logistic regression (the model) and a random forest (a robustness check) validated on
+    expanding windows of weeks, never trained on the future, against the majority class and
+    last week's direction. The table holds the champion's calls on the latest held-out weeks
+    with what actually happened.
+    """
+    lake = platform.lake()
+    registry = model_registry(platform)
+    weekly = lake.read("features", "weekly_sales_direction")
+    try:
+        dataset = direction.build_dataset(weekly) if not weekly.is_empty() else None
+    except direction.DirectionDataError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    weeks = dataset.frame["week_start"].n_unique() if dataset is not None else 0
+    if weeks < DIRECTION_MIN_WEEKS:
+        yield from _not_trained(
+            context,
+            lake,
+            SALES_DIRECTION,
+            f"features.weekly_sales_direction has {weeks} labeled weeks; the direction model "
+            f"needs {DIRECTION_MIN_WEEKS} (materialize more days, then feature_tables)",
+        )
+        return
+    evaluation = direction.evaluate(dataset, seed=SEED)
+    cut = sorted(dataset.frame["week_start"].unique().to_list())[-DIRECTION_HOLDOUT_WEEKS]
+    early = direction.DirectionDataset(
+        dataset.frame.filter(pl.col("week_start") < cut), dataset.features
+    )
+    holdout = dataset.frame.filter(pl.col("week_start") >= cut)
+    challenger = direction.fit_final(early)
+
+    def holdout_auc(model) -> dict[str, float]:
+        p = direction.predict(model, holdout)["probability_up"].to_numpy()
+        return {"roc_auc": binary_metrics(holdout["label"].to_numpy(), p).roc_auc}
+
+    ch_metrics = holdout_auc(challenger)
+    oof = evaluation.metrics
+    version = registry.register(
+        DIRECTION,
+        challenger,
+        ch_metrics | {f"cv_{m}_roc_auc": oof[m].roc_auc for m in oof},
+        holdout_id=f"weeks {cut}..{holdout['week_start'].max()}",
+        primary_metric="roc_auc",
+        higher_is_better=True,
+        trained_on={
+            "rows": early.frame.height,
+            "first": str(early.frame["week_start"].min()),
+            "last": str(early.frame["week_start"].max()),
+        },
+        code_version=CODE_VERSION,
+        extra={"features": list(dataset.features)},
+    )
+    champion = registry.champion(DIRECTION)
+    champ_metrics = (
+        holdout_auc(registry.load(DIRECTION, champion.version).model) if champion else None
+    )
+    decision, best = _decide(context, registry, DIRECTION, version, ch_metrics, champ_metrics)
+    calls = direction.predict(best.model, holdout)
+    out = calls.select(
+        "category",
+        pl.col("signal_week_start").cast(pl.Date),
+        pl.col("week_start").cast(pl.Date),
+        "probability_up",
+        "direction",
+        pl.lit(best.version, pl.Int64).alias("model_version"),
+    )
+    meta = {
+        "cv_roc_auc": round(oof[direction.MAIN_MODEL].roc_auc, 4),
+        "cv_roc_auc_random_forest": round(oof[direction.ROBUSTNESS_MODEL].roc_auc, 4),
+        "cv_best_baseline": evaluation.best_baseline,
+        "cv_roc_auc_margin_over_best_baseline": round(evaluation.roc_auc_margin, 4),
+        "holdout_roc_auc": round(ch_metrics["roc_auc"], 4),
+        "cv_metrics": dg.MetadataValue.md(markdown_table(evaluation.metrics_frame())),
+        "roc_pr_curves": _png(evaluation.roc_pr_figure()),
+        "weeks": weeks,
+        **_decision_meta(decision),
+    }
+    yield from _publish(context, lake, registry, decision, [(SALES_DIRECTION, out, meta)])
+
+
+# ---------------------------------------------------------------------------- propensity
+def propensity_inputs(lake: Lake, days: int) -> tuple[pl.DataFrame, pl.DataFrame, list[dt.date]]:
+    """The last ``days`` days of user features and the activity through the day after."""
+    feature_days = partition_days(lake, "features", "user_features")[-days:]
+    if not feature_days:
+        return pl.DataFrame(), pl.DataFrame(), []
+    # The recount of the point-in-time check needs the 30 days before the first as-of day.
+    first = feature_days[0] - dt.timedelta(days=30)
+    span = (feature_days[-1] - first).days + 2
+    activity_keys = _keys([first + dt.timedelta(days=i) for i in range(span)])
+    features = lake.read("features", "user_features", _keys(feature_days))
+    activity = lake.read("features", "user_daily_activity", activity_keys)
+    return features, activity, feature_days
+
+
+@dg.asset(
+    key=PURCHASE_PROPENSITY,
+    deps=[USER_FEATURES, USER_ACTIVITY],
+    kinds={"scikitlearn", "polars", "parquet"},
+    check_specs=[schema_check_spec(PURCHASE_PROPENSITY)],
+    **_SPEC,
+)
+def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Each active customer's probability of buying in the 24 hours after the latest day.
+
+    Trained on features strictly before each cutoff, split by time and by customer, calibrated
+    (sigmoid); measured by PR-AUC, ROC-AUC, top-decile lift and capture, Brier score and recall
+    at the chosen threshold, against "added to cart in the last 24 h" and RFM. Query the scores
+    with ``select * from ml.purchase_propensity order by rank``.
+    """
+    lake = platform.lake()
+    registry = model_registry(platform)
+    features, activity, days = propensity_inputs(lake, platform.model_training_days)
+    labeled = [d for d in days if d < days[-1]] if days else []
+    if len(labeled) < PROPENSITY_MIN_DAYS:
+        yield from _not_trained(
+            context,
+            lake,
+            PURCHASE_PROPENSITY,
+            f"features.user_features has {len(labeled)} labeled days; the propensity model "
+            f"needs {PROPENSITY_MIN_DAYS}",
+        )
+        return
+    try:
+        dataset = propensity.build_dataset(features, activity, days[0], days[-1], seed=SEED)
+        split = propensity.time_group_split(dataset, seed=SEED)
+        model = propensity.train(split.train, seed=SEED)
+        evaluation = propensity.evaluate(model, split.test)
+    except propensity.PropensityDataError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    m = evaluation.metrics
+    main = m[propensity.MODEL]
+    ch_metrics = {"pr_auc": main.pr_auc, "roc_auc": main.roc_auc}
+    holdout = f"as-of {split.test_start}..{days[-2]}, seed {SEED}"
+    version = registry.register(
+        PROPENSITY,
+        model,
+        {
+            **ch_metrics,
+            "top_decile_lift": main.top_decile_lift,
+            "brier": main.brier,
+            "base_rate": main.base_rate,
+        },
+        holdout_id=holdout,
+        primary_metric="pr_auc",
+        higher_is_better=True,
+        trained_on={
+            "rows": split.train.height,
+            "first": str(days[0]),
+            "last": str(split.train_end),
+        },
+        code_version=CODE_VERSION,
+        extra={"features": list(propensity.SOURCE_FEATURES)},
+    )
+    champion = registry.champion(PROPENSITY)
+    champ_metrics = None
+    if champion is not None:
+        old = registry.load(PROPENSITY, champion.version).model
+        p = old.predict_proba(split.test)
+        cm = binary_metrics(split.test["label"].to_numpy(), p)
+        champ_metrics = {"pr_auc": cm.pr_auc, "roc_auc": cm.roc_auc}
+    decision, best = _decide(context, registry, PROPENSITY, version, ch_metrics, champ_metrics)
+    latest = features.filter(pl.col("as_of_date") == days[-1])
+    out = propensity.score(best.model, latest).with_columns(
+        pl.lit(best.version, pl.Int64).alias("model_version")
+    )
+    rows = evaluation.metrics_frame()
+    meta = {
+        "pr_auc": round(main.pr_auc, 4),
+        "base_rate": round(main.base_rate, 5),
+        "pr_auc_over_base_rate": round(evaluation.pr_auc_over_base_rate, 3),
+        "roc_auc": round(main.roc_auc, 4),
+        "top_decile_lift": round(main.top_decile_lift, 3),
+        "top_decile_capture": round(main.top_decile_capture, 4),
+        "brier": round(main.brier, 5) if main.brier is not None else None,
+        "threshold": round(model.threshold, 4),
+        "recall_at_threshold": round(main.recall_at_threshold, 4),
+        "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(rows)),
+        "lift_by_decile": dg.MetadataValue.md(markdown_table(evaluation.lift)),
+        "roc_pr_curves": _png(evaluation.roc_pr_figure()),
+        "reliability": _png(evaluation.reliability_figure()),
+        "cumulative_gains": _png(evaluation.gains_figure()),
+        "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in evaluation.notes) or "-"),
+        "scored_as_of": str(days[-1]),
+        **_decision_meta(decision),
+    }
+    yield from _publish(context, lake, registry, decision, [(PURCHASE_PROPENSITY, out, meta)])
+
+
+# ---------------------------------------------------------------------------- segments
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            CUSTOMER_SEGMENTS,
+            deps=[USER_FEATURES, CUSTOMERS],
+            description="Every customer active in the last 30 days in a segment named for "
+            "marketers (Brand Loyalist, Value Shopper, Speed Seeker, ...), from RFM and "
+            "behaviour; names carry over from the last run.",
+            kinds={"scikitlearn", "polars", "parquet"},
+            **_SPEC,
+        ),
+        dg.AssetSpec(
+            SEGMENT_PROFILES,
+            deps=[CUSTOMER_SEGMENTS],
+            description="Size and mean behaviour of each segment, and the simulated persona "
+            "most common in it.",
+            kinds={"polars", "parquet"},
+            **_SPEC,
+        ),
+    ],
+    check_specs=[schema_check_spec(CUSTOMER_SEGMENTS), schema_check_spec(SEGMENT_PROFILES)],
+)
+def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Refit the segments on the latest day; keep each name on its nearest cluster."""
+    lake = platform.lake()
+    registry = model_registry(platform)
+    days = partition_days(lake, "features", "user_features")
+    if not days:
+        raise dg.Failure(description="features.user_features has no partitions yet")
+    latest = lake.read("features", "user_features", [days[-1].isoformat()])
+    previous = registry.load_champion(SEGMENTS).model if registry.champion(SEGMENTS) else None
+    try:
+        model = segments.fit_segments(latest, k=platform.segments, seed=SEED, previous=previous)
+    except segments.SegmentError as exc:
+        raise dg.Failure(description=f"features.user_features {days[-1]}: {exc}") from exc
+    inertia = float(model.kmeans.inertia_) / max(model.fitted_rows, 1)
+    version = registry.register(
+        SEGMENTS,
+        model,
+        {"inertia_per_customer": inertia},
+        holdout_id=f"as-of {days[-1]}",
+        primary_metric="inertia_per_customer",
+        higher_is_better=False,
+        trained_on={"rows": latest.height, "first": str(days[-1]), "last": str(days[-1])},
+        code_version=CODE_VERSION,
+    )
+    # Segments describe today's customers: each refit replaces the last, names carried over.
+    decision = registry.promote(
+        SEGMENTS,
+        version,
+        "segments are refitted on the latest day every run; names matched to the last run's"
+        if previous is not None
+        else "first segmentation",
+        record=False,
+    )
+    customers = lake.read("governed", "customers", columns=["customer_key", "persona"])
+    assigned = segments.assign(model, latest).with_columns(
+        pl.col("as_of_date").cast(pl.Date), pl.lit(version, pl.Int64).alias("model_version")
+    )
+    profile = segments.profiles(model, latest, customers if not customers.is_empty() else None)
+    for col in ("top_persona", "top_persona_share"):
+        if col not in profile.columns:
+            profile = profile.with_columns(
+                pl.lit(None, pl.Utf8 if col == "top_persona" else pl.Float64).alias(col)
+            )
+    profile = profile.select(
+        "segment_id",
+        "segment_name",
+        "description",
+        "customers",
+        "share",
+        "buyer_share",
+        *[f"mean_{c}" for c in segments.PROFILE_COLUMNS],
+        "top_persona",
+        "top_persona_share",
+    ).with_columns(pl.lit(version, pl.Int64).alias("model_version"))
+    meta = {
+        "segments": dg.MetadataValue.json(
+            dict(profile.select("segment_name", "customers").iter_rows())
+        ),
+        "profiles": _png(segments.profile_figure(model)),
+        "as_of": str(days[-1]),
+        "decision": dg.MetadataValue.md(f"- {decision.reasons[0]}"),
+    }
+    profile_meta = {"profiles_table": dg.MetadataValue.md(markdown_table(profile))}
+    yield from _publish(
+        context,
+        lake,
+        registry,
+        decision,
+        [(CUSTOMER_SEGMENTS, assigned, meta), (SEGMENT_PROFILES, profile, profile_meta)],
+    )
+
+
+# ---------------------------------------------------------------------------- decisions
+@dg.asset(
+    key=MODEL_DECISIONS,
+    deps=[REVIEW_SENTIMENT, SALES_DIRECTION, PURCHASE_PROPENSITY, CUSTOMER_SEGMENTS],
+    kinds={"polars", "parquet"},
+    check_specs=[schema_check_spec(MODEL_DECISIONS)],
+    **_SPEC,
+)
+def model_decisions(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Every champion/challenger decision of every model, with its reasons and triggers."""
+    registry = model_registry(platform)
+    frames = []
+    for name in MODELS:
+        d = registry.decisions(name)
+        if d.is_empty():
+            continue
+        frames.append(
+            d.select(
+                pl.lit(name).alias("model"),
+                pl.col("decided_at").cast(pl.Utf8),
+                pl.col("challenger_version").cast(pl.Int64),
+                pl.col("champion_version").cast(pl.Int64),
+                pl.col("promoted").cast(pl.Boolean),
+                pl.col("primary_metric").cast(pl.Utf8),
+                pl.col("challenger_value").cast(pl.Float64),
+                pl.col("champion_value").cast(pl.Float64),
+                pl.col("holdout_id").cast(pl.Utf8),
+                pl.col("reasons").list.join("; ").alias("reasons"),
+                pl.col("triggers").list.join("; ").alias("triggers"),
+            )
+        )
+    out = (
+        pl.concat(frames).sort("decided_at")
+        if frames
+        else pl.DataFrame(
+            schema={
+                "model": pl.Utf8,
+                "decided_at": pl.Utf8,
+                "challenger_version": pl.Int64,
+                "champion_version": pl.Int64,
+                "promoted": pl.Boolean,
+                "primary_metric": pl.Utf8,
+                "challenger_value": pl.Float64,
+                "champion_value": pl.Float64,
+                "holdout_id": pl.Utf8,
+                "reasons": pl.Utf8,
+                "triggers": pl.Utf8,
+            }
+        )
+    )
+    champions = {name: registry.champion_version(name) for name in MODELS}
+    yield from publish_table(
+        context,
+        lake := platform.lake(),
+        MODEL_DECISIONS,
+        out,
+        metadata={
+            "champions": dg.MetadataValue.json(champions),
+            "registry": dg.MetadataValue.path(str(lake.lake_root / "models")),
+            "latest": dg.MetadataValue.md(markdown_table(out.tail(8))),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------- monitoring
+def _drift_rows(
+    name: str, version: int, train: pl.DataFrame, latest: pl.DataFrame, features, span
+) -> pl.DataFrame:
+    d = drift.feature_drift(train, latest, list(features))
+    return d.select(
+        pl.lit(name).alias("model"),
+        pl.lit(version, pl.Int64).alias("model_version"),
+        "feature",
+        "psi",
+        "status",
+        "train_mean",
+        "latest_mean",
+        "relative_mean_shift",
+        pl.col("train_rows").cast(pl.Int64),
+        pl.col("latest_rows").cast(pl.Int64),
+        pl.lit(span[0], pl.Date).alias("latest_from"),
+        pl.lit(span[1], pl.Date).alias("latest_to"),
+    )
+
+
+def _sample(frame: pl.DataFrame, n: int = 50_000) -> pl.DataFrame:
+    return frame.sample(n, seed=SEED) if frame.height > n else frame
+
+
+@dg.asset(
+    key=FEATURE_DRIFT,
+    deps=[USER_FEATURES, USER_ACTIVITY, WEEKLY_DIRECTION],
+    kinds={"scikitlearn", "polars", "parquet"},
+    check_specs=[schema_check_spec(FEATURE_DRIFT)],
+    **_SPEC,
+)
+def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """How far each champion's inputs have moved since it was trained (PSI), and whether to retrain.
+
+    Training data (the champion's window) against the latest 7 days (4 weeks for the weekly
+    direction model); PSI below 0.1 is stable, 0.1-0.25 moderate, above 0.25 major. The
+    propensity champion is also scored on the latest days whose outcome is known (its live
+    PR-AUC). The metadata lists, per model, why a retrain is due (``retrain_reasons``), which
+    ``model_retraining_sensor`` acts on.
+    """
+    lake = platform.lake()
+    registry = model_registry(platform)
+    frames, reasons, live = [], {}, {}
+    feature_days = partition_days(lake, "features", "user_features")
+    champ = registry.champion(PROPENSITY)
+    if champ is not None and feature_days:
+        trained = champ.metadata.get("trained_on", {})
+        first, last = (dt.date.fromisoformat(trained[k]) for k in ("first", "last"))
+        train_days = [d for d in feature_days if first <= d <= last]
+        recent = feature_days[-MONITOR_DAYS:]
+        train = _sample(lake.read("features", "user_features", _keys(train_days)))
+        latest = lake.read("features", "user_features", _keys(recent))
+        rows = _drift_rows(
+            PROPENSITY,
+            champ.version,
+            train,
+            latest,
+            propensity.SOURCE_FEATURES,
+            (recent[0], recent[-1]),
+        )
+        frames.append(rows)
+        # Live PR-AUC: the champion on the latest as-of days whose next day is known.
+        features, activity, days = propensity_inputs(lake, MONITOR_DAYS + 1)
+        live_metric = None
+        try:
+            data = propensity.build_dataset(
+                features, activity, days[0], days[-1], audit_rows=0, seed=SEED
+            )
+            if data["label"].n_unique() == 2:
+                p = registry.load(PROPENSITY, champ.version).model.predict_proba(data)
+                live_metric = binary_metrics(data["label"].to_numpy(), p).pr_auc
+        except (propensity.PropensityDataError, IndexError) as exc:
+            context.log.info(f"no live propensity metric: {exc}")
+        live[PROPENSITY] = live_metric
+        new_rows = (
+            pl.scan_parquet(
+                lake.partition_files(
+                    "features", "user_features", _keys([d for d in feature_days if d > last])
+                )
+                or []
+            )
+            .select(pl.len())
+            .collect()
+            .item()
+            if any(d > last for d in feature_days)
+            else 0
+        )
+        trained_rows = int(trained.get("rows", 0))
+        reasons[PROPENSITY] = retrain_reasons(
+            rows,
+            rows_at_training=trained_rows,
+            rows_now=trained_rows + new_rows,
+            live_metric=live_metric,
+            champion_metric=champ.metrics.get("pr_auc"),
+            psi_threshold=platform.retrain_psi_threshold,
+            growth_share=platform.retrain_growth_share,
+            metric_drop=platform.retrain_metric_drop,
+        )
+    champ = registry.champion(DIRECTION)
+    weekly = lake.read("features", "weekly_sales_direction")
+    if champ is not None and not weekly.is_empty():
+        trained = champ.metadata.get("trained_on", {})
+        last = dt.date.fromisoformat(trained["last"])
+        weeks = sorted(weekly["week_start"].unique().to_list())[-4:]
+        train = weekly.filter(pl.col("week_start") <= last)
+        latest = weekly.filter(pl.col("week_start").is_in(weeks))
+        rows = _drift_rows(
+            DIRECTION,
+            champ.version,
+            train,
+            latest,
+            direction.SIGNAL_FEATURES,
+            (weeks[0], weeks[-1] + dt.timedelta(days=6)),
+        )
+        frames.append(rows)
+        reasons[DIRECTION] = retrain_reasons(
+            rows,
+            rows_at_training=int(trained.get("rows", 0)),
+            rows_now=weekly.height,
+            live_metric=None,
+            champion_metric=None,
+            psi_threshold=platform.retrain_psi_threshold,
+            growth_share=platform.retrain_growth_share,
+            metric_drop=platform.retrain_metric_drop,
+        )
+    out = (
+        pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=_DRIFT_SCHEMA)
+    ).select([pl.col(c).cast(t) for c, t in _DRIFT_SCHEMA.items()])
+    due = {name: r for name, r in reasons.items() if r}
+    for name, r in due.items():
+        context.log.warning(f"{name}: retrain due: " + "; ".join(r))
+    meta = {
+        "retrain_reasons": dg.MetadataValue.json(due),
+        "live_metrics": dg.MetadataValue.json(live),
+        "models_monitored": dg.MetadataValue.json(sorted(reasons)),
+    }
+    if not out.is_empty():
+        meta["psi"] = _png(drift.drift_figure(out.filter(pl.col("model") == out["model"][0])))
+        meta["worst"] = dg.MetadataValue.md(
+            markdown_table(out.sort("psi", descending=True, nulls_last=True).head(8))
+        )
+    yield from publish_table(context, lake, FEATURE_DRIFT, out, metadata=meta)
+
+
+_DRIFT_SCHEMA = {
+    "model": pl.Utf8,
+    "model_version": pl.Int64,
+    "feature": pl.Utf8,
+    "psi": pl.Float64,
+    "status": pl.Utf8,
+    "train_mean": pl.Float64,
+    "latest_mean": pl.Float64,
+    "relative_mean_shift": pl.Float64,
+    "train_rows": pl.Int64,
+    "latest_rows": pl.Int64,
+    "latest_from": pl.Date,
+    "latest_to": pl.Date,
+}
+
+
+# ---------------------------------------------------------------------------- jobs
+model_training_job = dg.define_asset_job(
+    "model_training",
+    selection=dg.AssetSelection.assets(*TRAINING_KEYS),
+    description="Train a challenger of every model, keep it only when it beats the champion "
+    "on the same holdout, and rewrite the scores, segments and decisions.",
+)
+model_monitoring_job = dg.define_asset_job(
+    "model_monitoring",
+    selection=dg.AssetSelection.assets(FEATURE_DRIFT),
+    description="Measure each champion's input drift and live metric; the retraining sensor "
+    "acts on the result.",
+)
+model_training_weekly = dg.ScheduleDefinition(
+    name="model_training_weekly",
+    job=model_training_job,
+    cron_schedule="0 5 * * 1",
+    execution_timezone="UTC",
+    description="Every Monday at 05:00 UTC, retrain every model (champion/challenger).",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+model_monitoring_daily = dg.ScheduleDefinition(
+    name="model_monitoring_daily",
+    job=model_monitoring_job,
+    cron_schedule="30 3 * * *",
+    execution_timezone="UTC",
+    description="Every night at 03:30 UTC, after the daily refresh and the feature tables, "
+    "measure drift and the live metrics.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+
+@dg.sensor(
+    job=model_training_job,
+    minimum_interval_seconds=600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests a model_training run when the latest ml/feature_drift says a "
+    "champion's inputs drifted, its training data grew or its live metric dropped.",
+)
+def model_retraining_sensor(context: dg.SensorEvaluationContext):
+    """One training run per ``ml/feature_drift`` materialization that found a reason."""
+    event = context.instance.get_latest_materialization_event(FEATURE_DRIFT)
+    if event is None or event.asset_materialization is None:
+        return dg.SkipReason("ml/feature_drift has not been materialized yet")
+    meta = event.asset_materialization.metadata
+    due = meta.get("retrain_reasons")
+    due = due.value if due is not None else {}
+    if not due:
+        return dg.SkipReason(f"no retrain due as of run {event.run_id}")
+    lines = [f"{name}: {reason}" for name, reasons in due.items() for reason in reasons]
+    return dg.RunRequest(
+        run_key=f"drift-{event.run_id}",
+        tags={TRIGGERS_TAG: "\n".join(lines)},
+    )
+
+
+defs = dg.Definitions(
+    assets=[
+        review_sentiment,
+        sales_direction_model,
+        purchase_propensity,
+        customer_segments,
+        model_decisions,
+        feature_drift,
+    ],
+    jobs=[model_training_job, model_monitoring_job],
+    schedules=[model_training_weekly, model_monitoring_daily],
+    sensors=[model_retraining_sensor],
+)
