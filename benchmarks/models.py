@@ -1,0 +1,568 @@
+"""Train and evaluate the marketing models on a simulated year, next to their baselines.
+
+    python benchmarks/models.py            # 20,000 customers, 365 days from 2025-01-01
+    python benchmarks/models.py --quick    # 5,000 customers, 150 days
+
+Prints one ``metric: value`` per line; progress goes to stderr. Everything runs on **one
+core**: the process is pinned to one CPU before any library starts a thread (DuckDB's
+threads share it), thread pools are set to 1 (polars, BLAS), scikit-learn runs with
+``n_jobs=1``, and the inputs are generated in one worker process on the same CPU.
+
+**Inputs** (cached). ``benchmarks/sql_models.py``'s ``generate`` writes the simulated tables
+of ``--days`` days from 2025-01-01 for ``--customers`` customers (seed 42) into a lake, as
+the source and governance assets write them: ``raw.product_catalog``, ``raw.retail_calendar``,
+``governed.customers`` once, and per day ``raw.transactions``, ``raw.signals``,
+``governed.app_events``, ``governed.sessions`` and ``governed.consent_audit``. The lake lives
+in ``benchmarks/.cache/models_<customers>c_<days>d/sim-<hash>/``, where ``<hash>`` is taken
+from the files that shape the data (:data:`SIMULATION_FILES`: the simulator, its
+configuration, the governance code), so the inputs are regenerated whenever the simulator
+changes and reused otherwise (days already written are kept). ``--data-dir`` puts the lake
+elsewhere; a folder whose stamp names another hash is refused, one without a stamp is taken
+as it is (and stamped). ``input_rows_*`` count the input rows.
+
+**Features** (recomputed on every run). The SQL models the models read, run with
+``sql_runner.materialize`` as the assets run them, in dependency order:
+``user_daily_activity``, ``daily_category_signals`` and ``daily_sales_by_category`` over the
+whole period in windows of each model's ``backfill_days``, ``user_features`` only for the
+as-of days the propensity model uses (the last ``--propensity-days``, 56, whose next day is in
+the period: it joins 90 days of activity per as-of day) and ``weekly_sales_direction`` (a
+table) once. ``<model>_sql_seconds`` and ``<model>_rows`` per model.
+
+**Models**, each with its library's defaults and ``--seed`` (0):
+
+- **sentiment** (``retail_assets.lib.ml.sentiment``): ``training_data_from_signals`` on every
+  review of the period (labels from the star rating), ``train`` (TF-IDF + logistic
+  regression, fitted on a stratified 80 %, measured on the held-out 20 %):
+  ``sentiment_macro_f1``, accuracy and per-class F1. Baselines on the same held-out rows,
+  fitted on the same training rows (``train_test_split`` with ``train``'s arguments), neither
+  reading the text: the majority class and a stratified random guess (scikit-learn
+  ``DummyClassifier``).
+- **direction** (``retail_assets.lib.ml.direction``): ``build_dataset`` on
+  ``features.weekly_sales_direction`` and ``evaluate``: expanding-window cross-validation
+  (5 folds after 12 training weeks), pooled out-of-fold ROC-AUC and PR-AUC of the logistic
+  regression (``direction_roc_auc``), the random forest (``direction_rf_*``), the majority
+  class and last week's direction. The majority class scores each fold with its training
+  base rate, so its pooled ROC-AUC is not 0.5: it says how the base rate moved between folds
+  (below 0.5 when it moved against the labels). ``direction_roc_auc_margin`` is the logistic
+  regression's ROC-AUC minus the best baseline's. Per-fold ROC-AUCs of the main model give
+  its spread (``direction_fold_roc_auc_min``/``max``): a year holds ~50 weeks, so these
+  figures rest on a few hundred rows.
+- **propensity** (``retail_assets.lib.ml.propensity``): ``build_dataset`` over the
+  ``user_features`` days (label: a purchase in ``user_daily_activity`` the next day; the
+  point-in-time audit runs), ``time_group_split`` (test: the last 7 as-of days, on 30 % of
+  customers never trained on), ``train`` (logistic regression fitted on the earlier days,
+  calibrated and thresholded on the last 7 training days) and ``evaluate`` on the test rows:
+  ``propensity_*`` for the model and ``propensity_<baseline>_*`` for "carted in the last
+  24 h", the RFM sum and the SQL model's intent rule, each at the threshold chosen for it on
+  the calibration days. ``propensity_base_rate`` is the test rows' share of buyers.
+- **segments** (``retail_assets.lib.ml.segments``): ``fit_segments`` on the as-of day a week
+  before the last, then on the last as-of day with ``previous=`` the first model.
+  ``segments_share_<slug>``: share of the last day's customers per segment;
+  ``segments_stable_names``: among customers present on both days, the share whose segment
+  name did not change, next to ``segments_stable_names_without_previous`` (the last day
+  fitted afresh, named by archetypes only; ``segments_renamed_without_previous`` counts the
+  segments the archetypes alone would have named otherwise). With ``governed.customers``,
+  the persona the simulator assigned (never a model input): ``segments_persona_purity``
+  (share of customers in their segment's most common persona) against
+  ``segments_persona_majority_share`` (the purity of a single segment), and the adjusted
+  Rand index.
+- **drift** (``retail_assets.lib.ml.drift``): ``feature_drift`` (PSI, 10 quantile bins) of the
+  propensity model's inputs (``model_matrix``) between its training rows and every
+  customer's rows of the last 7 as-of days (the rows it would score).
+
+``<model>_train_seconds`` times the training (for direction, the whole cross-validation: 5
+folds of three estimators). ``peak_memory_mb`` is this process's peak RSS,
+``data_generation_peak_memory_mb`` the generation worker's (n/a when nothing was generated);
+``wall_seconds`` covers the whole run, generation included. ``target_*`` lines give pass,
+fail, or n/a when the model could not be measured: direction ROC-AUC margin at least 0.10,
+propensity PR-AUC at least twice the base rate and top-decile lift at least 3, sentiment
+macro-F1 at least 0.85.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: pin the process and size the thread pools before numpy, polars, scikit-learn
+# and DuckDB load (threads inherit the affinity of the thread that creates them).
+for _var in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+try:
+    _CPU: int | None = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {_CPU})
+except (AttributeError, OSError):  # not Linux, or not allowed
+    _CPU = None
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import hashlib  # noqa: E402
+import logging  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+from sklearn.dummy import DummyClassifier  # noqa: E402
+from sklearn.metrics import accuracy_score, adjusted_rand_score, f1_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sql_models import (  # noqa: E402
+    MAX_DISK_GB,
+    START,
+    DiskBudgetExceeded,
+    generate,
+    input_bytes,
+    input_rows,
+    make_lake,
+    period,
+)
+
+from retail_assets.lib.lake import Lake  # noqa: E402
+from retail_assets.lib.ml import direction, drift, propensity, segments, sentiment  # noqa: E402
+
+log = logging.getLogger("models")
+
+NA = "n/a"
+#: Files whose content shapes the simulated inputs; their hash names the cache folder.
+SIMULATION_FILES = (
+    "retail_assets/lib/simulator.py",
+    "retail_assets/config/simulation.yaml",
+    "retail_assets/lib/privacy.py",
+    "retail_assets/lib/ga4.py",
+)
+STAMP = "simulation.sha256"
+#: Run id stamped as ``lineage_id`` on the feature tables.
+RUN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "retail-assets/benchmarks/models"))
+#: The SQL models the ML models read, in dependency order (checked against their refs).
+FEATURE_MODELS = (
+    "user_daily_activity",
+    "daily_category_signals",
+    "daily_sales_by_category",
+    "user_features",
+    "weekly_sales_direction",
+)
+#: Short names of the direction models in metric names.
+DIRECTION_NAMES = {
+    direction.MAIN_MODEL: "",
+    direction.ROBUSTNESS_MODEL: "rf_",
+    "majority_class": "majority_",
+    "last_week_direction": "last_week_",
+}
+DIRECTION_MARGIN = 0.10
+PROPENSITY_PR_AUC_RATIO = 2.0
+PROPENSITY_LIFT = 3.0
+SENTIMENT_MACRO_F1 = 0.85
+
+
+def report(name: str, value) -> None:
+    """Print one metric line."""
+    if isinstance(value, float):
+        value = f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
+    print(f"{name}: {value}", flush=True)
+
+
+def _verdict(ok: bool | None) -> str:
+    return NA if ok is None else ("pass" if ok else "fail")
+
+
+# ---------------------------------------------------------------------------- inputs
+def simulation_hash() -> str:
+    """First 12 hex digits of the SHA-256 over :data:`SIMULATION_FILES` (names and bytes)."""
+    digest = hashlib.sha256()
+    for rel in SIMULATION_FILES:
+        digest.update(rel.encode() + b"\0" + (REPO / rel).read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def prepare_data_dir(data_dir: Path, sim_hash: str) -> None:
+    """Create ``data_dir`` stamped with ``sim_hash``; refuse one stamped with another."""
+    stamp = data_dir / STAMP
+    if stamp.exists():
+        found = stamp.read_text().split()[0]
+        if found != sim_hash:
+            raise SystemExit(
+                f"{data_dir} holds inputs of another simulator (hash {found}, now {sim_hash}); "
+                "delete it or choose another --data-dir"
+            )
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(f"{sim_hash}\n" + "".join(f"  {rel}\n" for rel in SIMULATION_FILES))
+
+
+def stale_caches(base: Path, keep: Path) -> list[Path]:
+    """Cached inputs of earlier simulators next to ``keep`` (never reused; delete by hand)."""
+    return sorted(p for p in base.glob("sim-*") if p.is_dir() and p != keep)
+
+
+# ---------------------------------------------------------------------------- features
+def feature_windows(model, days: Sequence[dt.date]) -> list[tuple[dt.date | None, dt.date | None]]:
+    """``[start, end)`` windows of the model's ``backfill_days`` over ``days``, or one run."""
+    if not model.partitioned:
+        return [(None, None)]
+    step = getattr(model.header, "backfill_days", 31) or 31
+    return [
+        (days[i], days[min(i + step, len(days)) - 1] + dt.timedelta(days=1))
+        for i in range(0, len(days), step)
+    ]
+
+
+def build_features(lake: Lake, days: Sequence[dt.date], as_of_days: Sequence[dt.date]) -> None:
+    """Run :data:`FEATURE_MODELS` with ``sql_runner.materialize`` into ``lake``, from scratch."""
+    from retail_assets.defs.features import assets as features
+    from retail_assets.lib.sql_runner import materialize
+
+    every = features.load()
+    by_table = {m.table: m for m in every}
+    views = features.view_models(by_table)
+    by_name = {m.name: m for m in every if m.schema == "features"}
+    done: set[tuple[str, str]] = set()
+    for name in FEATURE_MODELS:
+        model = by_name[name]
+        pending = [r for r in model.refs if r in by_table and r not in done]
+        if pending:
+            raise RuntimeError(f"{name} reads {pending}, which are not built before it")
+        empty = {r: features._empty_frame(r) for r in model.optional_refs if r not in by_table}
+        shutil.rmtree(lake.table_dir(model.schema, model.name), ignore_errors=True)
+        span = as_of_days if name == "user_features" else days
+        began, rows = time.perf_counter(), 0
+        for start, end in feature_windows(model, span):
+            rows += materialize(model, lake, start, end, RUN_ID, empty, views=views).rows_written
+        seconds = time.perf_counter() - began
+        log.info("features.%s: %d rows in %.1f s", name, rows, seconds)
+        report(f"{name}_sql_seconds", seconds)
+        report(f"{name}_rows", rows)
+        done.add(model.table)
+
+
+# ---------------------------------------------------------------------------- models
+def run_sentiment(lake: Lake, days: Sequence[dt.date], seed: int) -> float:
+    """Train and evaluate the sentiment model; returns its macro-F1."""
+    signals = lake.read(
+        "raw", "signals", [d.isoformat() for d in days], columns=["source", "text", "rating"]
+    )
+    frame = sentiment.training_data_from_signals(signals)
+    report("sentiment_signals", signals.height)
+    report("sentiment_rows", frame.height)
+    for cls in sentiment.CLASSES:
+        report(f"sentiment_share_{cls}", float((frame["label"] == cls).mean()))
+    began = time.perf_counter()
+    model = sentiment.train(frame, seed=seed)
+    report("sentiment_train_seconds", time.perf_counter() - began)
+    report("sentiment_train_rows", model.train_rows)
+    report("sentiment_test_rows", model.test_rows)
+    report("sentiment_macro_f1", model.macro_f1)
+    report("sentiment_accuracy", model.accuracy)
+    for row in model.per_class.iter_rows(named=True):
+        report(f"sentiment_f1_{row['class']}", float(row["f1"]))
+    # Baselines on the held-out rows of the same split (train's arguments), text unread.
+    _, _, y_train, y_test = train_test_split(
+        frame["text"].to_list(),
+        frame["label"].to_list(),
+        test_size=0.2,
+        stratify=frame["label"].to_list(),
+        random_state=seed,
+    )
+    labels = list(sentiment.CLASSES)
+    for name, strategy in (("majority", "most_frequent"), ("stratified", "stratified")):
+        dummy = DummyClassifier(strategy=strategy, random_state=seed)
+        predicted = dummy.fit(np.zeros((len(y_train), 1)), y_train).predict(
+            np.zeros((len(y_test), 1))
+        )
+        macro = f1_score(y_test, predicted, labels=labels, average="macro", zero_division=0)
+        report(f"sentiment_{name}_macro_f1", float(macro))
+        report(f"sentiment_{name}_accuracy", float(accuracy_score(y_test, predicted)))
+    return model.macro_f1
+
+
+def run_direction(lake: Lake, seed: int) -> float:
+    """Cross-validate the direction models; returns the ROC-AUC margin over the best baseline."""
+    weekly = lake.read("features", "weekly_sales_direction")
+    dataset = direction.build_dataset(weekly)
+    frame = dataset.frame
+    report("direction_table_rows", weekly.height)
+    report("direction_rows", frame.height)
+    report("direction_weeks", frame["week_start"].n_unique())
+    report("direction_categories", frame["category"].n_unique())
+    report("direction_dropped_unlabelled", dataset.dropped_unlabelled)
+    report("direction_dropped_incomplete", dataset.dropped_incomplete)
+    began = time.perf_counter()
+    evaluation = direction.evaluate(dataset, seed=seed)
+    report("direction_train_seconds", time.perf_counter() - began)
+    tested = evaluation.predictions
+    report("direction_test_rows", tested.height)
+    report("direction_test_weeks", tested["week_start"].n_unique())
+    report("direction_test_up_share", float(tested["label"].mean()))
+    for model, prefix in DIRECTION_NAMES.items():
+        m = evaluation.metrics[model]
+        report(f"direction_{prefix}roc_auc", m.roc_auc)
+        report(f"direction_{prefix}pr_auc", m.pr_auc)
+        report(f"direction_{prefix}accuracy", m.accuracy_at_threshold)
+    best = evaluation.best_baseline
+    report("direction_best_baseline", best)
+    report("direction_best_baseline_roc_auc", evaluation.metrics[best].roc_auc)
+    report("direction_roc_auc_margin", evaluation.roc_auc_margin)
+    folds = evaluation.folds.filter(pl.col("model") == direction.MAIN_MODEL)
+    report("direction_fold_roc_auc_min", folds["roc_auc"].min())
+    report("direction_fold_roc_auc_max", folds["roc_auc"].max())
+    return evaluation.roc_auc_margin
+
+
+def run_propensity(
+    lake: Lake, as_of_days: Sequence[dt.date], seed: int
+) -> tuple[propensity.PropensityEvaluation, pl.DataFrame, propensity.PropensitySplit]:
+    """Build, split, train and evaluate the propensity model; returns what drift reads too."""
+    features = lake.read("features", "user_features")
+    first = as_of_days[0] - dt.timedelta(days=29)  # the point-in-time audit recounts 30 days
+    activity_days = period((as_of_days[-1] - first).days + 2, first)
+    activity = lake.read("features", "user_daily_activity", [d.isoformat() for d in activity_days])
+    dataset = propensity.build_dataset(
+        features, activity, as_of_days[0], as_of_days[-1] + dt.timedelta(days=1), seed=seed
+    )
+    report("propensity_days", dataset["as_of_date"].n_unique())
+    report("propensity_rows", dataset.height)
+    report("propensity_customers", dataset["customer_key"].n_unique())
+    split = propensity.time_group_split(dataset, seed=seed)
+    began = time.perf_counter()
+    model = propensity.train(split.train, seed=seed)
+    report("propensity_train_seconds", time.perf_counter() - began)
+    evaluation = propensity.evaluate(model, split.test)
+    for note in evaluation.notes:
+        log.warning("propensity: %s", note)
+    report("propensity_train_rows", split.train.height)
+    report("propensity_train_buyers", int(split.train["label"].sum()))
+    report("propensity_fit_rows", model.fit_rows)
+    report("propensity_calibration_rows", model.calibration_rows)
+    report("propensity_test_rows", split.test.height)
+    report("propensity_test_buyers", int(split.test["label"].sum()))
+    report("propensity_test_days", f"{split.test_start}..{split.test['as_of_date'].max()}")
+    m = evaluation.metrics[propensity.MODEL]
+    report("propensity_base_rate", m.base_rate)
+    report("propensity_pr_auc", m.pr_auc)
+    report("propensity_pr_auc_over_base_rate", evaluation.pr_auc_over_base_rate)
+    report("propensity_roc_auc", m.roc_auc)
+    report("propensity_top_decile_lift", m.top_decile_lift)
+    report("propensity_top_decile_capture", m.top_decile_capture)
+    report("propensity_brier", m.brier)
+    report("propensity_threshold", m.threshold)
+    report("propensity_recall_at_threshold", m.recall_at_threshold)
+    report("propensity_precision_at_threshold", m.precision_at_threshold)
+    for name in propensity.BASELINES:
+        b = evaluation.metrics[name]
+        report(f"propensity_{name}_pr_auc", b.pr_auc)
+        report(f"propensity_{name}_roc_auc", b.roc_auc)
+        report(f"propensity_{name}_top_decile_lift", b.top_decile_lift)
+        report(f"propensity_{name}_top_decile_capture", b.top_decile_capture)
+        report(f"propensity_{name}_threshold", b.threshold)
+        report(f"propensity_{name}_recall_at_threshold", b.recall_at_threshold)
+        report(f"propensity_{name}_precision_at_threshold", b.precision_at_threshold)
+    best = max(propensity.BASELINES, key=lambda b: evaluation.metrics[b].pr_auc)
+    report("propensity_best_baseline", best)
+    report("propensity_best_baseline_pr_auc", evaluation.metrics[best].pr_auc)
+    return evaluation, dataset, split
+
+
+def run_segments(lake: Lake, first_day: dt.date, last_day: dt.date, seed: int) -> None:
+    """Fit segments on two days a week apart, the second with ``previous=`` the first."""
+    features = lake.read("features", "user_features", [first_day.isoformat(), last_day.isoformat()])
+    days = {day: features.filter(pl.col("as_of_date") == day) for day in (first_day, last_day)}
+    before, after = days[first_day], days[last_day]
+    began = time.perf_counter()
+    first = segments.fit_segments(before, seed=seed)
+    report("segments_train_seconds", time.perf_counter() - began)
+    began = time.perf_counter()
+    second = segments.fit_segments(after, seed=seed, previous=first)
+    report("segments_refit_seconds", time.perf_counter() - began)
+    fresh = segments.fit_segments(after, seed=seed)
+    report("segments_k", second.k)
+    report("segments_days", f"{first_day},{last_day}")
+    report("segments_customers", after.height)
+    shares = segments.profiles(second, after)
+    for slug, share in shares.select("segment_id", "share").iter_rows():
+        report(f"segments_share_{slug}", float(share))
+    report("segments_max_matched_shift", float(np.nanmax(second.matched_shift)))
+    # Same rows and seed: the same clusters; only how they are named can differ.
+    renamed = sum(a != b for a, b in zip(second.names, fresh.names, strict=True))
+    report("segments_renamed_without_previous", renamed)
+    old = segments.assign(first, before).select("customer_key", "segment_name")
+    for name, model in (("", second), ("_without_previous", fresh)):
+        both = old.join(
+            segments.assign(model, after).select("customer_key", "segment_name"),
+            on="customer_key",
+            suffix="_new",
+        )
+        if not name:
+            report("segments_customers_both_days", both.height)
+        same = both.select((pl.col("segment_name") == pl.col("segment_name_new")).mean()).item()
+        report(f"segments_stable_names{name}", float(same))
+    customers = lake.read("governed", "customers", columns=["customer_key", "persona"])
+    if customers.height == 0 or "persona" not in customers.columns:
+        log.warning("no governed.customers with a persona: no persona cross-tab")
+        for name in ("purity", "majority_share", "ari"):
+            report(f"segments_persona_{name}", NA)
+        return
+    crosstab = segments.persona_crosstab(second, after, customers)
+    total = crosstab["customers"].sum()
+    purity = crosstab.group_by("segment_id").agg(pl.col("customers").max())["customers"].sum()
+    majority = crosstab.group_by("persona").agg(pl.col("customers").sum())["customers"].max()
+    labelled = segments.assign(second, after).join(
+        customers.unique("customer_key"), on="customer_key", how="left"
+    )
+    report("segments_persona_purity", purity / total)
+    report("segments_persona_majority_share", majority / total)
+    report(
+        "segments_persona_ari",
+        float(
+            adjusted_rand_score(
+                labelled["persona"].fill_null("unknown").to_list(),
+                labelled["segment_id"].to_list(),
+            )
+        ),
+    )
+
+
+def run_drift(dataset: pl.DataFrame, split: propensity.PropensitySplit) -> None:
+    """PSI of the propensity inputs: training rows against the last week's rows."""
+    latest = dataset.filter(pl.col("as_of_date") >= split.test_start)
+    began = time.perf_counter()
+    table = drift.feature_drift(
+        propensity.model_matrix(split.train),
+        propensity.model_matrix(latest),
+        propensity.MODEL_FEATURES,
+    )
+    report("drift_seconds", time.perf_counter() - began)
+    report("drift_train_rows", split.train.height)
+    report("drift_latest_rows", latest.height)
+    report("drift_features", table.height)
+    worst = table.sort("psi", descending=True).row(0, named=True)
+    report("drift_max_psi", worst["psi"])
+    report("drift_max_psi_feature", worst["feature"])
+    for limit, tag in ((drift.PSI_MODERATE, "0_1"), (drift.PSI_MAJOR, "0_25")):
+        above = table.filter(pl.col("psi") >= limit)["feature"].to_list()
+        report(f"drift_features_psi_above_{tag}", len(above))
+        if above:
+            log.info("PSI >= %s: %s", limit, ", ".join(above))
+
+
+def _section(name: str, fn: Callable, *args):
+    """Run one model's part; on failure log it, print ``<name>_error`` and return None."""
+    log.info("%s", name)
+    try:
+        return fn(*args)
+    except Exception as exc:
+        log.exception("%s failed", name)
+        report(f"{name}_error", " | ".join(f"{type(exc).__name__}: {exc}".split("\n"))[:500])
+        return None
+
+
+# ---------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    """Generate (or reuse) the inputs, build the features, train and evaluate every model."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="5,000 customers, 150 days")
+    parser.add_argument("--customers", type=int, help="customers (default 20,000)")
+    parser.add_argument("--days", type=int, help="days from 2025-01-01 (default 365)")
+    parser.add_argument(
+        "--propensity-days",
+        type=int,
+        default=56,
+        help="as-of days of user_features for propensity, segments and drift (default 56)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the models (default 0)")
+    parser.add_argument("--data-dir", type=Path, help="the lake's folder (default: a cache)")
+    parser.add_argument("--max-disk-gb", type=float, default=MAX_DISK_GB)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    customers = args.customers or (5_000 if args.quick else 20_000)
+    n_days = args.days or (150 if args.quick else 365)
+    days = period(n_days, START)
+    # As-of days whose next day is in the period (the label day), ending the day before last.
+    as_of_days = days[-1 - args.propensity_days : -1]
+    if len(as_of_days) < 23 or n_days - args.propensity_days < 91:
+        log.warning(
+            "%d days with %d as-of days: user_features wants 90 days of history before the "
+            "first as-of day, and propensity 23 as-of days (fit, calibration, test, gaps)",
+            n_days,
+            args.propensity_days,
+        )
+    sim_hash = simulation_hash()
+    base = REPO / "benchmarks" / ".cache" / f"models_{customers}c_{n_days}d"
+    data_dir = (args.data_dir or base / f"sim-{sim_hash}").absolute()
+    prepare_data_dir(data_dir, sim_hash)
+    if args.data_dir is None:
+        for stale in stale_caches(base, data_dir):
+            log.warning("%s: inputs of an earlier simulator, not used (delete it)", stale)
+    run_began = time.perf_counter()
+    report("cpu", NA if _CPU is None else _CPU)
+    report("customers", customers)
+    report("days", n_days)
+    report("simulation_hash", sim_hash)
+
+    try:
+        generated = generate(data_dir, customers, days, 1, args.max_disk_gb)
+    except DiskBudgetExceeded as exc:
+        log.error("%s", exc)
+        return 2
+    if generated and simulation_hash() != sim_hash:
+        log.error(
+            "the simulator changed while %s was being generated: its days mix two simulators; "
+            "delete the folder and run again",
+            data_dir,
+        )
+        return 2
+    report("data_generation_seconds", time.perf_counter() - run_began)
+    report("data_generated_days", generated)
+    # Read now: the only children so far are the generation workers (later imports fork).
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    report("data_generation_peak_memory_mb", children if generated else NA)
+    lake = make_lake(data_dir)
+    static, daily = input_bytes(lake, days)
+    report("data_disk_gb", (static + daily) / 1e9)
+    for name, rows in input_rows(lake, days).items():
+        report(f"input_rows_{name}", rows)
+
+    log.info("feature SQL models")
+    began = time.perf_counter()
+    build_features(lake, days, as_of_days)
+    report("features_seconds", time.perf_counter() - began)
+
+    f1 = _section("sentiment", run_sentiment, lake, days, args.seed)
+    margin = _section("direction", run_direction, lake, args.seed)
+    result = _section("propensity", run_propensity, lake, as_of_days, args.seed)
+    _section("segments", run_segments, lake, as_of_days[-8], as_of_days[-1], args.seed)
+    if result is not None:
+        _section("drift", run_drift, result[1], result[2])
+
+    report("peak_memory_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    report(
+        "target_direction_margin_0_10",
+        _verdict(None if margin is None else margin >= DIRECTION_MARGIN),
+    )
+    m = None if result is None else result[0].metrics[propensity.MODEL]
+    report(
+        "target_propensity_pr_auc_2x",
+        _verdict(None if m is None else m.pr_auc >= PROPENSITY_PR_AUC_RATIO * m.base_rate),
+    )
+    report(
+        "target_propensity_lift_3",
+        _verdict(None if m is None else m.top_decile_lift >= PROPENSITY_LIFT),
+    )
+    report(
+        "target_sentiment_macro_f1_0_85",
+        _verdict(None if f1 is None else f1 >= SENTIMENT_MACRO_F1),
+    )
+    report("wall_seconds", time.perf_counter() - run_began)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
