@@ -124,6 +124,7 @@ from sql_models import (  # noqa: E402
     input_rows,
     make_lake,
     period,
+    report,
 )
 
 from retail_assets.lib.lake import Lake  # noqa: E402
@@ -161,13 +162,6 @@ DIRECTION_MARGIN = 0.10
 PROPENSITY_PR_AUC_RATIO = 2.0
 PROPENSITY_LIFT = 3.0
 SENTIMENT_MACRO_F1 = 0.85
-
-
-def report(name: str, value) -> None:
-    """Print one metric line."""
-    if isinstance(value, float):
-        value = f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
-    print(f"{name}: {value}", flush=True)
 
 
 def _verdict(ok: bool | None) -> str:
