@@ -211,7 +211,14 @@ def test_drift_monitor_feeds_the_retraining_sensor(world):
     p, runs = world
     meta = materialization(runs["monitoring"], models.FEATURE_DRIFT)
     drift = p.lake.read("ml", "feature_drift")
-    assert set(drift["model"]) == {"purchase_propensity", "sales_direction"}
+    assert set(drift["model"]) == {
+        "purchase_propensity",
+        "sales_direction",
+        "customer_segments",
+        "review_sentiment",
+    }
+    text = drift.filter(pl.col("model") == "review_sentiment")
+    assert set(text["feature"]) == {"words", "predicted_class"}
     assert drift.filter(pl.col("model") == "purchase_propensity").height == len(
         models.propensity.SOURCE_FEATURES
     )

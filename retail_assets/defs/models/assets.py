@@ -724,7 +724,9 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """How far each champion's inputs have moved since it was trained (PSI), and whether to retrain.
 
     Training data (the champion's window) against the latest 7 days (4 weeks for the weekly
-    direction model); PSI below 0.1 is stable, 0.1-0.25 moderate, above 0.25 major. The
+    direction model; the latest day for the segments; for sentiment, the texts' length and the
+    champion's predicted class); PSI below 0.1 is stable, 0.1-0.25 moderate, above 0.25
+    major. The
     propensity champion is also scored on the latest days whose outcome is known (its live
     PR-AUC). The metadata lists, per model, why a retrain is due (``retrain_reasons``), which
     ``model_retraining_sensor`` acts on.
@@ -814,6 +816,68 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
             growth_share=platform.retrain_growth_share,
             metric_drop=platform.retrain_metric_drop,
         )
+    champ = registry.champion(SEGMENTS)
+    if champ is not None and feature_days:
+        trained_day = dt.date.fromisoformat(champ.metadata["trained_on"]["first"])
+        train = lake.read("features", "user_features", [trained_day.isoformat()])
+        latest = lake.read("features", "user_features", [feature_days[-1].isoformat()])
+        if not train.is_empty() and not latest.is_empty():
+            rows = _drift_rows(
+                SEGMENTS,
+                champ.version,
+                segments.behaviour_features(train),
+                segments.behaviour_features(latest),
+                segments.SEGMENT_FEATURES,
+                (feature_days[-1], feature_days[-1]),
+            )
+            frames.append(rows)
+            reasons[SEGMENTS] = retrain_reasons(
+                rows,
+                rows_at_training=train.height,
+                rows_now=train.height,
+                live_metric=None,
+                champion_metric=None,
+                psi_threshold=platform.retrain_psi_threshold,
+            )
+    champ = registry.champion(SENTIMENT)
+    signal_days = partition_days(lake, "raw", "signals")
+    if champ is not None and signal_days:
+        # Text has no PSI of its own: its length and the champion's predicted class do.
+        trained = champ.metadata.get("trained_on", {})
+        first, last = (dt.date.fromisoformat(trained[k]) for k in ("first", "last"))
+        recent = signal_days[-MONITOR_DAYS:]
+        model = registry.load(SENTIMENT, champ.version).model
+
+        def text_features(days: list[dt.date]) -> pl.DataFrame:
+            texts = lake.read("raw", "signals", _keys(days), columns=["source", "text"])
+            texts = _sample(texts.filter(pl.col("source") != "search"), 20_000)
+            return pl.DataFrame(
+                {
+                    "words": texts["text"].str.count_matches(r"\S+"),
+                    "predicted_class": sentiment.score(model, texts["text"])["label"],
+                }
+            )
+
+        train = text_features([d for d in signal_days if first <= d <= last])
+        latest = text_features(recent)
+        if not train.is_empty() and not latest.is_empty():
+            rows = _drift_rows(
+                SENTIMENT,
+                champ.version,
+                train,
+                latest,
+                ("words", "predicted_class"),
+                (recent[0], recent[-1]),
+            )
+            frames.append(rows)
+            reasons[SENTIMENT] = retrain_reasons(
+                rows,
+                rows_at_training=train.height,
+                rows_now=train.height,
+                live_metric=None,
+                champion_metric=None,
+                psi_threshold=platform.retrain_psi_threshold,
+            )
     out = (
         pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=_DRIFT_SCHEMA)
     ).select([pl.col(c).cast(t) for c, t in _DRIFT_SCHEMA.items()])
