@@ -158,8 +158,11 @@ def test_a_worse_challenger_does_not_replace_the_champion(world):
     last = decisions.row(1, named=True)
     assert last["challenger_value"] < last["champion_value"]
     assert "kept" in last["reasons"] or "not better" in last["reasons"]
-    # The table still holds the champion's calls.
-    assert set(p.lake.read("ml", "sales_direction_model")["model_version"]) == {1}
+    # The table still holds the champion's calls, next to what happened.
+    calls = p.lake.read("ml", "sales_direction_model")
+    assert set(calls["model_version"]) == {1}
+    assert calls.height == 4 * models.DIRECTION_HOLDOUT_WEEKS
+    assert (calls["direction"] == calls["actual"]).mean() > 0.7
 
 
 def test_segment_names_are_stable_across_reruns(world):

@@ -550,13 +550,14 @@ class EntitySentiment(Lineage):
 
 
 class SalesDirection(Lineage):
-    """Next week's predicted revenue direction per category, from last week's signals."""
+    """The champion's up/down calls on the latest complete weeks, from the week before's signals."""
 
     category: str
     signal_week_start: pl.Date = pa.Field(description="Week of the signals used.")
     week_start: pl.Date = pa.Field(description="Week predicted.")
     probability_up: float = pa.Field(ge=0, le=1)
-    direction: str = pa.Field(isin=["up", "down"])
+    direction: str = pa.Field(isin=["up", "down"], description="The model's call.")
+    actual: str = pa.Field(isin=["up", "down"], description="What revenue did that week.")
     model_version: int = pa.Field(ge=1)
 
 

@@ -183,6 +183,7 @@ _EMPTY = {
         "week_start": pl.Date,
         "probability_up": pl.Float64,
         "direction": pl.Utf8,
+        "actual": pl.Utf8,
         "model_version": pl.Int64,
     },
     PURCHASE_PROPENSITY: {
@@ -404,6 +405,7 @@ def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPla
         pl.col("week_start").cast(pl.Date),
         "probability_up",
         "direction",
+        pl.when(holdout["label"] == 1).then(pl.lit("up")).otherwise(pl.lit("down")).alias("actual"),
         pl.lit(best.version, pl.Int64).alias("model_version"),
     )
     meta = {
