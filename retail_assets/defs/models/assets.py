@@ -728,14 +728,30 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
     Training data (the champion's window) against the latest 7 days (4 weeks for the weekly
     direction model; the latest day for the segments; for sentiment, the texts' length and the
     champion's predicted class); PSI below 0.1 is stable, 0.1-0.25 moderate, above 0.25
-    major. The
-    propensity champion is also scored on the latest days whose outcome is known (its live
-    PR-AUC). The metadata lists, per model, why a retrain is due (``retrain_reasons``), which
-    ``model_retraining_sensor`` acts on.
+    major. The propensity champion is also scored on the latest days whose outcome is known
+    (its live PR-AUC). The metadata lists, per model, why a retrain is due
+    (``retrain_reasons``), which ``model_retraining_sensor`` acts on.
     """
     lake = platform.lake()
     registry = model_registry(platform)
     frames, reasons, live = [], {}, {}
+
+    def monitor(name, champ, train, latest, features, span, rows_now=None, **live_kw) -> None:
+        """PSI of ``features`` between ``train`` and ``latest``, and why a retrain is due."""
+        rows = _drift_rows(name, champ.version, train, latest, features, span)
+        frames.append(rows)
+        rows_at_training = int(champ.metadata.get("trained_on", {}).get("rows", 0))
+        reasons[name] = retrain_reasons(
+            rows,
+            rows_at_training=rows_at_training,
+            rows_now=rows_at_training if rows_now is None else rows_now,
+            live_metric=live_kw.get("live_metric"),
+            champion_metric=live_kw.get("champion_metric"),
+            psi_threshold=platform.retrain_psi_threshold,
+            growth_share=platform.retrain_growth_share,
+            metric_drop=platform.retrain_metric_drop,
+        )
+
     feature_days = partition_days(lake, "features", "user_features")
     champ = registry.champion(PROPENSITY)
     if champ is not None and feature_days:
@@ -743,19 +759,11 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
         first, last = (dt.date.fromisoformat(trained[k]) for k in ("first", "last"))
         train_days = [d for d in feature_days if first <= d <= last]
         recent = feature_days[-MONITOR_DAYS:]
-        train = _sample(lake.read("features", "user_features", _keys(train_days)))
-        latest = lake.read("features", "user_features", _keys(recent))
-        rows = _drift_rows(
-            PROPENSITY,
-            champ.version,
-            train,
-            latest,
-            propensity.SOURCE_FEATURES,
-            (recent[0], recent[-1]),
-        )
-        frames.append(rows)
-        # Live PR-AUC: the champion on the latest as-of days whose next day is known.
+        # The last MONITOR_DAYS + 1 days: the drift window, and the as-of days whose next
+        # day is known for the live metric.
         features, activity, days = propensity_inputs(lake, MONITOR_DAYS + 1)
+        train = _sample(lake.read("features", "user_features", _keys(train_days)))
+        latest = features.filter(pl.col("as_of_date").is_in(recent))
         live_metric = None
         try:
             data = propensity.build_dataset(
@@ -767,79 +775,48 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
         except (propensity.PropensityDataError, IndexError) as exc:
             context.log.info(f"no live propensity metric: {exc}")
         live[PROPENSITY] = live_metric
-        new_rows = (
-            pl.scan_parquet(
-                lake.partition_files(
-                    "features", "user_features", _keys([d for d in feature_days if d > last])
-                )
-                or []
-            )
-            .select(pl.len())
-            .collect()
-            .item()
-            if any(d > last for d in feature_days)
-            else 0
+        newer = lake.partition_files(
+            "features", "user_features", _keys([d for d in feature_days if d > last])
         )
-        trained_rows = int(trained.get("rows", 0))
-        reasons[PROPENSITY] = retrain_reasons(
-            rows,
-            rows_at_training=trained_rows,
-            rows_now=trained_rows + new_rows,
+        new_rows = pl.scan_parquet(newer).select(pl.len()).collect().item() if newer else 0
+        monitor(
+            PROPENSITY,
+            champ,
+            train,
+            latest,
+            propensity.SOURCE_FEATURES,
+            (recent[0], recent[-1]),
+            rows_now=int(trained.get("rows", 0)) + new_rows,
             live_metric=live_metric,
             champion_metric=champ.metrics.get("pr_auc"),
-            psi_threshold=platform.retrain_psi_threshold,
-            growth_share=platform.retrain_growth_share,
-            metric_drop=platform.retrain_metric_drop,
         )
     champ = registry.champion(DIRECTION)
     weekly = lake.read("features", "weekly_sales_direction")
     if champ is not None and not weekly.is_empty():
-        trained = champ.metadata.get("trained_on", {})
-        last = dt.date.fromisoformat(trained["last"])
+        last = dt.date.fromisoformat(champ.metadata["trained_on"]["last"])
         weeks = sorted(weekly["week_start"].unique().to_list())[-4:]
-        train = weekly.filter(pl.col("week_start") <= last)
-        latest = weekly.filter(pl.col("week_start").is_in(weeks))
-        rows = _drift_rows(
+        monitor(
             DIRECTION,
-            champ.version,
-            train,
-            latest,
+            champ,
+            weekly.filter(pl.col("week_start") <= last),
+            weekly.filter(pl.col("week_start").is_in(weeks)),
             direction.SIGNAL_FEATURES,
             (weeks[0], weeks[-1] + dt.timedelta(days=6)),
-        )
-        frames.append(rows)
-        reasons[DIRECTION] = retrain_reasons(
-            rows,
-            rows_at_training=int(trained.get("rows", 0)),
             rows_now=weekly.height,
-            live_metric=None,
-            champion_metric=None,
-            psi_threshold=platform.retrain_psi_threshold,
-            growth_share=platform.retrain_growth_share,
-            metric_drop=platform.retrain_metric_drop,
         )
     champ = registry.champion(SEGMENTS)
     if champ is not None and feature_days:
-        trained_day = dt.date.fromisoformat(champ.metadata["trained_on"]["first"])
-        train = lake.read("features", "user_features", [trained_day.isoformat()])
+        trained_day = champ.metadata["trained_on"]["first"]
+        train = lake.read("features", "user_features", [trained_day])
         latest = lake.read("features", "user_features", [feature_days[-1].isoformat()])
         if not train.is_empty() and not latest.is_empty():
-            rows = _drift_rows(
+            monitor(
                 SEGMENTS,
-                champ.version,
+                champ,
                 segments.behaviour_features(train),
                 segments.behaviour_features(latest),
                 segments.SEGMENT_FEATURES,
                 (feature_days[-1], feature_days[-1]),
-            )
-            frames.append(rows)
-            reasons[SEGMENTS] = retrain_reasons(
-                rows,
-                rows_at_training=train.height,
-                rows_now=train.height,
-                live_metric=None,
-                champion_metric=None,
-                psi_threshold=platform.retrain_psi_threshold,
             )
     champ = registry.champion(SENTIMENT)
     signal_days = partition_days(lake, "raw", "signals")
@@ -863,22 +840,13 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
         train = text_features([d for d in signal_days if first <= d <= last])
         latest = text_features(recent)
         if not train.is_empty() and not latest.is_empty():
-            rows = _drift_rows(
+            monitor(
                 SENTIMENT,
-                champ.version,
+                champ,
                 train,
                 latest,
                 ("words", "predicted_class"),
                 (recent[0], recent[-1]),
-            )
-            frames.append(rows)
-            reasons[SENTIMENT] = retrain_reasons(
-                rows,
-                rows_at_training=train.height,
-                rows_now=train.height,
-                live_metric=None,
-                champion_metric=None,
-                psi_threshold=platform.retrain_psi_threshold,
             )
     out = (
         pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=_DRIFT_SCHEMA)
