@@ -1,4 +1,4 @@
-"""Command line: ``retail-assets materialize | ui | catalog refresh | compile``.
+"""Command line: ``retail-assets materialize | ui | catalog refresh | compile | score | verify``.
 
 ``materialize`` runs the ``all_assets`` job in this process, one run per daily partition, on
 the Dagster instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), so the runs show up in
@@ -66,10 +66,16 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         result = reference.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
         if not result.success:
             return _report_failure("reference data", result)
+        # Every daily asset but the plan, which comes last, once the models are trained.
+        daily = sorted(k for k in job.asset_layer.selected_asset_keys if k.path[0] != "activation")
         for i, key in enumerate(keys, start=1):
             t0 = time.monotonic()
             result = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False, tags=tags
+                partition_key=key,
+                instance=instance,
+                raise_on_error=False,
+                tags=tags,
+                asset_selection=daily,
             )
             if not result.success:
                 return _report_failure(f"partition {key}", result)
@@ -100,6 +106,13 @@ def cmd_materialize(args: argparse.Namespace) -> int:
             )
             if not result.success:
                 return _report_failure(name, result)
+        # The plan for the flight after the last day, from the curves, the forecasts and the
+        # segments just trained, delivered to RETAIL_DSP_SINK (default data/outbox).
+        result = defs.resolve_job_def("activation").execute_in_process(
+            partition_key=keys[-1], instance=instance, raise_on_error=False, tags=tags
+        )
+        if not result.success:
+            return _report_failure(f"activation for {keys[-1]}", result)
     log.info(
         'all %d partitions done in %.0fs. Query the warehouse with:\n  python -c "import '
         "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "
@@ -222,6 +235,51 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify a payload file against the Dagster instance's record of the run that made it."""
+    import json
+
+    import dagster as dg
+
+    from retail_assets.defs.activation.keys import DSP_PAYLOAD
+    from retail_assets.defs.activation.lineage import run_record
+    from retail_assets.lib import payload as plan
+    from retail_assets.lib.provenance import check_against_record
+
+    path = Path(args.payload)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"FAIL {path}: not a readable JSON payload: {exc}", file=sys.stderr)
+        return 1
+    problems: list[str] = []
+    try:
+        plan.validate_plan(payload)
+    except plan.PlanValidationError as exc:
+        problems.extend(exc.problems)
+    lineage = payload.get("lineage") or {}
+    _dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        record = run_record(
+            instance, DSP_PAYLOAD, lineage.get("dagster_run_id", ""), lineage.get("partition_key")
+        )
+    outcome = check_against_record(payload, record)
+    problems.extend(p for p in outcome.problems if p not in problems)
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if problems:
+        print(f"FAIL {path}:", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    print(
+        f"OK {path}: body sha256 {lineage.get('body_sha256')} matches run "
+        f"{lineage.get('dagster_run_id')} (partition {lineage.get('partition_key')}) and its "
+        f"{len(lineage.get('input_data_versions') or {})} input data versions"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``retail-assets`` command."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -260,6 +318,13 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--customer", action="append", help="only this customer_key (repeatable)")
     sc.add_argument("--output", help="write CSV here instead of standard output")
     sc.set_defaults(func=cmd_score)
+    v = sub.add_parser(
+        "verify",
+        help="check a DSP payload file: its body hash, and its lineage against the Dagster "
+        "run that made it (exit 1 on any mismatch)",
+    )
+    v.add_argument("payload", help="path to a payload.json")
+    v.set_defaults(func=cmd_verify)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

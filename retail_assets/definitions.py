@@ -10,7 +10,7 @@ from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
 from retail_assets.defs.models import assets as models
-from retail_assets.defs.resources import RetailPlatform
+from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census, landing
 from retail_assets.lib.settings import Settings
@@ -24,8 +24,14 @@ warnings.filterwarnings(
 )
 
 
-def build_definitions(platform: RetailPlatform | None = None) -> dg.Definitions:
-    """All definitions, with ``platform`` (default: built from the environment)."""
+def build_definitions(
+    platform: RetailPlatform | None = None, creative_writer: CreativeWriter | None = None
+) -> dg.Definitions:
+    """All definitions, with ``platform`` (default: built from the environment).
+
+    ``creative_writer`` plugs in another writer of ad copy (an LLM client, say) for the
+    creative library; the default writes from the configured templates, offline.
+    """
     platform = platform or RetailPlatform.from_settings(Settings.from_env())
     return dg.Definitions.merge(
         sources.defs,
@@ -37,7 +43,9 @@ def build_definitions(platform: RetailPlatform | None = None) -> dg.Definitions:
         models.defs,
         activation.defs,
         jobs.defs,
-        dg.Definitions(resources={"platform": platform}),
+        dg.Definitions(
+            resources={"platform": platform, "creative_writer": creative_writer or CreativeWriter()}
+        ),
     )
 
 

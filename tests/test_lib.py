@@ -11,12 +11,7 @@ import polars as pl
 import pytest
 
 from retail_assets.lib import payload as plan
-from retail_assets.lib.allocation import (
-    ChannelInput,
-    InfeasibleGuardrails,
-    allocate,
-    split_micros,
-)
+from retail_assets.lib.allocation import split_micros
 from retail_assets.lib.config import ConfigError, load_simulation_config
 from retail_assets.lib.privacy import Pseudonymizer, govern_sessions, page_path
 from retail_assets.lib.schemas import mask_pii, validate
@@ -116,33 +111,6 @@ def test_consent_rules_and_reconciliation():
 
 
 # ----------------------------------------------------------------- allocation
-
-
-CHANNELS = [
-    ChannelInput("Display", 100, 10, 0.1, 0.4),
-    ChannelInput("CTV", 100, 5, 0.1, 0.4),
-    ChannelInput("PPC", 100, 40, 0.15, 0.5),
-    ChannelInput("Email", 100, 30, 0.05, 0.3),
-]
-
-
-@pytest.mark.parametrize("budget", [0.0, 0.01, 999.99, 70_000.0, 123_456.78])
-def test_allocation_conserves_budget_and_respects_bounds(budget):
-    result = allocate(CHANNELS, budget, "USD")
-    assert sum(a.budget_micros for a in result) == round(budget * 100) * 10_000
-    for a, c in zip(result, CHANNELS, strict=True):
-        assert c.min_share - 1e-9 <= a.share <= c.max_share + 1e-9
-        assert a.budget_micros % 10_000 == 0
-    shares = {a.name: a for a in result}
-    assert shares["Email"].binding == "upper" and shares["CTV"].binding == "lower"
-    # Interior channels get shares in proportion to 1/CPA.
-    assert shares["PPC"].share / shares["Display"].share == pytest.approx(4.0)
-
-
-def test_allocation_infeasible_guardrails_name_the_channels():
-    bad = [ChannelInput("A", 1, 1, 0.7, 1.0), ChannelInput("B", 1, 1, 0.6, 1.0)]
-    with pytest.raises(InfeasibleGuardrails, match="A min 0.70"):
-        allocate(bad, 100, "USD")
 
 
 def test_split_micros_largest_remainder_is_exact():

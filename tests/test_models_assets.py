@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import subprocess
 import sys
@@ -261,3 +262,36 @@ def test_a_labeled_file_with_a_wrong_column_fails_clearly(world, tmp_path):
     message = failure.step_failure_data.error.message
     assert "labels.csv" in message and "'text'" in message and "review" in message
     assert p.lake.partition_files("ml", "review_sentiment")[0].read_bytes() == before
+
+
+def test_the_plan_splits_budgets_by_the_trained_segments_and_propensity(world):
+    p, _ = world
+    day = DAYS[-1]
+    result = p.defs.resolve_job_def("activation").execute_in_process(
+        partition_key=day, instance=p.instance, raise_on_error=False
+    )
+    assert result.success
+    budgets = p.lake.read("activation", "segment_budgets", [day])
+    profiles = p.lake.read("ml", "segment_profiles")
+    assert set(budgets["basis"]) == {"propensity"}
+    assert set(budgets["segment_id"]) == set(profiles["segment_id"])
+    # Weights follow expected revenue: the sum of the segment's purchase probabilities
+    # times its mean order value.
+    scores = p.lake.read("ml", "purchase_propensity").join(
+        p.lake.read("ml", "customer_segments").select("customer_key", "segment_id"),
+        on="customer_key",
+    )
+    buyers = dict(scores.group_by("segment_id").agg(pl.col("probability").sum()).iter_rows())
+    one = budgets.filter(pl.col("channel") == "PPC")
+    for row in one.iter_rows(named=True):
+        assert row["expected_buyers"] == pytest.approx(buyers.get(row["segment_id"], 0.0))
+    best = one.sort("weight", descending=True).row(0, named=True)
+    assert best["budget_micros"] == one["budget_micros"].max()
+    payload = p.lake.partition_path("activation", "dsp_payload", day, filename="payload.json")
+    body = json.loads(payload.read_text())["body"]
+    names = dict(profiles.select("segment_id", "segment_name").iter_rows())
+    assert {li["segment_id"]: li["segment_name"] for li in body["line_items"]}.items() <= (
+        names.items()
+    )
+    library = p.lake.read("activation", "creative_library", [day])
+    assert set(library["segment_id"]) == set(names)

@@ -26,8 +26,12 @@ TABLES = [
     "features.user_features",
     "ml.sales_forecasts",
     "ml.forecast_accuracy",
+    "activation.channel_response_curves",
     "activation.budget_allocation",
+    "activation.segment_budgets",
+    "activation.creative_library",
     "activation.dsp_payload",
+    "activation.dsp_delivery",
 ]
 # Built by the `feature_tables` job from every day so far, not per partition.
 WHOLE_TABLES = [
@@ -167,8 +171,14 @@ def test_forecast_intervals_nest_and_payload_adds_up(pipeline):
     lineage = payload["lineage"]
     assert set(lineage["input_data_versions"]) == {
         "activation/budget_allocation",
-        "ml/sales_forecasts",
+        "activation/segment_budgets",
+        "activation/creative_library",
+        "activation/channel_response_curves",
     }
+    # The segments' share of the flight's forecast revenue comes from this day's forecasts.
+    segments = pipeline.lake.read("activation", "segment_budgets", [DAYS[-1]])
+    assert segments["forecast_revenue"].null_count() == 0
+    assert segments["forecast_revenue"].sum() > 0
     assert all(lineage["input_data_versions"].values())
     record = pipeline.instance.fetch_materializations(
         __import__("dagster").AssetKey(["activation", "dsp_payload"]), limit=1

@@ -59,6 +59,14 @@ forecasts_job = dg.define_asset_job(
     description="The daily forecasts and their realized accuracy for one partition.",
 )
 
+activation_job = dg.define_asset_job(
+    "activation",
+    selection=dg.AssetSelection.groups("activation"),
+    partitions_def=daily_partitions,
+    description="Plan the next flight for one partition: response curves, the budget across "
+    "channels and segments, the creatives, the payload and its delivery.",
+)
+
 daily_refresh = dg.build_schedule_from_partitioned_job(
     all_assets_job,
     name="daily_refresh",
@@ -94,6 +102,7 @@ defs = dg.Definitions(
         feature_tables_job,
         forecast_selection_job,
         forecasts_job,
+        activation_job,
     ],
     schedules=[daily_refresh, feature_tables_refresh, forecast_selection_weekly],
 )

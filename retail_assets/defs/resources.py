@@ -9,9 +9,14 @@ from pydantic import Field
 
 from retail_assets.lib.config import (
     ActivationConfig,
+    ChannelsConfig,
+    CreativesConfig,
     load_activation_config,
+    load_channels_config,
+    load_creatives_config,
     load_simulation_config,
 )
+from retail_assets.lib.creatives import CreativeGenerator, TemplateGenerator
 from retail_assets.lib.lake import Lake
 from retail_assets.lib.privacy import Pseudonymizer
 from retail_assets.lib.settings import Settings, SettingsError
@@ -127,6 +132,29 @@ class RetailPlatform(dg.ConfigurableResource):
         description="A drop of the champion's live metric below its holdout value (in the "
         "metric's units) that requests a retrain (RETAIL_RETRAIN_METRIC_DROP).",
     )
+    media_history: str = Field(
+        default="",
+        description="A CSV of daily spend and conversions per channel (date, channel, spend, "
+        "conversions[, revenue]) to fit the response curves on, instead of the simulated "
+        "history (RETAIL_MEDIA_HISTORY).",
+    )
+    dsp_sink: str = Field(
+        default="",
+        description="Where the plan is delivered: a folder, or an http(s) URL that takes a POST "
+        "with an Idempotency-Key header (RETAIL_DSP_SINK; default the outbox folder beside "
+        "the lake).",
+    )
+    dsp_targets: list[str] = Field(
+        default=["canonical", "google_ads", "dv360", "meta", "ttd"],
+        description="What is delivered: the canonical plan and/or each platform's rendering "
+        "(RETAIL_DSP_TARGETS).",
+    )
+    dsp_timeout: float = Field(
+        default=10.0, description="Seconds per delivery attempt (RETAIL_DSP_TIMEOUT)."
+    )
+    dsp_retries: int = Field(
+        default=3, description="Retries after a failed delivery attempt (RETAIL_DSP_RETRIES)."
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetailPlatform":
@@ -162,6 +190,11 @@ class RetailPlatform(dg.ConfigurableResource):
             retrain_psi_threshold=settings.retrain_psi_threshold,
             retrain_growth_share=settings.retrain_growth_share,
             retrain_metric_drop=settings.retrain_metric_drop,
+            media_history=settings.media_history,
+            dsp_sink=settings.dsp_sink,
+            dsp_targets=list(settings.dsp_targets),
+            dsp_timeout=settings.dsp_timeout,
+            dsp_retries=settings.dsp_retries,
         )
 
     def inbox(self, name: str) -> Path:
@@ -177,9 +210,21 @@ class RetailPlatform(dg.ConfigurableResource):
             memory_limit=self.duckdb_memory_limit or None,
         )
 
+    def delivery_sink(self) -> str:
+        """The configured sink, or the ``outbox`` folder beside the lake."""
+        return self.dsp_sink or str(Path(self.lake_root).parent / "outbox")
+
     def activation_config(self) -> ActivationConfig:
         """The validated activation configuration."""
         return load_activation_config(Path(self.config_dir) if self.config_dir else None)
+
+    def channels_config(self) -> ChannelsConfig:
+        """The validated channel configuration (guardrails, simulated ground truth)."""
+        return load_channels_config(Path(self.config_dir) if self.config_dir else None)
+
+    def creatives_config(self) -> CreativesConfig:
+        """The validated creative templates, tone lists and banned claims."""
+        return load_creatives_config(Path(self.config_dir) if self.config_dir else None)
 
     def simulator(self) -> Simulator:
         """The simulator for this seed and customer base (built once per process)."""
@@ -202,3 +247,19 @@ class RetailPlatform(dg.ConfigurableResource):
                 "RETAIL_PSEUDONYMIZATION_KEY set): fine for simulated data, never for real data."
             )
         return Pseudonymizer(key=key, key_id=self.key_id if not is_demo else "demo")
+
+
+class CreativeWriter(dg.ConfigurableResource):
+    """Writes the ad copy variants of the creative library.
+
+    The default writes from the templates in ``config/creatives.yaml``: deterministic and
+    offline. To write with an LLM, subclass this resource, return your client (anything with a
+    ``name`` and ``generate(request) -> [(headline, body), ...]``) from :meth:`generator`, and
+    pass it to ``build_definitions(creative_writer=...)``. Whatever it writes is scored against
+    the same banned-claims and brand-tone lists; red variants never reach a payload, and a
+    segment x channel left with fewer than two usable variants is topped up from the templates.
+    """
+
+    def generator(self, config: CreativesConfig) -> CreativeGenerator:
+        """The generator the creative library asks for copy."""
+        return TemplateGenerator(config)

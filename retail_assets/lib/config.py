@@ -233,34 +233,95 @@ class SimulationConfig(_Model):
         return self
 
 
-class ChannelPlan(_Model):
+#: Channels the plan can buy; the payload schema and the tables check against this list.
+KNOWN_CHANNELS = ("Display", "CTV", "PPC", "Email")
+
+
+class ChannelSimulation(_Model):
+    """Ground truth of the simulated spend history: a Michaelis-Menten daily response."""
+
+    vmax: float = Field(gt=0)
+    k: float = Field(gt=0)
+    adstock: float = Field(default=0.0, ge=0, lt=1)
+    spend_cv: float = Field(default=0.35, ge=0)
+    noise_cv: float = Field(default=0.08, ge=0)
+
+
+class ChannelSetup(_Model):
     daily_spend: float = Field(ge=0)
-    min_share: float = Field(ge=0, le=1)
-    max_share: float = Field(ge=0, le=1)
+    value_per_conversion: float = Field(gt=0)
+    min_daily: float | None = Field(default=None, ge=0)
+    max_daily: float | None = Field(default=None, ge=0)
+    locked: bool = False
+    simulation: ChannelSimulation
+
+    @model_validator(mode="after")
+    def _order(self) -> ChannelSetup:
+        if (
+            self.min_daily is not None
+            and self.max_daily is not None
+            and self.min_daily > self.max_daily
+        ):
+            raise ValueError(f"min_daily {self.min_daily} > max_daily {self.max_daily}")
+        return self
+
+
+class Guardrails(_Model):
+    max_change: float | None = Field(default=0.3, ge=0, le=1)
+    max_multiple_of_observed: float | None = Field(default=1.5, ge=1)
+
+
+class ChannelsConfig(_Model):
+    history_days: int = Field(default=365, ge=28, le=3660)
+    bootstrap: int = Field(default=200, ge=20, le=5000)
+    adstock_grid: list[float] = Field(default=[0.0, 0.2, 0.4, 0.6], min_length=1)
+    guardrails: Guardrails = Guardrails()
+    channels: dict[str, ChannelSetup] = Field(min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _known(cls, v: dict[str, ChannelSetup]) -> dict[str, ChannelSetup]:
+        unknown = sorted(set(v) - set(KNOWN_CHANNELS))
+        if unknown:
+            raise ValueError(f"unknown channels {unknown}; known: {list(KNOWN_CHANNELS)}")
+        return v
+
+    @field_validator("adstock_grid")
+    @classmethod
+    def _grid(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= a < 1 for a in v):
+            raise ValueError("adstock rates must be in [0, 1)")
+        return v
+
+
+class Pacing(_Model):
+    period: Literal["FLIGHT", "DAILY"] = "FLIGHT"
+    type: Literal["EVEN", "AHEAD", "ASAP"] = "EVEN"
 
 
 class ActivationConfig(_Model):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    advertiser_id: str
+    advertiser_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     time_zone: str
     daily_budget: float = Field(gt=0)
     flight_days: int = Field(ge=1, le=366)
-    channels: dict[str, ChannelPlan]
-    segments: dict[str, str]
+    objective: Literal["conversions", "revenue"] = "conversions"
+    incremental_daily_budget: float | None = None
+    goal: Literal["TARGET_CPA", "MAXIMIZE_CONVERSIONS", "TARGET_ROAS"] = "TARGET_CPA"
+    pacing: Pacing = Pacing()
+    daily_cap_multiple: float = Field(default=1.5, ge=1)
+    segments: dict[str, str] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _shares(self) -> ActivationConfig:
-        lo = sum(c.min_share for c in self.channels.values())
-        hi = sum(c.max_share for c in self.channels.values())
-        if lo > 1 + 1e-9 or hi < 1 - 1e-9:
-            raise ValueError(
-                f"channel guardrails are infeasible: min shares sum to {lo:.2f} (must be <= 1) "
-                f"and max shares to {hi:.2f} (must be >= 1)"
-            )
-        for name, c in self.channels.items():
-            if c.min_share > c.max_share:
-                raise ValueError(f"channel {name!r}: min_share > max_share")
-        return self
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
 
 
 def config_dir() -> Path:
@@ -292,6 +353,152 @@ def load_simulation_config(folder: Path | None = None) -> SimulationConfig:
 
 
 @cache
+def load_channels_config(folder: Path | None = None) -> ChannelsConfig:
+    """The validated ``channels.yaml``."""
+    return _load(ChannelsConfig, "channels.yaml", folder)  # type: ignore[return-value]
+
+
+@cache
 def load_activation_config(folder: Path | None = None) -> ActivationConfig:
     """The validated ``activation.yaml``."""
     return _load(ActivationConfig, "activation.yaml", folder)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- creatives
+#: Placeholders a creative template may use; anything else is a typo caught on load.
+CREATIVE_PLACEHOLDERS = frozenset({"brand", "segment_name", "category", "offer"})
+
+
+def _check_templates(templates: list[str]) -> list[str]:
+    import string
+
+    seen: set[str] = set()
+    for text in templates:
+        if not text.strip():
+            raise ValueError("templates must not be empty")
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"template {text!r}: {exc}") from exc
+        unknown = sorted(set(fields) - CREATIVE_PLACEHOLDERS)
+        if unknown:
+            raise ValueError(
+                f"template {text!r} uses unknown placeholder(s) {unknown}; "
+                f"use {sorted(CREATIVE_PLACEHOLDERS)}"
+            )
+        if text.casefold() in seen:
+            raise ValueError(f"template {text!r} is listed twice")
+        seen.add(text.casefold())
+    return templates
+
+
+class CreativeChannel(_Model):
+    headline_max: int = Field(ge=10, le=500)
+    body_max: int = Field(ge=10, le=2000)
+    headline_label: str = "headline"
+    body_label: str = "body"
+    utm_source: str = Field(min_length=1)
+    utm_medium: str = Field(min_length=1)
+    utm_campaign: str = Field(min_length=1)
+
+
+class CreativeTemplates(_Model):
+    headlines: list[str] = Field(min_length=3)
+    bodies: list[str] = Field(min_length=3)
+    offer: str | None = None
+    landing_path: str = Field(default="/", pattern=r"^/[A-Za-z0-9/_.-]*$")
+
+    @field_validator("headlines", "bodies")
+    @classmethod
+    def _templates(cls, v: list[str]) -> list[str]:
+        return _check_templates(v)
+
+
+class BannedClaim(_Model):
+    claim: str = Field(min_length=1)
+    pattern: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        import re
+
+        if v is None:
+            return v
+        try:
+            compiled = re.compile(v, re.IGNORECASE)
+        except re.error as exc:
+            raise ValueError(f"pattern {v!r} is not a valid regular expression: {exc}") from exc
+        # A pattern matching nothing at all would flag every piece of copy.
+        if compiled.fullmatch(""):
+            raise ValueError(f"pattern {v!r} matches the empty string")
+        return v
+
+
+class CreativeDefaults(_Model):
+    category: str = Field(min_length=1)
+    offer: str = Field(min_length=1)
+
+
+class CreativesConfig(_Model):
+    brand: str = Field(min_length=1)
+    landing_url: str
+    near_limit: float = Field(default=0.95, ge=0.5, le=1)
+    defaults: CreativeDefaults
+    channels: dict[str, CreativeChannel] = Field(min_length=1)
+    templates: dict[str, CreativeTemplates]
+    brand_tone: list[str] = Field(min_length=1)
+    discouraged_tone: list[str] = Field(default_factory=list)
+    allowed_caps: list[str] = Field(default_factory=list)
+    banned_claims: list[BannedClaim] = Field(min_length=1)
+
+    @field_validator("landing_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(v)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"landing_url {v!r} must be https://host[/path] without a query")
+        return v.rstrip("/")
+
+    @field_validator("banned_claims", mode="before")
+    @classmethod
+    def _short_form(cls, v):
+        # A bare string is the common case: a phrase matched literally.
+        if isinstance(v, list):
+            return [{"claim": c} if isinstance(c, str) else c for c in v]
+        return v
+
+    @field_validator("brand_tone", "discouraged_tone", "allowed_caps")
+    @classmethod
+    def _words(cls, v: list[str]) -> list[str]:
+        if any(not w.strip() for w in v):
+            raise ValueError("words must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> CreativesConfig:
+        import re
+
+        from retail_assets.lib.ga4 import default_channel_group, marketing_channel
+
+        if "default" not in self.templates:
+            raise ValueError("templates need a 'default' entry for segments without their own")
+        for key in self.templates:
+            if not re.fullmatch(r"[a-z0-9]+(?:_[a-z0-9]+)*", key):
+                raise ValueError(f"template key {key!r} is not a segment id like 'brand_loyalist'")
+        for name, ch in self.channels.items():
+            group = default_channel_group(ch.utm_source, ch.utm_medium, ch.utm_campaign)
+            if marketing_channel(group) != name:
+                raise ValueError(
+                    f"channel {name!r}: utm {ch.utm_source!r} / {ch.utm_medium!r} / "
+                    f"{ch.utm_campaign!r} is {group!r} under GA4's default channel grouping"
+                )
+        return self
+
+
+@cache
+def load_creatives_config(folder: Path | None = None) -> CreativesConfig:
+    """The validated ``creatives.yaml``."""
+    return _load(CreativesConfig, "creatives.yaml", folder)  # type: ignore[return-value]

@@ -48,3 +48,41 @@ def bar_chart(labels: list[str], values: list[float], title: str, ylabel: str):
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     return fig
+
+
+def grouped_bar_chart(groups: list[str], series: dict[str, list[float]], title: str, ylabel: str):
+    """Bars per group, one colour per series (e.g. spend per channel for each method)."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.8 / max(len(series), 1)
+    for i, (name, values) in enumerate(series.items()):
+        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        ax.bar(xs, values, width=width, label=name)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def response_curves(curves: list[dict], title: str):
+    """Each channel's fitted curve over its observed daily points, with a bootstrap band.
+
+    Each item holds ``channel``, ``spend`` and ``conversions`` (observed days), ``grid``,
+    ``p50``, ``p05``, ``p95`` (the curve and its band over the grid) and ``planned`` (the
+    optimized daily spend, or None).
+    """
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), squeeze=False)
+    for ax, c in zip(axes[0], curves, strict=True):
+        ax.scatter(c["spend"], c["conversions"], s=4, color="grey", alpha=0.5, label="days")
+        ax.fill_between(c["grid"], c["p05"], c["p95"], color="tab:blue", alpha=0.25, lw=0)
+        ax.plot(c["grid"], c["p50"], color="tab:blue", lw=1.5, label="fit")
+        if c.get("planned") is not None:
+            ax.axvline(c["planned"], color="tab:red", lw=1, ls="--", label="plan")
+        ax.set_title(c["channel"], fontsize=9)
+        ax.set_xlabel("daily spend", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("conversions / day", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

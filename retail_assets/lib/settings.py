@@ -24,6 +24,9 @@ SESSIONS_SOURCES = ("simulator", "ga4")
 APP_EVENTS_SOURCES = ("simulator", "events_file")
 
 
+#: What the delivery sends: the canonical plan and/or each ad platform's rendering of it.
+DSP_TARGETS = ("canonical", "google_ads", "dv360", "meta", "ttd")
+
 #: Levels of the forecast hierarchy: all sales, per category, per store x product.
 FORECAST_LEVELS = ("total", "category", "store_product")
 
@@ -67,6 +70,11 @@ class Settings:
     retrain_psi_threshold: float = 0.25
     retrain_growth_share: float = 0.2
     retrain_metric_drop: float = 0.05
+    media_history: str = ""
+    dsp_sink: str = ""
+    dsp_targets: tuple[str, ...] = DSP_TARGETS
+    dsp_timeout: float = 10.0
+    dsp_retries: int = 3
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -109,6 +117,11 @@ class Settings:
             retrain_psi_threshold=_float(env, "RETAIL_RETRAIN_PSI", 0.25, 0.0),
             retrain_growth_share=_float(env, "RETAIL_RETRAIN_GROWTH", 0.2, 0.0),
             retrain_metric_drop=_float(env, "RETAIL_RETRAIN_METRIC_DROP", 0.05, 0.0, 1.0),
+            media_history=env.get("RETAIL_MEDIA_HISTORY", "").strip(),
+            dsp_sink=env.get("RETAIL_DSP_SINK", "").strip(),
+            dsp_targets=_list(env, "RETAIL_DSP_TARGETS", DSP_TARGETS, DSP_TARGETS),
+            dsp_timeout=_float(env, "RETAIL_DSP_TIMEOUT", 10.0, 0.1),
+            dsp_retries=_int(env, "RETAIL_DSP_RETRIES", 3, minimum=0),
             sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
             app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
             duckdb_memory_limit=_memory(env, "RETAIL_DUCKDB_MEMORY_LIMIT"),

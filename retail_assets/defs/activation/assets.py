@@ -1,244 +1,461 @@
-"""Activation: a budget split across paid channels and the plan an ad platform can take."""
+"""Activation: response curves, the budget across channels and segments, and the plan.
 
+``channel_response_curves`` -> ``budget_allocation`` -> ``segment_budgets`` and
+``creative_library`` -> ``dsp_payload`` -> ``dsp_delivery``. Each is a daily partition: the
+plan made on day D covers the flight starting on D + 1.
+"""
+
+import dataclasses as dc
 import datetime as dt
 import json
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
+from retail_assets.defs.activation import plan
+from retail_assets.defs.activation.keys import (
+    BUDGET_ALLOCATION,
+    CHANNEL_RESPONSE_CURVES,
+    OWNERS,
+    SEGMENT_BUDGETS,
+)
 from retail_assets.defs.forecasting.assets import SALES_FORECASTS
-from retail_assets.defs.governance.assets import GOVERNED_SESSIONS
-from retail_assets.defs.partitions import daily_partitions, lookback
+from retail_assets.defs.models.assets import (
+    CUSTOMER_SEGMENTS,
+    PURCHASE_PROPENSITY,
+    SEGMENT_PROFILES,
+)
+from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib import payload as plan
-from retail_assets.lib import plots
-from retail_assets.lib.allocation import (
-    ChannelInput,
-    allocate,
-    billable_unit_micros,
-    split_micros,
-)
-from retail_assets.lib.schemas import PAID_CHANNELS
+from retail_assets.lib import allocation, media, plots, response_curves, segment_split
+from retail_assets.lib.config import ActivationConfig, ChannelsConfig
 
-BUDGET_ALLOCATION = dg.AssetKey(["activation", "budget_allocation"])
-DSP_PAYLOAD = dg.AssetKey(["activation", "dsp_payload"])
-WINDOW_DAYS = 28
-OWNERS = ["team:marketing"]
+#: The fitted curves in full (bootstrap draws included), beside the table, for the allocator.
+CURVES_FILE = "curves.json"
+
+
+def media_history(
+    platform: RetailPlatform, cfg: ChannelsConfig, day: dt.date
+) -> tuple[pl.DataFrame, str]:
+    """Daily spend and conversions per configured channel up to ``day``, and their source."""
+    start = day - dt.timedelta(days=cfg.history_days - 1)
+    if platform.media_history:
+        path = Path(platform.media_history)
+        try:
+            history = media.read_media_history(path)
+        except media.MediaHistoryError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        source = path.name
+        history = history.filter(pl.col("date").is_between(start, day))
+        unknown = sorted(set(history["channel"]) - set(cfg.channels))
+        if unknown:
+            raise dg.Failure(
+                description=f"{path}: column channel has {unknown} (not in channels.yaml: "
+                f"{sorted(cfg.channels)}) in "
+                f"{history.filter(pl.col('channel').is_in(unknown)).height} rows"
+            )
+    else:
+        sims = [
+            media.ChannelSimulation(
+                name=name,
+                daily_spend=c.daily_spend,
+                true_curve=media.TrueCurve(
+                    vmax=c.simulation.vmax, k=c.simulation.k, adstock=c.simulation.adstock
+                ),
+                spend_cv=c.simulation.spend_cv,
+                noise_cv=c.simulation.noise_cv,
+                value_per_conversion=c.value_per_conversion,
+            )
+            for name, c in cfg.channels.items()
+        ]
+        history = media.simulate_media_history(sims, day, cfg.history_days, platform.seed)
+        source = "simulated"
+    counts = dict(history.group_by("channel").len().iter_rows())
+    short = {ch: counts.get(ch, 0) for ch in cfg.channels if counts.get(ch, 0) < 28}
+    if short:
+        raise dg.Failure(
+            description=f"media history ({source}) up to {day} has fewer than 28 days for "
+            f"{short}: a response curve needs at least four weeks of a channel's spend"
+        )
+    return history, source
+
+
+def _curve_rows(curves: dict, history: pl.DataFrame, day: dt.date, cfg, source: str):
+    last28 = history.filter(pl.col("date") > day - dt.timedelta(days=28))
+    recent = last28.group_by("channel").agg(
+        spend_28d=pl.col("spend").sum(), conversions_28d=pl.col("conversions").sum()
+    )
+    recent = {r["channel"]: r for r in recent.iter_rows(named=True)}
+    rows = []
+    for ch, c in sorted(curves.items()):
+        value = c.value_per_conversion
+        if value is None or not np.isfinite(value) or value <= 0:
+            value = cfg.channels[ch].value_per_conversion
+        rows.append(
+            {
+                "as_of_date": day,
+                "channel": ch,
+                "vmax": float(c.vmax),
+                "k": float(c.k),
+                "adstock": float(c.adstock),
+                "regime": c.regime,
+                "vmax_p05": float(np.percentile(c.bootstrap_vmax, 5)),
+                "vmax_p95": float(np.percentile(c.bootstrap_vmax, 95)),
+                "k_p05": float(np.percentile(c.bootstrap_k, 5)),
+                "k_p95": float(np.percentile(c.bootstrap_k, 95)),
+                "r2": None if c.r2 is None or not np.isfinite(c.r2) else float(c.r2),
+                "rmse": float(c.rmse),
+                "days": int(c.n_obs),
+                "max_daily_spend": float(c.max_spend),
+                "recent_daily_spend": float(c.mean_spend_recent),
+                "spend_28d": float(recent[ch]["spend_28d"]),
+                "conversions_28d": int(recent[ch]["conversions_28d"]),
+                "value_per_conversion": float(value),
+                "source": source,
+            }
+        )
+    return pl.DataFrame(rows, schema_overrides={"r2": pl.Float64})
+
+
+def _curve_chart(
+    curves: dict, history: pl.DataFrame | None, planned: dict[str, float] | None = None
+) -> str:
+    """Each fitted curve with its 90 % bootstrap band, the observed days and the plan."""
+    items = []
+    for ch, c in sorted(curves.items()):
+        h = history.filter(pl.col("channel") == ch) if history is not None else None
+        top = max(c.max_spend, (planned or {}).get(ch, 0.0))
+        grid = np.linspace(0, top * 1.6 or 1.0, 60)
+        boot = c.bootstrap_response(grid)
+        items.append(
+            {
+                "channel": f"{ch} ({c.regime})",
+                "spend": h["spend"].to_list() if h is not None else [],
+                "conversions": h["conversions"].to_list() if h is not None else [],
+                "grid": grid,
+                "p50": c.response(grid),
+                "p05": np.percentile(boot, 5, axis=0),
+                "p95": np.percentile(boot, 95, axis=0),
+                "planned": (planned or {}).get(ch),
+            }
+        )
+    title = "Daily conversions against daily spend, 90 % bootstrap band"
+    return plots.png_markdown(plots.response_curves(items, title))
+
+
+@dg.asset(
+    key=CHANNEL_RESPONSE_CURVES,
+    group_name="activation",
+    partitions_def=daily_partitions,
+    kinds={"python", "scipy", "parquet"},
+    owners=OWNERS,
+    check_specs=[schema_check_spec(CHANNEL_RESPONSE_CURVES)],
+    code_version="1",
+)
+def channel_response_curves(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """A saturating response curve per paid channel: conversions a day of spend buys.
+
+    Michaelis-Menten curves (`conversions = vmax * spend / (k + spend)`, on geometrically
+    adstocked spend with the carry-over rate chosen by time-series cross-validation), fitted on
+    the last `history_days` of daily spend and conversions per channel: simulated from the
+    ground truth in `config/channels.yaml`, or read from the file in `RETAIL_MEDIA_HISTORY`.
+    Intervals come from a residual bootstrap. A channel whose spend never reached saturation
+    is marked `linear`: its k is set to 10x the highest spend seen (a nearly straight curve)
+    and the allocator's cap keeps it near the spend the data cover.
+    """
+    cfg = platform.channels_config()
+    acfg = platform.activation_config()
+    day = dt.date.fromisoformat(context.partition_key)
+    history, source = media_history(platform, cfg, day)
+    context.log.info(
+        f"fitting {len(cfg.channels)} curves on {history.height} channel-days ({source}), "
+        f"{cfg.bootstrap} bootstrap resamples each"
+    )
+    curves = response_curves.fit_curves(
+        history,
+        adstock_grid=tuple(cfg.adstock_grid),
+        n_boot=cfg.bootstrap,
+        seed=platform.seed,
+        recent_days=acfg.flight_days,
+    )
+    df = _curve_rows(curves, history, day, cfg, source)
+    linear = df.filter(pl.col("regime") == "linear")["channel"].to_list()
+    if linear:
+        context.log.warning(
+            f"{linear}: spend history still in the linear regime (no saturation seen); "
+            "their curves are near-linear and the allocator keeps them near observed spend"
+        )
+    stored = {
+        ch: {
+            **{f.name: getattr(c, f.name) for f in dc.fields(c) if not f.name.startswith("boot")},
+            "bootstrap_vmax": c.bootstrap_vmax.tolist(),
+            "bootstrap_k": c.bootstrap_k.tolist(),
+        }
+        for ch, c in sorted(curves.items())
+    }
+    yield from publish_table(
+        context,
+        platform.lake(),
+        CHANNEL_RESPONSE_CURVES,
+        df,
+        source=source,
+        artifacts={CURVES_FILE: json.dumps(stored).encode()},
+        metadata={
+            "history_days": history["date"].n_unique(),
+            "linear_channels": dg.MetadataValue.json(linear),
+            "curves": dg.MetadataValue.md(_curve_chart(curves, history)),
+        },
+    )
+
+
+def load_curves(
+    platform: RetailPlatform, partition: str
+) -> tuple[pl.DataFrame, dict[str, response_curves.FittedCurve]]:
+    """The curves table of ``partition`` and the fitted curves (bootstrap draws included)."""
+    lake = platform.lake()
+    table = lake.read("activation", "channel_response_curves", [partition])
+    if table.is_empty():
+        raise dg.Failure(description=f"no channel response curves for {partition}")
+    path = lake.partition_path(
+        "activation", "channel_response_curves", partition, filename=CURVES_FILE
+    )
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    curves = {
+        ch: response_curves.FittedCurve(
+            **{
+                **c,
+                "bootstrap_vmax": np.asarray(c["bootstrap_vmax"], dtype=float),
+                "bootstrap_k": np.asarray(c["bootstrap_k"], dtype=float),
+            }
+        )
+        for ch, c in stored.items()
+    }
+    return table, curves
+
+
+def flight_budget(acfg: ActivationConfig, curves: pl.DataFrame) -> tuple[float, bool]:
+    """The flight's total budget and whether it is planned in incremental mode."""
+    if acfg.incremental_daily_budget is not None:
+        previous = float(curves["recent_daily_spend"].sum()) * acfg.flight_days
+        return previous + acfg.incremental_daily_budget * acfg.flight_days, True
+    return acfg.daily_budget * acfg.flight_days, False
 
 
 @dg.asset(
     key=BUDGET_ALLOCATION,
-    deps=[dg.AssetDep(GOVERNED_SESSIONS, partition_mapping=lookback(WINDOW_DAYS - 1))],
+    deps=[CHANNEL_RESPONSE_CURVES],
+    group_name="activation",
+    partitions_def=daily_partitions,
+    kinds={"python", "scipy", "parquet"},
+    owners=OWNERS,
+    check_specs=[schema_check_spec(BUDGET_ALLOCATION)],
+    code_version="2",
+)
+def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """The next flight's budget across the paid channels, and what the baselines would do.
+
+    Maximizes expected conversions (or revenue, `objective` in `activation.yaml`) over the
+    flight by equalizing marginal return across channels on their response curves: an exact
+    water-filling solve whose shadow price is reported. Guardrails from `channels.yaml` are
+    constraints, not clipping: each channel's minimum and maximum, at most +-`max_change`
+    against the previous period, at most `max_multiple_of_observed` x its highest observed
+    spend, locked channels, and the incremental mode. Infeasible guardrails fail naming them.
+    The inverse-CPA split and the historical split are computed under the same guardrails;
+    all three carry expected conversions (p5, p50, p95 from the bootstrap curves), marginal
+    CPA per channel and which bound binds. Budgets are integer micros that sum exactly.
+    """
+    ccfg = platform.channels_config()
+    acfg = platform.activation_config()
+    day = dt.date.fromisoformat(context.partition_key)
+    table, curves = load_curves(platform, context.partition_key)
+    days = acfg.flight_days
+    budget, incremental = flight_budget(acfg, table)
+    guardrails = allocation.Guardrails(
+        channels={
+            name: allocation.ChannelGuardrail(
+                min_spend=(c.min_daily or 0.0) * days,
+                max_spend=c.max_daily * days if c.max_daily is not None else None,
+                locked=c.locked,
+            )
+            for name, c in ccfg.channels.items()
+        },
+        max_change=ccfg.guardrails.max_change,
+        max_multiple_of_observed=ccfg.guardrails.max_multiple_of_observed,
+        incremental=incremental,
+    )
+    efficiency = {
+        r["channel"]: (float(r["conversions_28d"]), float(r["spend_28d"]))
+        for r in table.iter_rows(named=True)
+    }
+    values = dict(table.select("channel", "value_per_conversion").iter_rows())
+    try:
+        result = allocation.plan_allocation(
+            curves,
+            guardrails,
+            budget,
+            days,
+            acfg.currency,
+            objective=acfg.objective,
+            values=values,
+            efficiency=efficiency,
+        )
+    except allocation.InfeasibleGuardrails as exc:
+        raise dg.Failure(
+            description=f"the guardrails in channels.yaml and activation.yaml cannot all hold "
+            f"for the {days}-day flight after {day}; nothing was written. {exc}"
+        ) from None
+    df = (
+        pl.DataFrame(result.rows(), schema_overrides={"revenue_p50": pl.Float64})
+        .with_columns(allocation_date=pl.lit(day), revenue_p50=pl.col("revenue_p50").fill_null(0.0))
+        .drop("conversions")
+    )
+    totals = {t.method: t for t in result.totals}
+    for t in result.totals:
+        context.log.info(
+            f"{t.method}: {t.conversions_p50:,.0f} expected conversions "
+            f"(p5 {t.conversions_p05:,.0f}, p95 {t.conversions_p95:,.0f})"
+        )
+    channels = sorted(curves)
+    chart = plots.grouped_bar_chart(
+        channels,
+        {
+            f"{m} ({totals[m].conversions_p50:,.0f} conv.)": [
+                result.line(m, ch).spend for ch in channels
+            ]
+            for m in allocation.METHODS
+        },
+        f"{days}-day flight from {day + dt.timedelta(days=1)}: spend by method",
+        acfg.currency,
+    )
+    planned = {ch: result.line("optimized", ch).spend / days for ch in channels}
+    history_chart = _curve_chart(curves, None, planned)
+    yield from publish_table(
+        context,
+        platform.lake(),
+        BUDGET_ALLOCATION,
+        df,
+        metadata={
+            "budget": dg.MetadataValue.float(budget),
+            "objective": acfg.objective,
+            "mode": "incremental" if incremental else "fixed",
+            "lambda": dg.MetadataValue.float(float(result.shadow_price)),
+            "conversions_optimized": dg.MetadataValue.float(totals["optimized"].conversions_p50),
+            "conversions_inverse_cpa": dg.MetadataValue.float(
+                totals["inverse_cpa"].conversions_p50
+            ),
+            "conversions_historical": dg.MetadataValue.float(totals["historical"].conversions_p50),
+            "comparison": dg.MetadataValue.md(plots.png_markdown(chart)),
+            "plan_on_curves": dg.MetadataValue.md(history_chart),
+        },
+    )
+
+
+@dg.asset(
+    key=SEGMENT_BUDGETS,
+    deps=[
+        BUDGET_ALLOCATION,
+        SALES_FORECASTS,
+        CUSTOMER_SEGMENTS,
+        SEGMENT_PROFILES,
+        PURCHASE_PROPENSITY,
+    ],
     group_name="activation",
     partitions_def=daily_partitions,
     kinds={"python", "polars", "parquet"},
     owners=OWNERS,
-    check_specs=[schema_check_spec(BUDGET_ALLOCATION)],
+    check_specs=[schema_check_spec(SEGMENT_BUDGETS)],
     code_version="1",
 )
-def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """The next flight's budget across Display, CTV, PPC and Email.
+def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Each channel's optimized budget split across the customer segments.
 
-    Inverse-CPA allocation: each channel's share is proportional to its conversions per unit
-    of spend over the last 28 days, kept within the per-channel minimum and maximum shares of
-    `config/activation.yaml` (as constraints, so the shares still sum to one). Budgets are
-    integer micros of the currency and add up to the total exactly.
+    A segment's share is the revenue it is expected to bring: the sum of its customers'
+    24-hour purchase probabilities (`ml/purchase_propensity`) times its mean order value
+    (`ml/segment_profiles`). The flight's forecast revenue (`ml/sales_forecasts`) is attributed
+    to segments by the same shares. Until the segment model is trained, the segments listed in
+    `activation.yaml` share equally; the `basis` column says which case applies.
     """
-    cfg = platform.activation_config()
-    day = dt.date.fromisoformat(context.partition_key)
-    days = [(day - dt.timedelta(days=i)).isoformat() for i in range(WINDOW_DAYS)]
-    lake = platform.lake()
-    sessions = lake.read(
-        "governed", "sessions", days, columns=["event_date", "event_name", "channel_group"]
-    )
-    if sessions.is_empty():
-        raise dg.Failure(description=f"no governed sessions up to {day}")
-    observed = sessions["event_date"].n_unique()
-    conv = dict(
-        sessions.filter(pl.col("event_name") == "purchase")
-        .group_by("channel_group")
-        .len()
-        .iter_rows()
-    )
-    inputs = [
-        ChannelInput(
-            name=ch,
-            spend=cfg.channels[ch].daily_spend * observed,
-            conversions=conv.get(ch, 0),
-            min_share=cfg.channels[ch].min_share,
-            max_share=cfg.channels[ch].max_share,
-        )
-        for ch in PAID_CHANNELS
-    ]
-    result = allocate(inputs, cfg.daily_budget * cfg.flight_days, cfg.currency)
-    df = pl.DataFrame(
-        {
-            "allocation_date": [day] * len(result),
-            "channel": [a.name for a in result],
-            "conversions_28d": [int(i.conversions) for i in inputs],
-            "spend_28d": [float(i.spend) for i in inputs],
-            "cpa": [a.cpa for a in result],
-            "share": [a.share for a in result],
-            "budget_micros": [a.budget_micros for a in result],
-            "binding": [a.binding for a in result],
-            "method": "inverse_cpa/guardrailed-1",
-        },
-        schema_overrides={"cpa": pl.Float64},
-    )
-    chart = plots.bar_chart(
-        df["channel"].to_list(),
-        [m / 1e6 for m in df["budget_micros"].to_list()],
-        f"Budget for the {cfg.flight_days}-day flight from {day + dt.timedelta(days=1)}",
-        cfg.currency,
-    )
-    yield from publish_table(
-        context,
-        lake,
-        BUDGET_ALLOCATION,
-        df,
-        metadata={
-            "total_budget": dg.MetadataValue.float(cfg.daily_budget * cfg.flight_days),
-            "days_observed": observed,
-            "allocation": dg.MetadataValue.md(plots.png_markdown(chart)),
-        },
-    )
-
-
-def _input_versions(context: dg.AssetExecutionContext, keys: list[dg.AssetKey]) -> dict:
-    versions = {}
-    for key in keys:
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]),
-            limit=1,
-        ).records
-        tags = records[0].asset_materialization.tags if records else {}
-        versions[key.to_user_string()] = (tags or {}).get("dagster/data_version")
-    return versions
-
-
-@dg.asset(
-    key=DSP_PAYLOAD,
-    deps=[BUDGET_ALLOCATION, SALES_FORECASTS],
-    group_name="activation",
-    partitions_def=daily_partitions,
-    kinds={"python", "json"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(DSP_PAYLOAD)],
-    code_version="1",
-)
-def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """The media plan as JSON an ad platform can take, stamped with its lineage.
-
-    Line items per channel and segment with budgets in integer micros (as strings) that sum to
-    the total exactly, creative placeholders per segment, audiences by segment reference only
-    (never an identifier), and a lineage block: the Dagster run id, `processed_at`, the code
-    version, the data versions of its inputs and the SHA-256 of the canonical body, which is
-    also this asset's data version. The JSON file (`payload.json`) sits beside the line-item
-    table in the lake.
-    """
-    cfg = platform.activation_config()
+    acfg = platform.activation_config()
     day = dt.date.fromisoformat(context.partition_key)
     lake = platform.lake()
     alloc = lake.read("activation", "budget_allocation", [context.partition_key])
-    forecast = lake.read("ml", "sales_forecasts", [context.partition_key])
     if alloc.is_empty():
         raise dg.Failure(description=f"no budget allocation for {day}")
-    start = day + dt.timedelta(days=1)
-    end = day + dt.timedelta(days=cfg.flight_days)
-    flight = {"start_date": start.isoformat(), "end_date": end.isoformat()}
-    segments = list(cfg.segments)
-    unit = billable_unit_micros(cfg.currency)
-    line_items = []
-    for ch, micros in alloc.select("channel", "budget_micros").iter_rows():
-        parts = split_micros(int(micros), np.ones(len(segments)), unit)
-        for seg, amount in zip(segments, parts, strict=True):
-            slug = ch.lower().replace(" ", "-")
-            line_items.append(
-                {
-                    "ref": f"{slug}-{seg.replace('_', '-')}",
-                    "channel": ch,
-                    "segment_id": seg,
-                    "budget": {"type": "LIFETIME", "amount_micros": str(amount)},
-                    "flight": flight,
-                    "audience": {"segment_ref": seg},
-                    "creatives": [
-                        {
-                            "variant_id": f"{slug}-{seg}-{v}",
-                            "weight": 0.5,
-                            "headline": f"[{cfg.segments[seg]} x {ch}] headline {v.upper()}",
-                        }
-                        for v in ("a", "b")
-                    ],
-                }
-            )
-    expected_revenue = None
-    if not forecast.is_empty():
-        # One level of the hierarchy, so revenue is not counted twice: the coarsest forecast.
-        level = next(
-            lv for lv in ("total", "category", "store_product") if lv in set(forecast["level"])
+    optimized = alloc.filter(pl.col("method") == "optimized")
+    weights = segment_split.segment_weights(
+        lake.read("ml", "customer_segments"),
+        lake.read("ml", "segment_profiles"),
+        lake.read("ml", "purchase_propensity"),
+        acfg.segments,
+    )
+    revenue = forecast_revenue(
+        lake.read("ml", "sales_forecasts", [context.partition_key]), day, acfg
+    )
+    df = segment_split.split_channel_budgets(
+        dict(optimized.select("channel", "budget_micros").iter_rows()),
+        dict(optimized.select("channel", "conversions_p50").iter_rows()),
+        weights,
+        acfg.currency,
+        revenue,
+    ).with_columns(allocation_date=pl.lit(day))
+    basis = weights["basis"][0]
+    if basis == "configured":
+        context.log.warning(
+            "no customer segments yet (run the model_training job): the budget is split "
+            f"equally over the configured segments {list(acfg.segments)}"
         )
-        expected_revenue = forecast.filter(
-            (pl.col("level") == level) & pl.col("ds").is_between(start, end)
-        )["yhat"].sum()
-    body = {
-        "plan_id": plan.plan_id(cfg.advertiser_id, day.isoformat()),
-        "advertiser": {
-            "id": cfg.advertiser_id,
-            "currency": cfg.currency,
-            "time_zone": cfg.time_zone,
-        },
-        "flight": flight,
-        "budget": {"total_micros": str(int(alloc["budget_micros"].sum()))},
-        "line_items": line_items,
-        "allocation": {"method": alloc["method"][0]},
-        "context": {
-            "forecast_revenue_in_flight": (
-                round(float(expected_revenue), 2) if expected_revenue is not None else None
-            )
-        },
-    }
-    total = sum(int(li["budget"]["amount_micros"]) for li in line_items)
-    if total != int(body["budget"]["total_micros"]):
-        raise dg.Failure(description=f"line items sum to {total}, not {body['budget']}")
-    processed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    payload = plan.build_payload(
-        body,
-        {
-            "lineage_id": context.run_id,
-            "dagster_run_id": context.run_id,
-            "asset_key": DSP_PAYLOAD.to_user_string(),
-            "partition_key": context.partition_key,
-            "code_version": context.assets_def.code_versions_by_key.get(DSP_PAYLOAD),
-            "input_data_versions": _input_versions(context, [BUDGET_ALLOCATION, SALES_FORECASTS]),
-            "processed_at": processed_at,
-        },
-    )
-    digest = payload["lineage"]["body_sha256"]
-    items = pl.DataFrame(
-        {
-            "plan_date": [day] * len(line_items),
-            "line_item_ref": [li["ref"] for li in line_items],
-            "channel": [li["channel"] for li in line_items],
-            "segment_id": [li["segment_id"] for li in line_items],
-            "amount_micros": [li["budget"]["amount_micros"] for li in line_items],
-            "creative_count": [len(li["creatives"]) for li in line_items],
-            "body_sha256": digest,
-        }
-    )
     yield from publish_table(
         context,
         lake,
-        DSP_PAYLOAD,
-        items,
-        data_version=digest,
-        artifacts={"payload.json": plan.dumps(payload)},
+        SEGMENT_BUDGETS,
+        df,
         metadata={
-            "body_sha256": digest,
-            "payload": dg.MetadataValue.json(json.loads(plan.dumps(payload))),
+            "basis": basis,
+            "segments": weights.height,
+            "forecast_revenue_in_flight": (
+                dg.MetadataValue.float(round(revenue, 2)) if revenue is not None else None
+            ),
+            "weights": dg.MetadataValue.md(
+                plots.png_markdown(
+                    plots.bar_chart(
+                        weights["segment_name"].to_list(),
+                        weights["weight"].to_list(),
+                        f"Share of each channel's budget by segment ({basis})",
+                        "share",
+                    )
+                )
+            ),
         },
     )
 
 
-defs = dg.Definitions(assets=[budget_allocation, dsp_payload])
+def forecast_revenue(forecast: pl.DataFrame, day: dt.date, acfg: ActivationConfig) -> float | None:
+    """Forecast revenue over the flight after ``day``, at the coarsest level forecast."""
+    if forecast.is_empty():
+        return None
+    start = day + dt.timedelta(days=1)
+    end = day + dt.timedelta(days=acfg.flight_days)
+    # One level of the hierarchy, so revenue is not counted twice.
+    level = next(
+        lv for lv in ("total", "category", "store_product") if lv in set(forecast["level"])
+    )
+    return float(
+        forecast.filter((pl.col("level") == level) & pl.col("ds").is_between(start, end))[
+            "yhat"
+        ].sum()
+    )
+
+
+defs = dg.Definitions(
+    assets=[
+        channel_response_curves,
+        budget_allocation,
+        segment_budgets,
+        plan.creative_library,
+        plan.dsp_payload,
+        plan.dsp_delivery,
+    ]
+)
