@@ -29,23 +29,19 @@ from retail_assets.lib.allocation import (  # noqa: E402
     plan_allocation,
     solve,
 )
+from retail_assets.lib.config import DEFAULT_CONFIG_DIR, load_channels_config  # noqa: E402
 from retail_assets.lib.media import (  # noqa: E402
-    ChannelSimulation,
-    TrueCurve,
     simulate_media_history,
+    simulations_from_config,
 )
 from retail_assets.lib.response_curves import fit_curves  # noqa: E402
 
 # Email is the cheapest channel on average (CPA ~8) but saturated far below its spend
 # (k = 60 against 500 a day): its marginal CPA is ~75, so inverse CPA feeds it while the
 # optimum starves it. CTV and Display are nearly linear (marginal ~ average CPA ~45);
-# PPC sits in between. TrueCurve(vmax, k, adstock): daily conversions, daily spend.
-GROUND_TRUTH = [
-    ChannelSimulation("Display", 2200, TrueCurve(350, 11000, 0.2), value_per_conversion=62),
-    ChannelSimulation("CTV", 2800, TrueCurve(500, 18000, 0.4), value_per_conversion=85),
-    ChannelSimulation("PPC", 3000, TrueCurve(230, 2000, 0.0), value_per_conversion=55),
-    ChannelSimulation("Email", 500, TrueCurve(70, 60, 0.2), value_per_conversion=48),
-]
+# PPC sits in between. The ground truth is the one shipped in config/channels.yaml, which the
+# platform's simulated spend history uses too.
+GROUND_TRUTH = simulations_from_config(load_channels_config(DEFAULT_CONFIG_DIR))
 DAILY_BUDGET = 10_000.0
 FLIGHT_DAYS = 7
 MAX_CHANGE = 0.3

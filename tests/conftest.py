@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,8 @@ from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib.lake import Lake
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: A complete, valid DSP plan (four line items, every channel and goal) for payload tests.
+DSP_PLAN_EXAMPLE = Path(__file__).parent / "fixtures" / "dsp_plan_example.json"
 DAYS = ["2025-03-01", "2025-03-02", "2025-03-03"]
 
 
@@ -23,6 +26,19 @@ def make_platform(root: Path, **overrides) -> RetailPlatform:
         customers=overrides.pop("customers", 5_000),
         **overrides,
     )
+
+
+def example_plan() -> dict:
+    """A fresh copy of the example plan."""
+    return json.loads(DSP_PLAN_EXAMPLE.read_text())
+
+
+def restamp(plan: dict) -> dict:
+    """Re-hash after an edit, so only the rule under test fails (not the hash check)."""
+    from retail_assets.lib.payload import body_sha256
+
+    plan["lineage"]["body_sha256"] = body_sha256(plan["body"])
+    return plan
 
 
 class Pipeline:

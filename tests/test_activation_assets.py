@@ -223,16 +223,7 @@ def test_infeasible_guardrails_fail_naming_them_and_write_nothing(tmp_path):
 
 
 def test_a_users_history_file_is_fitted_and_a_bad_one_named(tmp_path):
-    cfg = load_channels_config()
-    sims = [
-        media.ChannelSimulation(
-            name=name,
-            daily_spend=c.daily_spend,
-            true_curve=media.TrueCurve(c.simulation.vmax, c.simulation.k, c.simulation.adstock),
-            value_per_conversion=c.value_per_conversion,
-        )
-        for name, c in cfg.channels.items()
-    ]
+    sims = media.simulations_from_config(load_channels_config())
     history = media.simulate_media_history(sims, dt.date.fromisoformat(DAY), 200, seed=7)
     good = tmp_path / "spend.csv"
     history.write_csv(good)

@@ -6,26 +6,15 @@ import copy
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from conftest import example_plan, restamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retail_assets.lib import dsp_adapters as da
 from retail_assets.lib import payload as plan
 from retail_assets.lib.allocation import CURRENCY_EXPONENT, billable_unit_micros
-
-EXAMPLE = Path(__file__).parent / "fixtures" / "dsp_plan_example.json"
-
-
-def example() -> dict:
-    return json.loads(EXAMPLE.read_text())
-
-
-def restamp(p: dict) -> dict:
-    p["lineage"]["body_sha256"] = plan.body_sha256(p["body"])
-    return p
 
 
 def total_micros(p: dict) -> int:
@@ -40,7 +29,7 @@ def with_currency(p: dict, currency: str) -> dict:
 
 
 def test_every_rendering_validates_against_its_schema_and_names_the_plan():
-    p = example()
+    p = example_plan()
     out = da.render_all(p)
     assert set(out) == set(da.DSPS) == {"google_ads", "dv360", "meta", "ttd"}
     digest = p["lineage"]["body_sha256"]
@@ -54,7 +43,7 @@ def test_every_rendering_validates_against_its_schema_and_names_the_plan():
 
 
 def test_a_schema_rejects_a_broken_rendering():
-    doc = da.render(example(), "dv360")
+    doc = da.render(example_plan(), "dv360")
     io = doc["insertion_orders"][0]["insertion_order"]
     io["budget"]["budgetSegments"][0]["budgetAmountMicros"] = 6514000000  # int, not a string
     io["pacing"]["pacingType"] = "PACING_TYPE_ASAP"  # with FLIGHT
@@ -67,7 +56,7 @@ def test_a_schema_rejects_a_broken_rendering():
 
 
 def test_meta_gives_integer_cents_that_sum_to_the_total():
-    p = example()
+    p = example_plan()
     doc = da.render(p, "meta")
     budgets = [a["ad_set"]["lifetime_budget"] for a in doc["ad_sets"]]
     assert all(type(b) is int for b in budgets)
@@ -80,7 +69,7 @@ def test_meta_gives_integer_cents_that_sum_to_the_total():
 
 
 def test_dv360_gives_micros_strings_and_pacing_enums():
-    p = example()
+    p = example_plan()
     doc = da.render(p, "dv360")
     segments = [
         s
@@ -112,7 +101,7 @@ def test_dv360_gives_micros_strings_and_pacing_enums():
 
 
 def test_dv360_rejects_asap_over_the_flight():
-    p = example()
+    p = example_plan()
     p["body"]["line_items"][1]["pacing"] = {"period": "FLIGHT", "type": "ASAP"}
     restamp(p)
     plan.validate_plan(p)  # fine in the canonical plan ...
@@ -132,7 +121,7 @@ def test_dv360_rejects_asap_over_the_flight():
 
 
 def test_ttd_gives_decimals_with_the_currency_exponent_that_sum_exactly():
-    p = example()
+    p = example_plan()
     doc = da.render(p, "ttd")
     budgets = [c["campaign"]["budget"]["budget_in_advertiser_currency"] for c in doc["campaigns"]]
     assert all(isinstance(b, Decimal) and b.as_tuple().exponent == -2 for b in budgets)
@@ -155,7 +144,7 @@ def test_ttd_gives_decimals_with_the_currency_exponent_that_sum_exactly():
 
 
 def test_google_ads_daily_budgets_never_exceed_the_lifetime_and_lose_under_a_unit_a_day():
-    p = example()
+    p = example_plan()
     doc = da.render(p, "google_ads")
     unit = billable_unit_micros("USD")
     for item, line in zip(doc["campaigns"], p["body"]["line_items"], strict=True):
@@ -180,7 +169,7 @@ def test_google_ads_daily_budgets_never_exceed_the_lifetime_and_lose_under_a_uni
 
 
 def test_google_ads_refuses_a_budget_below_one_unit_a_day():
-    p = example()
+    p = example_plan()
     body = p["body"]
     body["line_items"][0]["budget"]["amount_micros"] = "60000"  # 6 cents over 7 days
     body["line_items"][1]["budget"]["amount_micros"] = str(23_486_000_000 + 6_514_000_000 - 60_000)
@@ -192,7 +181,7 @@ def test_google_ads_refuses_a_budget_below_one_unit_a_day():
 
 
 def test_refs_render_a_subset_and_conserve_its_money():
-    p = example()
+    p = example_plan()
     doc = da.render(p, "meta", refs=["ppc-speed-seeker"])
     assert [a["ref"] for a in doc["ad_sets"]] == ["ppc-speed-seeker"]
     assert doc["total_minor_units"] == 3_000_000
@@ -203,7 +192,7 @@ def test_refs_render_a_subset_and_conserve_its_money():
 
 
 def test_render_refuses_an_invalid_plan():
-    p = example()
+    p = example_plan()
     p["body"]["line_items"][0]["creatives"][0]["compliance"] = "red"
     with pytest.raises(plan.PlanValidationError, match="compliance"):
         da.render(restamp(p), "meta")
@@ -213,7 +202,7 @@ def test_render_refuses_an_invalid_plan():
 
 
 def _single_line(start: str, end: str, tz: str = "America/New_York") -> dict:
-    p = example()
+    p = example_plan()
     body = p["body"]
     body["advertiser"]["time_zone"] = tz
     body["flight"] = {"start_date": min(start, "2025-03-02"), "end_date": max(end, "2025-03-08")}
@@ -279,7 +268,7 @@ def test_a_far_east_advertiser_starts_the_previous_day_in_utc():
 
 
 def test_meta_and_ttd_in_yen_use_whole_units():
-    p = example()
+    p = example_plan()
     p["body"]["line_items"][2]["goal"]["target_micros"] = "38000000"  # 38.5 is no yen amount
     p = with_currency(p, "JPY")  # every other example amount is whole yen too
     meta = da.render(p, "meta")
@@ -292,7 +281,7 @@ def test_meta_and_ttd_in_yen_use_whole_units():
 
 
 def test_meta_and_ttd_in_kuwaiti_dinar_use_fils():
-    p = example()
+    p = example_plan()
     body = p["body"]
     body["line_items"][0]["budget"]["amount_micros"] = "6514001000"  # 6514.001 KWD
     body["line_items"][1]["budget"]["amount_micros"] = "23485999000"
@@ -311,7 +300,7 @@ def test_meta_and_ttd_in_kuwaiti_dinar_use_fils():
 
 
 def test_meta_min_roas_floor_and_ttd_roas_percent():
-    p = example()
+    p = example_plan()
     p["body"]["objective"] = p["body"]["allocation"]["objective"] = "revenue"
     p["body"]["line_items"][0]["goal"] = {"type": "TARGET_ROAS", "target_roas": 4.25}
     restamp(p)
@@ -337,7 +326,7 @@ def random_plans(draw):
     # Whole units per line, at least one per day so Google's daily budget is not zero.
     units = draw(st.lists(st.integers(days, 10**9 // unit * 10), min_size=n, max_size=n))
     tz = draw(st.sampled_from(["America/New_York", "Europe/London", "Asia/Kolkata", "UTC"]))
-    p = example()
+    p = example_plan()
     body = p["body"]
     start = dt.date(2025, 3, 2)
     end = start + dt.timedelta(days=days - 1)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from retail_assets.lib.config import ChannelsConfig
 from retail_assets.lib.ingest import IngestError
 
 #: Days of earlier spend that feed a day's adstock (0.6**31 ~ 1e-7 of the weight is left out).
@@ -284,3 +285,20 @@ def read_media_history(path: Path) -> pl.DataFrame:
         .select([pl.col(c).cast(t) for c, t in MEDIA_SCHEMA.items()])
         .sort("channel", "date")
     )
+
+
+def simulations_from_config(cfg: ChannelsConfig) -> list[ChannelSimulation]:
+    """The simulated channels of ``channels.yaml``: each one's spend level and ground truth."""
+    return [
+        ChannelSimulation(
+            name=name,
+            daily_spend=c.daily_spend,
+            true_curve=TrueCurve(
+                vmax=c.simulation.vmax, k=c.simulation.k, adstock=c.simulation.adstock
+            ),
+            spend_cv=c.simulation.spend_cv,
+            noise_cv=c.simulation.noise_cv,
+            value_per_conversion=c.value_per_conversion,
+        )
+        for name, c in cfg.channels.items()
+    ]

@@ -18,8 +18,8 @@ from retail_assets.defs.activation import plan
 from retail_assets.defs.activation.keys import (
     BUDGET_ALLOCATION,
     CHANNEL_RESPONSE_CURVES,
-    OWNERS,
     SEGMENT_BUDGETS,
+    activation_asset,
 )
 from retail_assets.defs.forecasting.assets import SALES_FORECASTS
 from retail_assets.defs.models.assets import (
@@ -27,8 +27,7 @@ from retail_assets.defs.models.assets import (
     PURCHASE_PROPENSITY,
     SEGMENT_PROFILES,
 )
-from retail_assets.defs.partitions import daily_partitions
-from retail_assets.defs.publishing import publish_table, schema_check_spec
+from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import allocation, media, plots, response_curves, segment_split
 from retail_assets.lib.config import ActivationConfig, ChannelsConfig
@@ -58,19 +57,7 @@ def media_history(
                 f"{history.filter(pl.col('channel').is_in(unknown)).height} rows"
             )
     else:
-        sims = [
-            media.ChannelSimulation(
-                name=name,
-                daily_spend=c.daily_spend,
-                true_curve=media.TrueCurve(
-                    vmax=c.simulation.vmax, k=c.simulation.k, adstock=c.simulation.adstock
-                ),
-                spend_cv=c.simulation.spend_cv,
-                noise_cv=c.simulation.noise_cv,
-                value_per_conversion=c.value_per_conversion,
-            )
-            for name, c in cfg.channels.items()
-        ]
+        sims = media.simulations_from_config(cfg)
         history = media.simulate_media_history(sims, day, cfg.history_days, platform.seed)
         source = "simulated"
     counts = dict(history.group_by("channel").len().iter_rows())
@@ -146,13 +133,9 @@ def _curve_chart(
     return plots.png_markdown(plots.response_curves(items, title))
 
 
-@dg.asset(
-    key=CHANNEL_RESPONSE_CURVES,
-    group_name="activation",
-    partitions_def=daily_partitions,
+@activation_asset(
+    CHANNEL_RESPONSE_CURVES,
     kinds={"python", "scipy", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(CHANNEL_RESPONSE_CURVES)],
     code_version="1",
 )
 def channel_response_curves(context: dg.AssetExecutionContext, platform: RetailPlatform):
@@ -244,14 +227,10 @@ def flight_budget(acfg: ActivationConfig, curves: pl.DataFrame) -> tuple[float, 
     return acfg.daily_budget * acfg.flight_days, False
 
 
-@dg.asset(
-    key=BUDGET_ALLOCATION,
+@activation_asset(
+    BUDGET_ALLOCATION,
     deps=[CHANNEL_RESPONSE_CURVES],
-    group_name="activation",
-    partitions_def=daily_partitions,
     kinds={"python", "scipy", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(BUDGET_ALLOCATION)],
     code_version="2",
 )
 def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatform):
@@ -353,8 +332,8 @@ def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatfor
     )
 
 
-@dg.asset(
-    key=SEGMENT_BUDGETS,
+@activation_asset(
+    SEGMENT_BUDGETS,
     deps=[
         BUDGET_ALLOCATION,
         SALES_FORECASTS,
@@ -362,11 +341,7 @@ def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatfor
         SEGMENT_PROFILES,
         PURCHASE_PROPENSITY,
     ],
-    group_name="activation",
-    partitions_def=daily_partitions,
     kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(SEGMENT_BUDGETS)],
     code_version="1",
 )
 def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform):

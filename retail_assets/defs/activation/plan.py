@@ -12,13 +12,12 @@ from retail_assets.defs.activation.keys import (
     CREATIVE_LIBRARY,
     DSP_DELIVERY,
     DSP_PAYLOAD,
-    OWNERS,
     SEGMENT_BUDGETS,
+    activation_asset,
 )
 from retail_assets.defs.activation.lineage import latest_data_versions
 from retail_assets.defs.models.assets import SEGMENT_PROFILES
-from retail_assets.defs.partitions import daily_partitions
-from retail_assets.defs.publishing import publish_table, schema_check_spec
+from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.lib import delivery, media_plan, provenance
 from retail_assets.lib import payload as plan
@@ -36,14 +35,10 @@ def _segments(platform: RetailPlatform) -> list[tuple[str, str, str]]:
     return [(sid, name, "") for sid, name in platform.activation_config().segments.items()]
 
 
-@dg.asset(
-    key=CREATIVE_LIBRARY,
+@activation_asset(
+    CREATIVE_LIBRARY,
     deps=[SEGMENT_PROFILES],
-    group_name="activation",
-    partitions_def=daily_partitions,
     kinds={"python", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(CREATIVE_LIBRARY)],
     code_version="1",
 )
 def creative_library(
@@ -132,14 +127,10 @@ def _creatives(platform: RetailPlatform, partition: str) -> list[Creative]:
     )
 
 
-@dg.asset(
-    key=DSP_PAYLOAD,
+@activation_asset(
+    DSP_PAYLOAD,
     deps=PAYLOAD_INPUTS,
-    group_name="activation",
-    partitions_def=daily_partitions,
     kinds={"python", "json"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(DSP_PAYLOAD)],
     code_version="2",
 )
 def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
@@ -242,14 +233,10 @@ def _shadow_price(context: dg.AssetExecutionContext, platform: RetailPlatform) -
     return float(value.value) if value is not None else None
 
 
-@dg.asset(
-    key=DSP_DELIVERY,
+@activation_asset(
+    DSP_DELIVERY,
     deps=[DSP_PAYLOAD],
-    group_name="activation",
-    partitions_def=daily_partitions,
     kinds={"python", "json"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(DSP_DELIVERY)],
     code_version="1",
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
 )
