@@ -546,6 +546,11 @@ class SegmentBudgets(Lineage):
     customers: int = pa.Field(ge=0)
     expected_buyers: float = pa.Field(ge=0, description="Sum of 24 h purchase probabilities.")
     mean_order_value: float = pa.Field(ge=0, nullable=True)
+    forecast_growth: float = pa.Field(
+        gt=0,
+        description="Forecast revenue of the categories the segment buys over the flight, "
+        "against their recent sales (1 = as recently; clipped to 0.5-2).",
+    )
     weight: float = pa.Field(ge=0, le=1, description="Share of each channel's budget.")
     basis: str = pa.Field(
         isin=["propensity", "buyer_share", "configured"],

@@ -1,14 +1,17 @@
 """Split each channel's budget across customer segments.
 
-A segment's weight is the revenue it is expected to bring: the sum of its customers' 24-hour
-purchase probabilities (the propensity model) times its mean order value (the segment
-profiles). Before the propensity model is trained, the profiles' buyer share stands in for the
-probabilities; before the segment model is trained, the configured segments share equally.
+A segment's weight is the revenue it is expected to bring in the flight: the sum of its
+customers' 24-hour purchase probabilities (the propensity model) times its mean order value
+(the segment profiles), times the forecast growth of the categories it buys (the demand
+forecasts for the flight against the categories' recent sales, weighted by the segment's
+category mix). Before the propensity model is trained, the profiles' buyer share stands in for
+the probabilities; before the segment model is trained, the configured segments share equally.
 The flight's forecast revenue is then attributed to segments by the same weights.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import numpy as np
@@ -22,9 +25,72 @@ WEIGHT_COLUMNS = [
     "customers",
     "expected_buyers",
     "mean_order_value",
+    "forecast_growth",
     "weight",
     "basis",
 ]
+#: A category's forecast growth is clipped to this range: a short or noisy history must not
+#: swing the split more than the propensity and order value do.
+GROWTH_RANGE = (0.5, 2.0)
+
+
+def category_growth(
+    forecast: pl.DataFrame, sales: pl.DataFrame, start: dt.date, days: int
+) -> dict[str, float]:
+    """Forecast revenue per category over the flight against its recent daily revenue.
+
+    Args:
+        forecast: ``ml.sales_forecasts`` of the plan date (``level``, ``unique_id`` like
+            ``category:Apparel``, ``ds``, ``yhat``).
+        sales: ``features.daily_sales_by_category`` of recent days (``category``, ``revenue``,
+            one row per category and day).
+        start: the flight's first day.
+        days: the flight's length.
+
+    Returns:
+        category -> (forecast flight revenue) / (mean daily recent revenue x days), clipped to
+        :data:`GROWTH_RANGE`; categories without both figures are left out (growth 1).
+
+    """
+    if forecast.is_empty() or sales.is_empty():
+        return {}
+    end = start + dt.timedelta(days=days - 1)
+    ahead = (
+        forecast.filter((pl.col("level") == "category") & pl.col("ds").is_between(start, end))
+        .group_by(category=pl.col("unique_id").str.strip_prefix("category:"))
+        .agg(ahead=pl.col("yhat").sum())
+    )
+    recent = sales.group_by("category").agg(daily=pl.col("revenue").mean())
+    joined = ahead.join(recent, on="category").filter(pl.col("daily") > 0)
+    lo, hi = GROWTH_RANGE
+    return {
+        r["category"]: min(max(r["ahead"] / (r["daily"] * days), lo), hi)
+        for r in joined.iter_rows(named=True)
+    }
+
+
+def segment_growth(
+    segments: pl.DataFrame, purchases: pl.DataFrame, growth: dict[str, float]
+) -> dict[str, float]:
+    """Each segment's forecast growth: its category mix (by revenue) times category growth.
+
+    ``purchases`` has ``customer_key``, ``category`` and ``revenue``; a segment with no
+    purchases, or categories without a forecast, counts as growth 1.
+    """
+    if segments.is_empty() or purchases.is_empty() or not growth:
+        return {}
+    mix = (
+        purchases.join(segments.select("customer_key", "segment_id"), on="customer_key")
+        .group_by("segment_id", "category")
+        .agg(pl.col("revenue").sum())
+        .filter(pl.col("revenue") > 0)
+        .with_columns(
+            g=pl.col("category").replace_strict(growth, default=1.0, return_dtype=pl.Float64)
+        )
+        .group_by("segment_id")
+        .agg(growth=(pl.col("revenue") * pl.col("g")).sum() / pl.col("revenue").sum())
+    )
+    return dict(mix.iter_rows())
 
 
 def segment_weights(
@@ -32,6 +98,7 @@ def segment_weights(
     profiles: pl.DataFrame,
     propensity: pl.DataFrame,
     configured: dict[str, str],
+    growth: dict[str, float] | None = None,
 ) -> pl.DataFrame:
     """One row per segment with its weight (summing to 1) and what the weight rests on.
 
@@ -42,6 +109,8 @@ def segment_weights(
             mean_order_value); may be empty.
         propensity: ``ml.purchase_propensity`` (customer_key, probability); may be empty.
         configured: segment id -> name, used while there are no segments.
+        growth: segment id -> forecast growth of the categories it buys
+            (:func:`segment_growth`); 1 where missing.
 
     """
     if segments.is_empty():
@@ -53,6 +122,7 @@ def segment_weights(
                 "customers": [0] * n,
                 "expected_buyers": [0.0] * n,
                 "mean_order_value": [None] * n,
+                "forecast_growth": [1.0] * n,
                 "weight": [1.0 / n] * n,
                 "basis": ["configured"] * n,
             },
@@ -85,7 +155,16 @@ def segment_weights(
     )
     # A segment with no buyers yet is valued at the mean order value of the others.
     fallback_aov = out["mean_order_value"].drop_nulls().mean() or 1.0
-    value = out["expected_buyers"] * out["mean_order_value"].fill_null(fallback_aov)
+    out = out.with_columns(
+        forecast_growth=pl.col("segment_id").replace_strict(
+            growth or {}, default=1.0, return_dtype=pl.Float64
+        )
+    )
+    value = (
+        out["expected_buyers"]
+        * out["mean_order_value"].fill_null(fallback_aov)
+        * out["forecast_growth"]
+    )
     if float(value.sum()) <= 0:
         value = out["customers"].cast(pl.Float64)
     return out.with_columns(

@@ -27,11 +27,14 @@ from retail_assets.defs.models.assets import (
     PURCHASE_PROPENSITY,
     SEGMENT_PROFILES,
 )
+from retail_assets.defs.partitions import lookback
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import allocation, media, plots, response_curves, segment_split
 from retail_assets.lib.config import ActivationConfig, ChannelsConfig
 
+DAILY_SALES_BY_CATEGORY = dg.AssetKey(["features", "daily_sales_by_category"])
+ONLINE_PURCHASES = dg.AssetKey(["features", "online_purchases"])
 #: The fitted curves in full (bootstrap draws included), beside the table, for the allocator.
 CURVES_FILE = "curves.json"
 
@@ -337,21 +340,26 @@ def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatfor
     deps=[
         BUDGET_ALLOCATION,
         SALES_FORECASTS,
+        dg.AssetDep(DAILY_SALES_BY_CATEGORY, partition_mapping=lookback(27)),
+        ONLINE_PURCHASES,
         CUSTOMER_SEGMENTS,
         SEGMENT_PROFILES,
         PURCHASE_PROPENSITY,
     ],
     kinds={"python", "polars", "parquet"},
-    code_version="1",
+    code_version="2",
 )
 def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Each channel's optimized budget split across the customer segments.
 
     A segment's share is the revenue it is expected to bring: the sum of its customers'
     24-hour purchase probabilities (`ml/purchase_propensity`) times its mean order value
-    (`ml/segment_profiles`). The flight's forecast revenue (`ml/sales_forecasts`) is attributed
-    to segments by the same shares. Until the segment model is trained, the segments listed in
-    `activation.yaml` share equally; the `basis` column says which case applies.
+    (`ml/segment_profiles`), times the forecast growth of the categories it buys
+    (`ml/sales_forecasts` over the flight against the last 28 days of sales, weighted by the
+    segment's online category mix of the last 90 days). The flight's forecast revenue is
+    attributed to segments by the same shares. Until the segment model is trained, the
+    segments listed in `activation.yaml` share equally; the `basis` column says which case
+    applies.
     """
     acfg = platform.activation_config()
     day = dt.date.fromisoformat(context.partition_key)
@@ -360,15 +368,23 @@ def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform)
     if alloc.is_empty():
         raise dg.Failure(description=f"no budget allocation for {day}")
     optimized = alloc.filter(pl.col("method") == "optimized")
+    segments = lake.read("ml", "customer_segments")
+    forecast = lake.read("ml", "sales_forecasts", [context.partition_key])
+    start = day + dt.timedelta(days=1)
+    growth = segment_split.category_growth(
+        forecast,
+        lake.read("features", "daily_sales_by_category", _days_before(day, 28)),
+        start,
+        acfg.flight_days,
+    )
     weights = segment_split.segment_weights(
-        lake.read("ml", "customer_segments"),
+        segments,
         lake.read("ml", "segment_profiles"),
         lake.read("ml", "purchase_propensity"),
         acfg.segments,
+        segment_split.segment_growth(segments, _recent_purchases(lake, day, 90), growth),
     )
-    revenue = forecast_revenue(
-        lake.read("ml", "sales_forecasts", [context.partition_key]), day, acfg
-    )
+    revenue = forecast_revenue(forecast, day, acfg)
     df = segment_split.split_channel_budgets(
         dict(optimized.select("channel", "budget_micros").iter_rows()),
         dict(optimized.select("channel", "conversions_p50").iter_rows()),
@@ -391,7 +407,12 @@ def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform)
             "basis": basis,
             "segments": weights.height,
             "forecast_revenue_in_flight": (
-                dg.MetadataValue.float(round(revenue, 2)) if revenue is not None else None
+                dg.MetadataValue.float(round(revenue, 2))
+                if revenue is not None
+                else dg.MetadataValue.text("no forecast for this day")
+            ),
+            "forecast_growth": dg.MetadataValue.json(
+                dict(weights.select("segment_id", "forecast_growth").iter_rows())
             ),
             "weights": dg.MetadataValue.md(
                 plots.png_markdown(
@@ -405,6 +426,25 @@ def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform)
             ),
         },
     )
+
+
+def _days_before(day: dt.date, n: int) -> list[str]:
+    return [(day - dt.timedelta(days=i)).isoformat() for i in range(n)]
+
+
+def _recent_purchases(lake, day: dt.date, days: int) -> pl.DataFrame:
+    """Online purchase revenue per customer and category over the last ``days`` days."""
+    try:
+        con = lake.compute_connection([("features", "online_purchases")])
+    except LookupError:
+        return pl.DataFrame()
+    with con:
+        return con.execute(
+            "SELECT customer_key, category, sum(revenue) AS revenue "
+            "FROM features.online_purchases WHERE purchase_date BETWEEN ? AND ? "
+            "AND customer_key IS NOT NULL GROUP BY ALL",
+            [day - dt.timedelta(days=days - 1), day],
+        ).pl()
 
 
 def forecast_revenue(forecast: pl.DataFrame, day: dt.date, acfg: ActivationConfig) -> float | None:
