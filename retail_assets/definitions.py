@@ -9,6 +9,8 @@ from retail_assets.defs.activation import assets as activation
 from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
+from retail_assets.defs.governance import erasure as governance_erasure
+from retail_assets.defs.governance import rotation as governance_rotation
 from retail_assets.defs.models import assets as models
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.defs.sources import assets as sources
@@ -38,6 +40,8 @@ def build_definitions(
         census.defs,
         landing.defs,
         governance.defs,
+        governance_erasure.defs,
+        governance_rotation.defs,
         features.defs,
         forecasting.defs,
         models.defs,

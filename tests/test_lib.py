@@ -105,6 +105,7 @@ def test_consent_rules_and_reconciliation():
         "dropped_analytics_denied": 1,
         "dropped_analytics_unset": 2,
         "dropped_missing_user_pseudo_id": 1,
+        "dropped_erased": 0,
     }
     assert governed["page_path"].to_list() == ["/a"]
     assert page_path("https://s.com/u/a@b.com/x") == "/"

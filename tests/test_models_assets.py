@@ -295,3 +295,37 @@ def test_the_plan_splits_budgets_by_the_trained_segments_and_propensity(world):
     )
     library = p.lake.read("activation", "creative_library", [day])
     assert set(library["segment_id"]) == set(names)
+
+
+def test_audience_match_keys_go_only_to_the_sink_and_only_for_ad_consent(world):
+    from retail_assets.lib.match_keys import sha256_hex
+
+    p, _ = world
+    day = DAYS[-1]
+    uploads = p.lake.read("activation", "audience_uploads", [day])
+    if uploads.is_empty():  # the plan test above runs the activation job; run it if alone
+        assert (
+            p.defs.resolve_job_def("activation")
+            .execute_in_process(partition_key=day, instance=p.instance, raise_on_error=False)
+            .success
+        )
+        uploads = p.lake.read("activation", "audience_uploads", [day])
+    assert set(uploads["platform"]) == {"google", "meta"}
+    assert (uploads["uploaded_keys"] <= uploads["consented_customers"]).all()
+    assert (uploads["consented_customers"] <= uploads["segment_customers"]).all()
+    assert uploads["uploaded_keys"].sum() > 0
+
+    customers = p.lake.read("raw", "customers", landing=True)
+    granted = (pl.col("ad_user_data") == "Yes") & (pl.col("ad_personalization") == "Yes")
+    yes = {sha256_hex(e.strip().lower()) for e in customers.filter(granted)["email"]}
+    no = {sha256_hex(e.strip().lower()) for e in customers.filter(~granted)["email"]}
+    sent = set()
+    for path in uploads.filter(pl.col("platform") == "google")["destination"]:
+        members = json.loads(open(path).read())["members"]
+        sent |= {m["hashed_email"] for m in members if m["hashed_email"]}
+    assert sent and sent <= yes and not sent & no
+    # The keys exist only in what was delivered: no lake file holds one.
+    one = next(iter(sent)).encode()
+    for f in p.lake.lake_root.rglob("*"):
+        if f.is_file():
+            assert one not in f.read_bytes(), f

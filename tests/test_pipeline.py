@@ -83,11 +83,22 @@ def test_governed_rows_are_consented_subset(pipeline):
         ).fetchone()[0]
         audit = con.execute(
             "SELECT sum(rows_in), sum(rows_kept), sum(dropped_analytics_denied + "
-            "dropped_analytics_unset + dropped_missing_user_pseudo_id) FROM governed.consent_audit"
+            "dropped_analytics_unset + dropped_missing_user_pseudo_id + dropped_erased), "
+            "sum(cookieless_events), sum(cookieless_page_views) FROM governed.consent_audit"
         ).fetchone()
+        null_user_rows = con.execute(
+            "SELECT (SELECT count(*) FROM governed.sessions WHERE user_key IS NULL) + "
+            "(SELECT count(*) FROM features.user_daily_activity WHERE customer_key IS NULL) + "
+            "(SELECT count(*) FROM features.user_features WHERE customer_key IS NULL)"
+        ).fetchone()[0]
     assert 0 < governed <= raw.height
     assert non_consented == 0
     assert audit[0] == raw.height and audit[1] == governed and audit[1] + audit[2] == audit[0]
+    # Cookieless pings (no user_pseudo_id) count as volume in the audit, never as users.
+    pings = raw.filter(pl.col("user_pseudo_id").is_null())
+    assert audit[3] == pings.height > 0
+    assert audit[4] == pings.filter(pl.col("event_name") == "page_view").height
+    assert null_user_rows == 0
 
     # The pseudonyms are exactly the HMACs of the consenting users' ids, nobody else's.
     psd = pipeline.platform.pseudonymizer()

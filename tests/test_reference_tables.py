@@ -72,6 +72,7 @@ def test_only_customers_with_analytics_consent_are_kept():
         "rows_kept": 2,
         "dropped_analytics_denied": 1,
         "dropped_analytics_unset": 3,  # 'Unset', NULL and an unknown value count as denied
+        "dropped_erased": 0,
     }
     assert counts["rows_in"] == counts["rows_kept"] + sum(counts[k] for k in CUSTOMER_DROP_REASONS)
     assert governed["customer_key"].to_list() == [PSD.hash_one("C1"), PSD.hash_one("C5")]
@@ -153,6 +154,7 @@ def test_app_events_of_consenting_customers_only():
         "dropped_analytics_denied": 2,
         "dropped_analytics_unset": 2,
         "dropped_unknown_customer": 2,  # X9 is not a customer: consent unknown
+        "dropped_erased": 0,
     }
     assert counts["rows_in"] == counts["rows_kept"] + sum(counts[k] for k in APP_EVENT_DROP_REASONS)
     assert governed["event_id"].to_list() == ["E0", "E4"]

@@ -18,8 +18,8 @@ from retail_assets.lib.config import (
 )
 from retail_assets.lib.creatives import CreativeGenerator, TemplateGenerator
 from retail_assets.lib.lake import Lake
-from retail_assets.lib.privacy import Pseudonymizer
-from retail_assets.lib.settings import Settings, SettingsError
+from retail_assets.lib.privacy import KeyRing, Pseudonymizer
+from retail_assets.lib.settings import Settings, SettingsError, parse_previous_keys
 from retail_assets.lib.simulator import Simulator
 
 
@@ -47,7 +47,17 @@ class RetailPlatform(dg.ConfigurableResource):
     pseudonymization_key: str | None = Field(
         default=None, description="HMAC key (RETAIL_PSEUDONYMIZATION_KEY)."
     )
+    pseudonymization_key_file: str | None = Field(
+        default=None,
+        description="File holding the HMAC key, instead of the key itself "
+        "(RETAIL_PSEUDONYMIZATION_KEY_FILE).",
+    )
     key_id: str = Field(default="k1", description="Name of the key, stored with each pseudonym.")
+    previous_keys: str | None = Field(
+        default=None,
+        description="Keys being rotated out, key_id=KEY or key_id=file:PATH, comma-separated "
+        "(RETAIL_PREVIOUS_KEYS).",
+    )
     forecast_horizon: int = Field(
         default=30, description="Days ahead the forecasts reach (RETAIL_FORECAST_HORIZON)."
     )
@@ -155,6 +165,11 @@ class RetailPlatform(dg.ConfigurableResource):
     dsp_retries: int = Field(
         default=3, description="Retries after a failed delivery attempt (RETAIL_DSP_RETRIES)."
     )
+    raw_retention_days: int = Field(
+        default=30,
+        description="Days raw landing partitions (with PII) are kept before the "
+        "`raw_retention` job deletes them (RETAIL_RAW_RETENTION_DAYS).",
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RetailPlatform":
@@ -169,7 +184,14 @@ class RetailPlatform(dg.ConfigurableResource):
             pseudonymization_key=(
                 dg.EnvVar("RETAIL_PSEUDONYMIZATION_KEY") if settings.pseudonymization_key else None
             ),
+            pseudonymization_key_file=(
+                str(settings.pseudonymization_key_file)
+                if settings.pseudonymization_key_file
+                else None
+            ),
             key_id=settings.key_id,
+            # Previous keys may be written inline, so they too go in as an EnvVar.
+            previous_keys=dg.EnvVar("RETAIL_PREVIOUS_KEYS") if settings.previous_keys else None,
             forecast_horizon=settings.forecast_horizon,
             forecast_levels=list(settings.forecast_levels),
             forecast_candidates=list(settings.forecast_candidates),
@@ -195,6 +217,7 @@ class RetailPlatform(dg.ConfigurableResource):
             dsp_targets=list(settings.dsp_targets),
             dsp_timeout=settings.dsp_timeout,
             dsp_retries=settings.dsp_retries,
+            raw_retention_days=settings.raw_retention_days,
         )
 
     def inbox(self, name: str) -> Path:
@@ -232,21 +255,36 @@ class RetailPlatform(dg.ConfigurableResource):
 
     def pseudonymizer(self, log: logging.Logger | None = None) -> Pseudonymizer:
         """The keyed pseudonymizer; warns in the log when the public demo key is in use."""
-        settings = Settings(
-            profile=self.profile,
-            pseudonymization_key=self.pseudonymization_key,
-            key_id=self.key_id,
-        )
+        # Previous keys are for the rotation job only: a broken one must not stop ingestion.
+        return self.key_ring(log, include_previous=False).current
+
+    def key_ring(
+        self, log: logging.Logger | None = None, *, include_previous: bool = True
+    ) -> KeyRing:
+        """The current key and the keys being rotated out, for re-keying stored pseudonyms."""
         try:
+            settings = Settings(
+                profile=self.profile,
+                pseudonymization_key=self.pseudonymization_key,
+                pseudonymization_key_file=(
+                    Path(self.pseudonymization_key_file) if self.pseudonymization_key_file else None
+                ),
+                key_id=self.key_id,
+                previous_keys=(
+                    parse_previous_keys(self.previous_keys or "") if include_previous else ()
+                ),
+            )
             key, is_demo = settings.resolved_key()
-        except SettingsError as exc:
+            key_id = self.key_id if not is_demo else "demo"
+            ring = KeyRing.of(key_id, key, settings.resolved_previous_keys())
+        except (SettingsError, ValueError) as exc:
             raise dg.Failure(description=str(exc)) from None
         if is_demo and log is not None:
             log.warning(
                 "Pseudonymizing with the public DEMO key (RETAIL_PROFILE=demo and no "
                 "RETAIL_PSEUDONYMIZATION_KEY set): fine for simulated data, never for real data."
             )
-        return Pseudonymizer(key=key, key_id=self.key_id if not is_demo else "demo")
+        return ring
 
 
 class CreativeWriter(dg.ConfigurableResource):

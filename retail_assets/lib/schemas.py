@@ -249,6 +249,14 @@ class ConsentAudit(Lineage):
     dropped_analytics_denied: int = pa.Field(ge=0)
     dropped_analytics_unset: int = pa.Field(ge=0)
     dropped_missing_user_pseudo_id: int = pa.Field(ge=0)
+    dropped_erased: int = pa.Field(ge=0)
+    cookieless_events: int = pa.Field(
+        ge=0, description="Pings without any identifier (denied users): volume only."
+    )
+    cookieless_page_views: int = pa.Field(ge=0)
+    cookieless_add_to_carts: int = pa.Field(ge=0)
+    cookieless_purchases: int = pa.Field(ge=0)
+    cookieless_revenue: float = pa.Field(ge=0)
 
     @pa.dataframe_check
     @classmethod
@@ -260,6 +268,7 @@ class ConsentAudit(Lineage):
             + pl.col("dropped_analytics_denied")
             + pl.col("dropped_analytics_unset")
             + pl.col("dropped_missing_user_pseudo_id")
+            + pl.col("dropped_erased")
         )
 
 
@@ -598,6 +607,22 @@ class DspPayloadLineItems(Lineage):
     )
 
 
+class AudienceUploads(Lineage):
+    """Segment audiences sent as hashed match keys: counts only, never a key or an id."""
+
+    plan_date: pl.Date
+    segment_id: str = pa.Field(str_matches=r"^[a-z][a-z0-9_]*$")
+    platform: str = pa.Field(isin=["google", "meta"])
+    segment_customers: int = pa.Field(ge=0)
+    consented_customers: int = pa.Field(
+        ge=0, description="Granted both ad_user_data and ad_personalization."
+    )
+    uploaded_keys: int = pa.Field(ge=0, description="Customers with at least one match key.")
+    destination: str
+    status: str = pa.Field(isin=["delivered", "already_delivered", "replaced"])
+    content_sha256: str = pa.Field(str_matches=HEX64)
+
+
 class DspDeliveries(Lineage):
     """What was delivered where: one receipt per target (canonical plan or platform)."""
 
@@ -769,6 +794,7 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "activation.creative_library": CreativeLibrary,
     "activation.dsp_payload": DspPayloadLineItems,
     "activation.dsp_delivery": DspDeliveries,
+    "activation.audience_uploads": AudienceUploads,
     "ml.review_sentiment": ReviewSentiment,
     "ml.entity_sentiment": EntitySentiment,
     "ml.sales_direction_model": SalesDirection,

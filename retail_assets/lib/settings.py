@@ -16,6 +16,8 @@ from pathlib import Path
 #: so pseudonyms made with it protect nothing: the logs say so on every run that uses it.
 DEMO_PSEUDONYMIZATION_KEY = "retail-assets-demo-key-not-secret-0123456789abcdef"
 PROFILES = ("demo", "production")
+#: Shortest accepted pseudonymization key (Google DLP's CryptoHashConfig asks for 32 bytes).
+MIN_KEY_LENGTH = 32
 
 
 #: Where web events come from: the simulator, or GA4 export files in <landing>/inbox/ga4/.
@@ -49,7 +51,10 @@ class Settings:
     customers: int = 20_000
     profile: str = "demo"
     pseudonymization_key: str | None = field(default=None, repr=False)
+    pseudonymization_key_file: Path | None = None
     key_id: str = "k1"
+    #: ``(key_id, key or "file:PATH")`` of keys being rotated out (:func:`parse_previous_keys`).
+    previous_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     forecast_horizon: int = 30
     forecast_levels: tuple[str, ...] = ("category", "store_product")
     forecast_candidates: tuple[str, ...] = ()
@@ -75,6 +80,7 @@ class Settings:
     dsp_targets: tuple[str, ...] = DSP_TARGETS
     dsp_timeout: float = 10.0
     dsp_retries: int = 3
+    raw_retention_days: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -95,7 +101,13 @@ class Settings:
             customers=_int(env, "RETAIL_CUSTOMERS", 20_000, minimum=10),
             profile=profile,
             pseudonymization_key=env.get("RETAIL_PSEUDONYMIZATION_KEY") or None,
+            pseudonymization_key_file=(
+                Path(env["RETAIL_PSEUDONYMIZATION_KEY_FILE"].strip())
+                if env.get("RETAIL_PSEUDONYMIZATION_KEY_FILE", "").strip()
+                else None
+            ),
             key_id=env.get("RETAIL_KEY_ID", "k1"),
+            previous_keys=parse_previous_keys(env.get("RETAIL_PREVIOUS_KEYS", "")),
             forecast_horizon=_int(env, "RETAIL_FORECAST_HORIZON", 30, minimum=1),
             forecast_levels=_list(
                 env, "RETAIL_FORECAST_LEVELS", FORECAST_LEVELS, ("category", "store_product")
@@ -122,17 +134,30 @@ class Settings:
             dsp_targets=_list(env, "RETAIL_DSP_TARGETS", DSP_TARGETS, DSP_TARGETS),
             dsp_timeout=_float(env, "RETAIL_DSP_TIMEOUT", 10.0, 0.1),
             dsp_retries=_int(env, "RETAIL_DSP_RETRIES", 3, minimum=0),
+            raw_retention_days=_int(env, "RETAIL_RAW_RETENTION_DAYS", 30, minimum=1),
             sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
             app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
             duckdb_memory_limit=_memory(env, "RETAIL_DUCKDB_MEMORY_LIMIT"),
         )
 
     def resolved_key(self) -> tuple[str, bool]:
-        """Return ``(key, is_demo_key)``; outside the demo profile a missing key is an error."""
+        """Return ``(key, is_demo_key)``; outside the demo profile a missing key is an error.
+
+        The key comes from ``RETAIL_PSEUDONYMIZATION_KEY`` or from the file named by
+        ``RETAIL_PSEUDONYMIZATION_KEY_FILE`` (surrounding whitespace, such as the final
+        newline, is ignored), never both. It must be at least 32 characters.
+        """
+        if self.pseudonymization_key and self.pseudonymization_key_file:
+            raise SettingsError(
+                "Set RETAIL_PSEUDONYMIZATION_KEY or RETAIL_PSEUDONYMIZATION_KEY_FILE, not both"
+            )
+        if self.pseudonymization_key_file:
+            key = _read_key_file(self.pseudonymization_key_file, "RETAIL_PSEUDONYMIZATION_KEY_FILE")
+            return key, False
         if self.pseudonymization_key:
-            if len(self.pseudonymization_key) < 32:
+            if len(self.pseudonymization_key) < MIN_KEY_LENGTH:
                 raise SettingsError(
-                    "RETAIL_PSEUDONYMIZATION_KEY must be at least 32 characters "
+                    f"RETAIL_PSEUDONYMIZATION_KEY must be at least {MIN_KEY_LENGTH} characters "
                     f"(got {len(self.pseudonymization_key)})"
                 )
             return self.pseudonymization_key, False
@@ -141,8 +166,81 @@ class Settings:
         raise SettingsError(
             "RETAIL_PSEUDONYMIZATION_KEY is not set. Outside the demo profile identifiers are "
             "pseudonymized with a secret key: set RETAIL_PSEUDONYMIZATION_KEY to at least 32 "
-            "random characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+            "random characters (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`), "
+            "or RETAIL_PSEUDONYMIZATION_KEY_FILE to a file holding one."
         )
+
+    def resolved_previous_keys(self) -> dict[str, str]:
+        """``{key_id: key}`` of the keys being rotated out (``RETAIL_PREVIOUS_KEYS``).
+
+        Raises:
+            SettingsError: A key file cannot be read, a key is shorter than 32 characters, or
+                a previous key reuses the current ``key_id``.
+
+        """
+        keys: dict[str, str] = {}
+        for key_id, source in self.previous_keys:
+            name = f"RETAIL_PREVIOUS_KEYS ({key_id})"
+            if key_id == self.key_id:
+                raise SettingsError(f"{name} reuses the current RETAIL_KEY_ID")
+            if source.startswith("file:"):
+                keys[key_id] = _read_key_file(Path(source[len("file:") :].strip()), name)
+            elif len(source) < MIN_KEY_LENGTH:
+                raise SettingsError(
+                    f"{name} must be at least {MIN_KEY_LENGTH} characters (got {len(source)})"
+                )
+            else:
+                keys[key_id] = source
+        return keys
+
+
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_previous_keys(
+    raw: str, name: str = "RETAIL_PREVIOUS_KEYS"
+) -> tuple[tuple[str, str], ...]:
+    """Parse ``key_id=KEY,key_id=file:PATH,...`` into ``((key_id, source), ...)``.
+
+    Each entry names a key being rotated out: either the key itself or ``file:`` and the path
+    of a file holding it (read later, by :meth:`Settings.resolved_previous_keys`). Keys and
+    paths cannot contain commas; a key may contain ``=``. Error messages never echo the
+    value, since it may hold a key.
+
+    Raises:
+        SettingsError: An entry is not ``key_id=value``, a key id is not made of letters,
+            digits, ``_``, ``.`` and ``-``, or a key id appears twice.
+
+    """
+    entries: list[tuple[str, str]] = []
+    for n, item in enumerate((i.strip() for i in raw.split(",")), start=1):
+        if not item:
+            continue
+        key_id, sep, source = (part.strip() for part in item.partition("="))
+        if not sep or not source or not _KEY_ID.fullmatch(key_id):
+            raise SettingsError(
+                f"{name} entry {n} must look like key_id=KEY or key_id=file:PATH, with a key id "
+                "of letters, digits, '_', '.' or '-'"
+            )
+        if any(key_id == k for k, _ in entries):
+            raise SettingsError(f"{name} names key id {key_id!r} twice")
+        entries.append((key_id, source))
+    return tuple(entries)
+
+
+def _read_key_file(path: Path, name: str) -> str:
+    """The key held in ``path`` (whitespace trimmed); errors name ``name`` and the file."""
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SettingsError(f"{name}: cannot read key file {path}: {reason}") from None
+    if len(key) < MIN_KEY_LENGTH:
+        raise SettingsError(
+            f"{name}: key file {path} holds {len(key)} characters; a key must be at least "
+            f"{MIN_KEY_LENGTH}"
+        )
+    return key
 
 
 def _choice(env: dict[str, str], name: str, choices: tuple[str, ...]) -> str:

@@ -14,7 +14,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from retail_assets.defs.activation import plan
+from retail_assets.defs.activation import audiences, plan
 from retail_assets.defs.activation.keys import (
     BUDGET_ALLOCATION,
     CHANNEL_RESPONSE_CURVES,
@@ -472,5 +472,6 @@ defs = dg.Definitions(
         plan.creative_library,
         plan.dsp_payload,
         plan.dsp_delivery,
+        audiences.audience_uploads,
     ]
 )

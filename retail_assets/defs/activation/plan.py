@@ -219,6 +219,14 @@ def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
     )
 
 
+def sink_for(platform: RetailPlatform) -> delivery.Sink:
+    """The configured delivery sink: an HTTP endpoint or a folder."""
+    target = platform.delivery_sink()
+    if target.startswith(("http://", "https://")):
+        return delivery.HttpSink(target, timeout=platform.dsp_timeout, retries=platform.dsp_retries)
+    return delivery.FolderSink(target)
+
+
 def _shadow_price(context: dg.AssetExecutionContext, platform: RetailPlatform) -> float | None:
     """The allocation's shadow price, as its materialization recorded it."""
     records = context.instance.fetch_materializations(
@@ -263,11 +271,7 @@ def dsp_delivery(context: dg.AssetExecutionContext, platform: RetailPlatform):
             description=f"{path} no longer validates, not delivered: {exc.problems}"
         ) from None
     target = platform.delivery_sink()
-    sink = (
-        delivery.HttpSink(target, timeout=platform.dsp_timeout, retries=platform.dsp_retries)
-        if target.startswith(("http://", "https://"))
-        else delivery.FolderSink(target)
-    )
+    sink = sink_for(platform)
     try:
         receipts = delivery.deliver(payload, sink, dsps=tuple(platform.dsp_targets))
     except delivery.DeliveryError as exc:

@@ -12,11 +12,14 @@ from retail_assets.defs.sources.assets import APP_EVENTS as RAW_APP_EVENTS
 from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS
 from retail_assets.defs.sources.assets import SESSIONS as RAW_SESSIONS
 from retail_assets.lib import ga4
+from retail_assets.lib.erasure import load_suppression
 from retail_assets.lib.lake import Lake
 from retail_assets.lib.privacy import (
     APP_EVENT_DROP_REASONS,
+    COOKIELESS_VOLUMES,
     CUSTOMER_DROP_REASONS,
     DROP_REASONS,
+    cookieless_volumes,
     govern_app_events,
     govern_customers,
     govern_sessions,
@@ -55,8 +58,10 @@ OWNERS = ["team:privacy"]
             owners=OWNERS,
             description=(
                 "Per day: rows in, rows kept and rows dropped by reason (analytics consent "
-                "denied, unset, or a cookieless ping without ids). Its check fails unless "
-                "in = kept + dropped."
+                "denied, unset, a cookieless ping without ids, or an erased person on the "
+                "suppression list). Its check fails unless in = kept + dropped. Cookieless "
+                "pings also count here as aggregate volumes (events, page views, carts, "
+                "purchases, revenue): traffic, never user-level rows."
             ),
             code_version="1",
         ),
@@ -71,9 +76,17 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
     raw = lake.read("raw", "sessions", [day], landing=True)
     if raw.is_empty():
         raise dg.Failure(description=f"no raw sessions for {day}: materialize raw/sessions first")
-    governed, counts = govern_sessions(ga4.flatten(raw), platform.pseudonymizer(context.log))
+    flat = ga4.flatten(raw)
+    governed, counts = govern_sessions(
+        flat, platform.pseudonymizer(context.log), load_suppression(lake)
+    )
+    volumes = cookieless_volumes(flat)
     audit = pl.DataFrame(
-        {"event_date": [dt.date.fromisoformat(day)], **{k: [v] for k, v in counts.items()}}
+        {
+            "event_date": [dt.date.fromisoformat(day)],
+            **{k: [v] for k, v in counts.items()},
+            **{k: [v] for k, v in volumes.items()},
+        }
     )
     dropped = {k: counts[k] for k in DROP_REASONS}
     context.log.info(f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}")
@@ -92,7 +105,10 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
         lake,
         CONSENT_AUDIT,
         audit,
-        metadata={f"{k} ({v})": counts[k] for k, v in DROP_REASONS.items()},
+        metadata={
+            **{f"{k} ({v})": counts[k] for k, v in DROP_REASONS.items()},
+            **{f"{k} ({v})": volumes[k] for k, v in COOKIELESS_VOLUMES.items()},
+        },
     )
 
 
@@ -134,7 +150,9 @@ def governed_customers(context: dg.AssetExecutionContext, platform: RetailPlatfo
     ad_personalization) that decide whether a customer may be activated.
     """
     lake = platform.lake()
-    governed, counts = govern_customers(_raw_customers(lake), platform.pseudonymizer(context.log))
+    governed, counts = govern_customers(
+        _raw_customers(lake), platform.pseudonymizer(context.log), load_suppression(lake)
+    )
     dropped = {k: counts[k] for k in CUSTOMER_DROP_REASONS}
     context.log.info(f"{counts['rows_in']} customers in, {counts['rows_kept']} kept, {dropped}")
     yield from publish_table(
@@ -176,7 +194,9 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
     events = lake.read("raw", "app_events", [day], landing=True)
     customers = _raw_customers(lake, ["customer_id", "analytics_storage"])
     try:
-        governed, counts = govern_app_events(events, customers, platform.pseudonymizer(context.log))
+        governed, counts = govern_app_events(
+            events, customers, platform.pseudonymizer(context.log), load_suppression(lake)
+        )
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
     dropped = {k: counts[k] for k in APP_EVENT_DROP_REASONS}
