@@ -32,6 +32,7 @@ TABLES = [
     "activation.creative_library",
     "activation.dsp_payload",
     "activation.dsp_delivery",
+    "activation.audience_uploads",
 ]
 # Built by the `feature_tables` job from every day so far, not per partition.
 WHOLE_TABLES = [
@@ -44,7 +45,12 @@ WHOLE_TABLES = [
 # Three days hold no complete week: the direction table is rightly empty. A series is
 # forecast from its third day, so no day has been forecast and then seen yet: the realized
 # accuracy starts on the fourth.
-EMPTY_IN_THREE_DAYS = ("features.weekly_sales_direction", "ml.forecast_accuracy")
+# No segments are trained in three days, so there is no audience to upload either.
+EMPTY_IN_THREE_DAYS = (
+    "features.weekly_sales_direction",
+    "ml.forecast_accuracy",
+    "activation.audience_uploads",
+)
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 IPV4 = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
 
