@@ -10,6 +10,7 @@ from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
 from retail_assets.defs.governance import erasure as governance_erasure
+from retail_assets.defs.governance import pii_scan as governance_pii_scan
 from retail_assets.defs.governance import rotation as governance_rotation
 from retail_assets.defs.models import assets as models
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
@@ -41,6 +42,7 @@ def build_definitions(
         landing.defs,
         governance.defs,
         governance_erasure.defs,
+        governance_pii_scan.defs,
         governance_rotation.defs,
         features.defs,
         forecasting.defs,

@@ -286,6 +286,49 @@ def page_path_expr(url: pl.Expr) -> pl.Expr:
     )
 
 
+REDACTED = "(redacted)"
+
+
+def redact_values(values: pl.Series, replacement: str = REDACTED) -> pl.Series:
+    """``values`` with every value that holds personal data replaced by ``replacement``.
+
+    For fields copied from raw events (UTM source and medium, page path, device, country,
+    item and transaction ids, categories): they should never hold an email, a phone number or
+    an IP address, but a tagging mistake or a hostile value can put one there. The test is the
+    PII scanner's own, so what passes here also passes the ``pii_scan`` job. Each distinct
+    value is checked once.
+    """
+    from retail_assets.lib.pii_scan import scan_text
+
+    distinct = values.drop_nulls().unique().to_list()
+    mapping = {v: (replacement if scan_text(v) else v) for v in distinct}
+    return values.replace_strict(mapping, default=None, return_dtype=values.dtype)
+
+
+def redact_text(values: pl.Series) -> pl.Series:
+    """Free text (reviews, mentions) with emails, phone numbers and IPs masked as ``***``."""
+    from retail_assets.lib.schemas import mask_pii
+
+    distinct = values.drop_nulls().unique().to_list()
+    mapping = {v: mask_pii(v) for v in distinct}
+    return values.replace_strict(mapping, default=None, return_dtype=values.dtype)
+
+
+#: Columns of governed.sessions copied from raw events, redacted by :func:`redact_values`.
+SESSION_FREE_TEXT = (
+    "page_path",
+    "traffic_source",
+    "traffic_medium",
+    "device_category",
+    "geo_country",
+    "category",
+    "item_id",
+    "transaction_id",
+)
+#: Likewise for governed.app_events.
+APP_EVENT_FREE_TEXT = ("product_id", "category")
+
+
 #: Aggregate volumes of cookieless pings (NULL user_pseudo_id) kept in the consent audit.
 COOKIELESS_VOLUMES = {
     "cookieless_events": "events without any identifier (Advanced Consent Mode pings)",
@@ -371,6 +414,11 @@ def govern_sessions(
         "item_quantity",
         "purchase_revenue",
         "transaction_id",
+    )
+    # A page path stays a path: a redacted one is the site root, as for a path with an '@'.
+    governed = governed.with_columns(
+        redact_values(governed[c], "/" if c == "page_path" else REDACTED).alias(c)
+        for c in SESSION_FREE_TEXT
     )
     return governed, counts
 
@@ -497,5 +545,8 @@ def govern_app_events(
         "product_id",
         "category",
         "price",
+    )
+    governed = governed.with_columns(
+        redact_values(governed[c]).alias(c) for c in APP_EVENT_FREE_TEXT
     )
     return governed, counts

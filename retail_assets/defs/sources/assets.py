@@ -19,6 +19,7 @@ from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import ingest
 from retail_assets.lib.config import ConfigError
+from retail_assets.lib.privacy import redact_text
 
 OWNERS = ["team:data-platform"]
 CUSTOMERS = dg.AssetKey(["raw", "customers"])
@@ -263,6 +264,8 @@ def raw_signals(context: dg.AssetExecutionContext, platform: RetailPlatform):
     for the weekly sales-direction model.
     """
     df = platform.simulator().signals(_day(context))
+    # Reviews and mentions are free text people wrote: contact data in them is masked.
+    df = df.with_columns(redact_text(df["text"]).alias("text"))
     yield from publish_table(
         context,
         platform.lake(),
