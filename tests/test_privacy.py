@@ -421,3 +421,14 @@ def test_keys_never_appear_in_repr():
     p = Pseudonymizer(K1, "k1")
     assert K1 not in repr(p) and "k1" in repr(p)
     assert K1 not in repr(KeyRing(p)) and K1 not in str(Settings(pseudonymization_key=K1))
+
+
+def test_phone_like_ids_are_hashed_in_e164_and_other_ids_untouched():
+    from retail_assets.lib.privacy import Pseudonymizer, normalize_identifier
+
+    psd = Pseudonymizer("k" * 40, "k1")
+    assert normalize_identifier(" +1 (650) 555-1212 ") == "+16505551212"
+    assert psd.hash_one("+1 650-555-1212") == psd.hash_one("+16505551212")
+    assert psd.hash_one("(650) 555-1212") == psd.hash_one("+16505551212")
+    for other in ("C00000001", "123456.1700000000", "1234567890", "P0001"):
+        assert normalize_identifier(other) == other

@@ -92,14 +92,24 @@ def normalize_phone(value: str, default_region: str = "US", *, strict: bool = Fa
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+#: An id written like a phone number: a leading '+', or digits with spaces, hyphens or
+#: parentheses between them (at least 7 digits).
+_PHONE_LIKE = re.compile(r"(?=(?:\D*\d){7})(?:\+[\d ()-]+|\(?\d[\d ()-]*[ ()-][\d ()-]*\d)")
+
+
 def normalize_identifier(value: str) -> str:
     """A user_id or user_pseudo_id as it is hashed: trimmed; an email-like id as an email.
 
-    Other ids keep their case: ``C00000001`` and ``c00000001`` may be two customers.
+    A phone-like id (a leading ``+``, or digits with phone separators) is hashed in E.164,
+    so ``+1 (650) 555-1212`` and ``+16505551212`` are one person. Other ids keep their case:
+    ``C00000001`` and ``c00000001`` may be two customers; bare digit runs and GA4 client ids
+    (``123.456``) stay as they are.
     """
     value = value.strip()
     if "@" in value and _EMAIL_LIKE.fullmatch(value):
         return normalize_email(value)
+    if _PHONE_LIKE.fullmatch(value):
+        return normalize_phone(value) or value
     return value
 
 
