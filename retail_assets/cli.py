@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
 import signal
 import sys
 import time
@@ -20,10 +19,9 @@ log = logging.getLogger("retail_assets")
 
 
 def _dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME", ".dagster_home")).absolute()
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+    from retail_assets.instance import ensure_dagster_home
+
+    return ensure_dagster_home()
 
 
 def _partitions(args: argparse.Namespace, settings) -> list[str]:
@@ -35,7 +33,9 @@ def _partitions(args: argparse.Namespace, settings) -> list[str]:
     start = max(start, settings.start_date)
     if end < start:
         raise SystemExit(f"nothing to do: end {end} is before start {start}")
-    return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    from retail_assets.defs.partitions import day_keys
+
+    return day_keys(start, end)
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:

@@ -1,5 +1,6 @@
 """The daily partitions every dated asset shares."""
 
+import datetime as dt
 import warnings
 
 import dagster as dg
@@ -9,6 +10,11 @@ from retail_assets.lib.settings import Settings
 daily_partitions = dg.DailyPartitionsDefinition(
     start_date=Settings.from_env().start_date.isoformat()
 )
+
+
+def day_keys(first: dt.date, last: dt.date) -> list[str]:
+    """The partition keys of the days ``[first, last]``, oldest first."""
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
 def lookback(days: int) -> dg.TimeWindowPartitionMapping | None:

@@ -27,7 +27,7 @@ from retail_assets.defs.models.assets import (
     PURCHASE_PROPENSITY,
     SEGMENT_PROFILES,
 )
-from retail_assets.defs.partitions import lookback
+from retail_assets.defs.partitions import day_keys, lookback
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import allocation, media, plots, response_curves, segment_split
@@ -373,7 +373,9 @@ def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform)
     start = day + dt.timedelta(days=1)
     growth = segment_split.category_growth(
         forecast,
-        lake.read("features", "daily_sales_by_category", _days_before(day, 28)),
+        lake.read(
+            "features", "daily_sales_by_category", day_keys(day - dt.timedelta(days=27), day)
+        ),
         start,
         acfg.flight_days,
     )
@@ -426,10 +428,6 @@ def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform)
             ),
         },
     )
-
-
-def _days_before(day: dt.date, n: int) -> list[str]:
-    return [(day - dt.timedelta(days=i)).isoformat() for i in range(n)]
 
 
 def _recent_purchases(lake, day: dt.date, days: int) -> pl.DataFrame:

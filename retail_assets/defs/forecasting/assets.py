@@ -21,7 +21,8 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from retail_assets.defs.partitions import daily_partitions, lookback
+from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, TRANSIENT_RETRY
+from retail_assets.defs.partitions import daily_partitions, day_keys, lookback
 from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.census import CENSUS
@@ -81,17 +82,13 @@ def dask_client(platform: RetailPlatform, log) -> Iterator[object | None]:
         yield client
 
 
-def _days(first: dt.date, last: dt.date) -> list[str]:
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-
-
 def load_history(lake: Lake, levels: list[str], first: dt.date, last: dt.date) -> pl.DataFrame:
     """Daily revenue per series, ``unique_id, level, ds, y``, for the days ``[first, last]``.
 
     A series runs from its first sale to ``last``; days without sales are 0. Series ids are
     ``total``, ``category:<category>`` and ``store_product:<store>/<product>``.
     """
-    days = _days(first, last)
+    days = day_keys(first, last)
     frames = []
     if {"total", "category"} & set(levels):
         cat = lake.read(
@@ -169,7 +166,7 @@ def regressors(lake: Lake, h: int, first: dt.date, last: dt.date) -> pl.DataFram
     signals = lake.read(
         "features",
         "daily_category_signals",
-        _days(first - dt.timedelta(days=h), last),
+        day_keys(first - dt.timedelta(days=h), last),
         columns=["signal_date", "category", "sentiment_mean", "event_volume"],
     )
     if cal.is_empty() or signals.is_empty():
@@ -242,6 +239,7 @@ _SELECTION_SPEC = {
 
 
 @dg.multi_asset(
+    pool=MODELS_POOL,
     specs=[
         dg.AssetSpec(
             FORECAST_MODELS,
@@ -385,6 +383,8 @@ def load_fitted(lake: Lake) -> fc.FittedModels | None:
 
 # ---------------------------------------------------------------------------- daily refresh
 @dg.asset(
+    pool=COMPUTE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     key=SALES_FORECASTS,
     deps=[
         dg.AssetDep(SALES_BY_CATEGORY, partition_mapping=lookback(REFRESH_HISTORY_DAYS - 1)),
@@ -475,6 +475,8 @@ def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform)
 
 # ---------------------------------------------------------------------------- realized accuracy
 @dg.asset(
+    pool=COMPUTE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     key=FORECAST_ACCURACY,
     deps=[
         dg.AssetDep(SALES_FORECASTS, partition_mapping=lookback(60)),
@@ -499,7 +501,7 @@ def forecast_accuracy(context: dg.AssetExecutionContext, platform: RetailPlatfor
     day = dt.date.fromisoformat(context.partition_key)
     lake = platform.lake()
     h = platform.forecast_horizon
-    origins = _days(day - dt.timedelta(days=h), day - dt.timedelta(days=1))
+    origins = day_keys(day - dt.timedelta(days=h), day - dt.timedelta(days=1))
     past = lake.read("ml", "sales_forecasts", origins)
     actuals = load_history(lake, list(platform.forecast_levels), day - dt.timedelta(days=56), day)
     todays = actuals.filter(pl.col("ds") == day)
@@ -630,6 +632,7 @@ def census_backtest(series: pl.DataFrame, holdout: int = CENSUS_HOLDOUT_MONTHS, 
 
 
 @dg.asset(
+    pool=COMPUTE_POOL,
     key=CENSUS_FORECAST,
     deps=[CENSUS],
     group_name="forecasting",
