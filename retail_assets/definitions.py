@@ -13,6 +13,7 @@ from retail_assets.defs.governance import erasure as governance_erasure
 from retail_assets.defs.governance import pii_scan as governance_pii_scan
 from retail_assets.defs.governance import rotation as governance_rotation
 from retail_assets.defs.models import assets as models
+from retail_assets.defs.operations import with_operations
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census, landing
@@ -36,7 +37,7 @@ def build_definitions(
     creative library; the default writes from the configured templates, offline.
     """
     platform = platform or RetailPlatform.from_settings(Settings.from_env())
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         sources.defs,
         census.defs,
         landing.defs,
@@ -52,6 +53,15 @@ def build_definitions(
         dg.Definitions(
             resources={"platform": platform, "creative_writer": creative_writer or CreativeWriter()}
         ),
+    )
+    # Backfill and freshness policies on every daily asset, from one place.
+    return dg.Definitions(
+        assets=with_operations(list(merged.assets or [])),
+        asset_checks=merged.asset_checks,
+        jobs=merged.jobs,
+        schedules=merged.schedules,
+        sensors=merged.sensors,
+        resources=merged.resources,
     )
 
 

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from retail_assets.defs.features.assets import WHOLE_TABLE_KEYS
+from retail_assets.defs.operations import MODELS_TAG
 from retail_assets.defs.partitions import daily_partitions
 
 #: The reference data: unpartitioned tables built from configuration, which daily assets read.
@@ -48,6 +49,7 @@ feature_tables_job = dg.define_asset_job(
 forecast_selection_job = dg.define_asset_job(
     "forecast_model_selection",
     selection=FORECAST_SELECTION,
+    tags=MODELS_TAG,
     description="Choose each series' forecasting model by rolling-origin cross-validation "
     "and fit it; the daily forecasts apply the stored models until the next run.",
 )

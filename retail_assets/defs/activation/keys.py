@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from retail_assets.defs.operations import COMPUTE_POOL
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.publishing import schema_check_spec
 
@@ -22,5 +23,5 @@ def activation_asset(key: dg.AssetKey, **kwargs):
         partitions_def=daily_partitions,
         owners=OWNERS,
         check_specs=[schema_check_spec(key)],
-        **kwargs,
+        **{"pool": COMPUTE_POOL, **kwargs},
     )

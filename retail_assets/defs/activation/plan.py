@@ -17,6 +17,7 @@ from retail_assets.defs.activation.keys import (
 )
 from retail_assets.defs.activation.lineage import latest_data_versions
 from retail_assets.defs.models.assets import SEGMENT_PROFILES
+from retail_assets.defs.operations import DELIVERY_POOL
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.lib import delivery, media_plan, provenance
@@ -247,6 +248,7 @@ def _shadow_price(context: dg.AssetExecutionContext, platform: RetailPlatform) -
     kinds={"python", "json"},
     code_version="1",
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+    pool=DELIVERY_POOL,
 )
 def dsp_delivery(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """The plan, delivered: the canonical JSON and each platform's rendering, sent once each.

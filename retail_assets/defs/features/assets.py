@@ -18,6 +18,7 @@ import dagster as dg
 import polars as pl
 
 from retail_assets.defs.governance import assets as governance
+from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, lookback
 from retail_assets.defs.publishing import SCHEMA_CHECK, column_schema
 from retail_assets.defs.resources import RetailPlatform
@@ -207,6 +208,8 @@ def build_sql_asset(
         description=model.header.description.strip()
         + f"\n\nSQL: `dbt_like_sql/{model.rel}` ({model.materialized}).",
         check_specs=_check_specs(model, key),
+        pool=COMPUTE_POOL,
+        retry_policy=TRANSIENT_RETRY,
         metadata={
             "sql_file": dg.MetadataValue.path(f"dbt_like_sql/{model.rel}"),
             "materialized": model.materialized,

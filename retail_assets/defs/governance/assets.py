@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
@@ -33,6 +34,8 @@ OWNERS = ["team:privacy"]
 
 
 @dg.multi_asset(
+    pool=COMPUTE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     specs=[
         dg.AssetSpec(
             GOVERNED_SESSIONS,
@@ -130,6 +133,8 @@ def _drop_metadata(counts: dict[str, int], reasons: dict[str, str]) -> dict[str,
 
 
 @dg.asset(
+    pool=COMPUTE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     key=GOVERNED_CUSTOMERS,
     deps=[RAW_CUSTOMERS],
     group_name="governance",
@@ -165,6 +170,8 @@ def governed_customers(context: dg.AssetExecutionContext, platform: RetailPlatfo
 
 
 @dg.asset(
+    pool=COMPUTE_POOL,
+    retry_policy=TRANSIENT_RETRY,
     key=GOVERNED_APP_EVENTS,
     deps=[RAW_APP_EVENTS, RAW_CUSTOMERS],
     group_name="governance",

@@ -29,6 +29,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, MODELS_TAG
 from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import plots
@@ -233,6 +234,7 @@ def _stores(lake: Lake) -> list[str]:
 
 
 @dg.multi_asset(
+    pool=MODELS_POOL,
     specs=[
         dg.AssetSpec(
             REVIEW_SENTIMENT,
@@ -333,6 +335,7 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
 
 # ---------------------------------------------------------------------------- direction
 @dg.asset(
+    pool=MODELS_POOL,
     key=SALES_DIRECTION,
     deps=[WEEKLY_DIRECTION],
     kinds={"scikitlearn", "polars", "parquet"},
@@ -438,6 +441,7 @@ def propensity_inputs(lake: Lake, days: int) -> tuple[pl.DataFrame, pl.DataFrame
 
 
 @dg.asset(
+    pool=MODELS_POOL,
     key=PURCHASE_PROPENSITY,
     deps=[USER_FEATURES, USER_ACTIVITY],
     kinds={"scikitlearn", "polars", "parquet"},
@@ -533,6 +537,7 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
 
 # ---------------------------------------------------------------------------- segments
 @dg.multi_asset(
+    pool=MODELS_POOL,
     specs=[
         dg.AssetSpec(
             CUSTOMER_SEGMENTS,
@@ -628,6 +633,7 @@ def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatfor
 
 # ---------------------------------------------------------------------------- decisions
 @dg.asset(
+    pool=MODELS_POOL,
     key=MODEL_DECISIONS,
     deps=[REVIEW_SENTIMENT, SALES_DIRECTION, PURCHASE_PROPENSITY, CUSTOMER_SEGMENTS],
     kinds={"polars", "parquet"},
@@ -716,6 +722,7 @@ def _sample(frame: pl.DataFrame, n: int = 50_000) -> pl.DataFrame:
 
 
 @dg.asset(
+    pool=COMPUTE_POOL,
     key=FEATURE_DRIFT,
     deps=[USER_FEATURES, USER_ACTIVITY, WEEKLY_DIRECTION],
     kinds={"scikitlearn", "polars", "parquet"},
@@ -887,6 +894,7 @@ _DRIFT_SCHEMA = {
 model_training_job = dg.define_asset_job(
     "model_training",
     selection=dg.AssetSelection.assets(*TRAINING_KEYS),
+    tags=MODELS_TAG,
     description="Train a challenger of every model, keep it only when it beats the champion "
     "on the same holdout, and rewrite the scores, segments and decisions.",
 )

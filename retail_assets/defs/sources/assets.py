@@ -14,6 +14,7 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
+from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
@@ -83,6 +84,8 @@ def _source_asset(key: dg.AssetKey, *, code_version: str, daily: bool = False):
         owners=OWNERS,
         check_specs=[schema_check_spec(key)],
         code_version=code_version,
+        pool=COMPUTE_POOL,
+        retry_policy=TRANSIENT_RETRY,
     )
 
 
