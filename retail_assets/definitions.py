@@ -4,7 +4,7 @@ import warnings
 
 import dagster as dg
 
-from retail_assets.defs import jobs
+from retail_assets.defs import integrity, jobs
 from retail_assets.defs.activation import assets as activation
 from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
@@ -54,12 +54,13 @@ def build_definitions(
             resources={"platform": platform, "creative_writer": creative_writer or CreativeWriter()}
         ),
     )
+    checks = integrity.build(integrity.table_keys(merged.assets or []))
     # Backfill and freshness policies on every daily asset, from one place.
     return dg.Definitions(
         assets=with_operations(list(merged.assets or [])),
-        asset_checks=merged.asset_checks,
-        jobs=merged.jobs,
-        schedules=merged.schedules,
+        asset_checks=[*(merged.asset_checks or []), *checks.asset_checks],
+        jobs=[*merged.jobs, *checks.jobs],
+        schedules=[*merged.schedules, *checks.schedules],
         sensors=merged.sensors,
         resources=merged.resources,
     )

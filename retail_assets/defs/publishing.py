@@ -15,7 +15,7 @@ import polars as pl
 
 from retail_assets.lib import schemas
 from retail_assets.lib.frames import content_hash, markdown_table, with_lineage
-from retail_assets.lib.lake import Lake
+from retail_assets.lib.lake import Lake, LakeWriteError
 
 SCHEMA_CHECK = "pandera_schema"
 _DTYPE_NAMES = {pl.Utf8: "string", pl.Int64: "bigint", pl.Float64: "double", pl.Date: "date"}
@@ -101,19 +101,20 @@ def publish_table(
             description=f"{message}\nNothing was written; {schema}.{table} partition "
             f"{partition or '(all)'} is unchanged.",
             metadata=failure_md,
+            allow_retries=False,  # bad data stays bad: retrying would only repeat this
         )
 
-    artifact_paths = {
-        name: str(lake.write_bytes(data, schema, table, partition, name))
-        for name, data in (artifacts or {}).items()
-    }
-    written = lake.write_partition(stamped, schema, table, partition, landing=landing)
-    total_rows = (
-        pl.scan_parquet(lake.partition_files(schema, table, landing=landing))
-        .select(pl.len())
-        .collect()
-        .item()
-    )
+    try:
+        artifact_paths = {
+            name: str(lake.write_bytes(data, schema, table, partition, name))
+            for name, data in (artifacts or {}).items()
+        }
+        written = lake.write_partition(stamped, schema, table, partition, landing=landing)
+    except LakeWriteError as exc:
+        # A full disk or a read-only folder does not fix itself in seconds: no step retry.
+        raise dg.Failure(
+            description=str(exc), metadata={"errno": exc.errno or 0}, allow_retries=False
+        ) from exc
     if landing:
         table_name = f"landing {schema}.{table} (holds PII: no catalog view)"
     else:
@@ -126,7 +127,6 @@ def publish_table(
 
     context.log.info(f"wrote {written.rows} rows to {written.path} ({written.bytes} bytes)")
     meta: dict[str, Any] = {
-        "dagster/row_count": total_rows,
         "dagster/column_schema": column_schema(
             stamped, {**schemas.column_descriptions(f"{schema}.{table}"), **(descriptions or {})}
         ),
@@ -135,7 +135,11 @@ def publish_table(
         "bytes": written.bytes,
     }
     if partition:
+        # Counting the whole table would read every partition's footer on every run, a cost
+        # that grows with history (as in the SQL models): a daily run reports its own rows.
         meta["dagster/partition_row_count"] = written.rows
+    else:
+        meta["dagster/row_count"] = written.rows
     if not landing:
         meta["preview"] = dg.MetadataValue.md(markdown_table(df))
     if source:

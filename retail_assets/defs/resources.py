@@ -278,7 +278,7 @@ class RetailPlatform(dg.ConfigurableResource):
             key_id = self.key_id if not is_demo else "demo"
             ring = KeyRing.of(key_id, key, settings.resolved_previous_keys())
         except (SettingsError, ValueError) as exc:
-            raise dg.Failure(description=str(exc)) from None
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         if is_demo and log is not None:
             log.warning(
                 "Pseudonymizing with the public DEMO key (RETAIL_PROFILE=demo and no "

@@ -15,6 +15,14 @@ Accepted formats:
 * **Sales history** (``raw.sales_history``): CSV with the header ``date,series_id,value`` or
   statsforecast's ``ds,unique_id,y``.
 
+Rules every format shares, beyond its own: a file must be UTF-8 text (NDJSON, CSV); a CSV row
+may not have more fields than the header, and a header may not name a column it uses twice;
+a text field may hold at most :data:`MAX_TEXT_BYTES` (64 KiB) of UTF-8; an event may not lie
+more than :data:`MAX_FUTURE` (one day) after the time the file is read, nor a sales-history
+day after tomorrow; revenue and prices may not be negative. Text is data: a value such as
+``'; DROP TABLE x; --`` is stored as the literal string (no reader or writer builds SQL from
+values), so it round-trips unchanged.
+
 Every problem raises :class:`IngestError`, naming the file, the column and the number of rows,
 with up to three example row numbers (1-based: the line number for NDJSON, the data row after
 the header for CSV, the row for Parquet) and masked example values. Nothing is silently set to
@@ -24,6 +32,7 @@ NULL: every conversion compares the non-NULL values before and after it. The lin
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
 import hashlib
@@ -69,6 +78,13 @@ SALES_COLUMNS: dict[str, pl.DataType] = {
 _STATSFORECAST_HEADER = {"ds": "date", "unique_id": "series_id", "y": "value"}
 _FILE_DATE = re.compile(r"^events_(\d{8})(?=$|[._-])")
 _NOT_SET = ["(not set)", ""]
+#: The most UTF-8 bytes one text field may hold (64 KiB). Real values (ids, page URLs, product
+#: and category names) are far shorter; a longer one is a corrupted or hostile file.
+MAX_TEXT_BYTES = 65_536
+#: How far after the moment a file is read an event may lie (clock skew, time zones). A later
+#: timestamp is a unit or clock error (e.g. epoch milliseconds read as seconds), not an event.
+MAX_FUTURE = dt.timedelta(days=1)
+_DUPLICATED = re.compile(r"^(.*)_duplicated_\d+$")
 
 
 class IngestError(ValueError):
@@ -152,6 +168,119 @@ def _fail(
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _future_limit() -> dt.datetime:
+    """The latest event time a file may hold: now plus :data:`MAX_FUTURE`, to the second."""
+    return (dt.datetime.now(dt.UTC) + MAX_FUTURE).replace(microsecond=0)
+
+
+def _fail_non_utf8(path: Path, raw: bytes) -> None:
+    """Raise naming every line of ``raw`` that is not UTF-8 (1-based line numbers)."""
+    lines = raw.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()  # the newline that ends the last line
+    bad = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(number)
+    if bad:
+        raise IngestError(
+            path,
+            "<line>",
+            len(bad),
+            "are not UTF-8 text (save the file as UTF-8)",
+            total=len(lines),
+            row_numbers=bad,
+        )
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    """A CSV file with every column as text, or :class:`IngestError` saying what is wrong.
+
+    An empty file, bytes that are not UTF-8 (the lines are named), a row with more fields than
+    the header (the rows are named) and a header naming a column twice are errors.
+    """
+    try:
+        df = pl.read_csv(path, infer_schema=False, encoding="utf8")
+    except pl.exceptions.NoDataError as exc:
+        raise IngestError(path, "<file>", 0, "the file is empty") from exc
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if isinstance(exc, pl.exceptions.PolarsError):
+            _diagnose_csv(path)  # slow path, only for a broken file: name the lines
+        raise IngestError(path, "<file>", 0, f"cannot be read as CSV: {_first_line(exc)}") from exc
+    for column in df.columns:
+        match = _DUPLICATED.match(column)
+        if match and match.group(1) in df.columns:
+            raise IngestError(
+                path,
+                match.group(1),
+                df.height,
+                "appears more than once in the header, so which one is meant is ambiguous",
+            )
+    return df
+
+
+def _diagnose_csv(path: Path) -> None:
+    raw = path.read_bytes()
+    _fail_non_utf8(path, raw)
+    records = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    if not records:
+        return
+    width = len(records[0])
+    long = [i for i, record in enumerate(records[1:], start=1) if len(record) > width]
+    if long:
+        raise IngestError(
+            path,
+            "<row>",
+            len(long),
+            f"have more fields than the header's {width} columns (an extra, unnamed column)",
+            total=len(records) - 1,
+            row_numbers=long,
+        )
+
+
+def _text_lengths(expr: pl.Expr, dtype: pl.DataType, path: str) -> list[tuple[str, pl.Expr]]:
+    """(column path, per-row longest text in UTF-8 bytes) for every text leaf of ``dtype``."""
+    if isinstance(dtype, pl.Struct):
+        out = []
+        for f in dtype.fields:
+            out += _text_lengths(expr.struct.field(f.name), f.dtype, f"{path}.{f.name}")
+        return out
+    if isinstance(dtype, pl.List):
+        inner = _text_lengths(pl.element(), dtype.inner, path)
+        return [(p, expr.list.eval(e).list.max()) for p, e in inner]
+    if dtype == pl.Utf8:
+        return [(path, expr.str.len_bytes())]
+    return []
+
+
+def _fail_long_text(path: Path, df: pl.DataFrame, rows: pl.Series, names=None) -> None:
+    """Raise if a text field of ``df`` is longer than :data:`MAX_TEXT_BYTES`.
+
+    ``names`` maps a column of ``df`` to the name the user knows (the source column).
+    """
+    names = names or {}
+    checks = [
+        check
+        for name, dtype in df.schema.items()
+        for check in _text_lengths(pl.col(name), dtype, names.get(name, name))
+    ]
+    if not checks:
+        return
+    lengths = df.select([e.alias(str(i)) for i, (_, e) in enumerate(checks)])
+    for i, (column, _) in enumerate(checks):
+        size = lengths[str(i)]
+        _fail(
+            path,
+            column,
+            size > MAX_TEXT_BYTES,
+            f"hold text longer than the limit of {MAX_TEXT_BYTES:,} bytes per field",
+            rows,
+            size.cast(pl.Utf8) + " bytes",
+        )
 
 
 # ------------------------------------------------------------------ conforming nested data
@@ -339,6 +468,7 @@ def _read_export_ndjson(path: Path) -> tuple[pl.DataFrame, pl.Series]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        _fail_non_utf8(path, raw)
         line = raw[: exc.start].count(b"\n") + 1
         raise IngestError(path, "<line>", 1, "is not UTF-8 text", row_numbers=[line]) from exc
     lines = (
@@ -483,7 +613,32 @@ def _conform_export(path: Path, src: pl.DataFrame, rows: pl.Series) -> pl.DataFr
         rows,
         out["event_date"],
     )
+    _fail_long_text(path, out, rows)
+    limit = _future_limit()
+    stamp = out["event_timestamp"]
+    _fail(
+        path,
+        "event_timestamp",
+        stamp > int(limit.timestamp()) * 1_000_000,
+        f"are more than {_days(MAX_FUTURE)} in the future (after {limit:%Y-%m-%dT%H:%M:%SZ})",
+        rows,
+        pl.from_epoch(stamp, time_unit="us").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    ecommerce, items = pl.col("ecommerce"), pl.col("items")
+    money = {
+        "ecommerce.purchase_revenue": ecommerce.struct.field("purchase_revenue"),
+        "ecommerce.purchase_revenue_in_usd": ecommerce.struct.field("purchase_revenue_in_usd"),
+        "items.price": items.list.eval(pl.element().struct.field("price")).list.min(),
+        "items.item_revenue": items.list.eval(pl.element().struct.field("item_revenue")).list.min(),
+    }
+    amounts = out.select([e.alias(c) for c, e in money.items()])
+    for column in money:
+        _fail(path, column, amounts[column] < 0, "are negative amounts", rows, amounts[column])
     return out
+
+
+def _days(delta: dt.timedelta) -> str:
+    return "1 day" if delta == dt.timedelta(days=1) else f"{delta.days} days"
 
 
 def read_ga4_day(files: list[Path], day: dt.date) -> pl.DataFrame:
@@ -726,7 +881,7 @@ def _read_table(path: Path, wanted: dict[str, str]) -> tuple[pl.DataFrame, pl.Se
     name = path.name.lower()
     try:
         if name.endswith(".csv"):
-            df = pl.read_csv(path, infer_schema=False, encoding="utf8")
+            df = _read_csv(path)
         elif name.endswith(".parquet"):
             available = pl.read_parquet_schema(path)
             present = [c for c in dict.fromkeys(wanted.values()) if c in available]
@@ -760,6 +915,15 @@ def _parse_timestamps(
         rows,
         raw,
     )
+    limit = _future_limit()
+    _fail(
+        path,
+        column,
+        ts > limit,
+        f"are more than {_days(MAX_FUTURE)} in the future (after {limit:%Y-%m-%dT%H:%M:%SZ})",
+        rows,
+        raw,
+    )
     return ts.alias("event_timestamp")
 
 
@@ -769,6 +933,7 @@ def _read_event_file(path: Path, mapping: EventsMapping) -> pl.DataFrame:
     df, rows = _read_table(path, wanted)
     ts = _parse_timestamps(path, df, rows, mapping)
     text = {k: df[v].cast(pl.Utf8) for k, v in wanted.items() if k != "timestamp"}
+    _fail_long_text(path, pl.DataFrame(text), rows, {k: wanted[k] for k in text})
     for key, label in [("user", "user"), ("product", "product"), ("event_type", "event type")]:
         _fail(path, wanted[key], text[key].is_null(), f"have no {label}", rows)
     lookup = mapping.event_types.lookup()
@@ -808,9 +973,49 @@ def _read_event_file(path: Path, mapping: EventsMapping) -> pl.DataFrame:
             "product_id": text["product"],
             "category": category,
             "price": price,
+            "_row": rows,
         }
     )
     return out.filter(~unknown)
+
+
+def _fail_conflicting_events(
+    files: list[Path],
+    tagged: pl.DataFrame,
+    identity: list[str],
+    columns: list[str],
+    mapping: EventsMapping,
+) -> None:
+    """Raise if two rows are the same event (so the same ``event_id``) with different content.
+
+    A row repeated exactly (a file delivered twice) is a duplicate and is dropped; the same
+    timestamp, user, event type and product with another price, category or session is a
+    conflict nothing can resolve. The error names the later file and its rows.
+    """
+    distinct = tagged.unique(subset=columns, keep="first", maintain_order=True)
+    conflicting = distinct.filter(pl.struct(identity).is_duplicated())
+    if conflicting.is_empty():
+        return
+    later = conflicting.filter(pl.col("_file") == pl.col("_file").max())
+    first = Path(files[int(conflicting["_file"].min())]).name
+    c = mapping.columns
+    varies = conflicting.group_by(identity).agg(
+        pl.col("price", "category", "session_id").n_unique() > 1
+    )
+    optional = {"price": c.price, "category": c.category, "session_id": c.session}
+    differ = [name for name, source in optional.items() if source and varies[name].any()]
+    raise IngestError(
+        Path(files[int(later["_file"][0])]),
+        f"{c.timestamp}, {c.user}, {c.event_type}, {c.product}",
+        later.height,
+        f"share an event_id with another row (in {first}: same timestamp, user, event type "
+        f"and product) but differ in {' or '.join(differ) or 'content'}",
+        row_numbers=later["_row"].to_list(),
+        examples=[
+            f"{r['user_id']} {r['event_type']} {r['product_id']} at {r['event_timestamp']}"
+            for r in later.head(3).to_dicts()
+        ],
+    )
 
 
 def _event_ids(df: pl.DataFrame) -> pl.Series:
@@ -868,16 +1073,17 @@ def read_events(
             an event type is not listed (when ``unknown_event_types`` is ``error``).
 
     """
-    frames = [_read_event_file(Path(f), mapping) for f in files]
+    frames = [
+        _read_event_file(Path(f), mapping).with_columns(pl.lit(i).alias("_file"))
+        for i, f in enumerate(files)
+    ]
     columns = [c for c in APP_EVENT_COLUMNS if c not in ("event_id", "event_date")]
     if not frames:
         return pl.DataFrame(schema=APP_EVENT_COLUMNS)
     identity = ["event_timestamp", "user_id", "event_type", "product_id"]
-    df = (
-        pl.concat(frames)
-        .sort(columns, nulls_last=True)
-        .unique(subset=identity, keep="first", maintain_order=True)
-    )
+    tagged = pl.concat(frames).sort([*columns, "_file", "_row"], nulls_last=True)
+    _fail_conflicting_events(files, tagged, identity, columns, mapping)
+    df = tagged.drop("_file", "_row").unique(subset=identity, keep="first", maintain_order=True)
     if mapping.columns.session is None:
         ts = pl.col("event_timestamp")
         gap = ts.diff().over("user_id")
@@ -979,11 +1185,12 @@ def read_sales_histories(files: list[Path]) -> pl.DataFrame:
     repeated = tagged.filter(pl.struct("series_id", "date").is_duplicated())
     if repeated.height:
         later = repeated.filter(pl.col("_file") == pl.col("_file").max())
+        first = Path(files[int(repeated["_file"].min())]).name
         raise IngestError(
             files[int(later["_file"][0])],
             "series_id, date",
             later.height,
-            "repeat a series and day another sales history file already has",
+            f"repeat a series and day {first} already has",
             examples=[f"{r['series_id']} {r['date']}" for r in later.head(3).to_dicts()],
         )
     return tagged.drop("_file").sort("series_id", "date")
@@ -1006,12 +1213,7 @@ def read_sales_history(path: Path) -> pl.DataFrame:
 
     """
     path = Path(path)
-    try:
-        df = pl.read_csv(path, infer_schema=False, encoding="utf8")
-    except pl.exceptions.NoDataError as exc:
-        raise IngestError(path, "<file>", 0, "the file is empty") from exc
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise IngestError(path, "<file>", 0, f"cannot be read as CSV: {_first_line(exc)}") from exc
+    df = _read_csv(path)
     if not set(SALES_COLUMNS) <= set(df.columns) and set(_STATSFORECAST_HEADER) <= set(df.columns):
         df = df.select(list(_STATSFORECAST_HEADER)).rename(_STATSFORECAST_HEADER)
     for column in SALES_COLUMNS:
@@ -1040,6 +1242,16 @@ def read_sales_history(path: Path) -> pl.DataFrame:
     bad_value = out["value"].is_null() | ~out["value"].is_finite()
     _fail(path, "value", bad_value, "are not numbers", rows, df["value"])
     _fail(path, "value", out["value"] < 0, "are negative", rows, df["value"])
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    _fail(
+        path,
+        "date",
+        out["date"] > tomorrow,
+        f"are in the future (after {tomorrow}): a sales history holds days that happened",
+        rows,
+        df["date"],
+    )
+    _fail_long_text(path, out.select("series_id"), rows)
     duplicated = out.select(pl.struct("series_id", "date").is_duplicated()).to_series()
     _fail(
         path,

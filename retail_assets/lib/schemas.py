@@ -92,11 +92,12 @@ class RawSessions(Lineage):
     ecommerce: ga4.ECOMMERCE = pa.Field(nullable=True)
     items: ga4.EXPORT_SCHEMA[items] = pa.Field(nullable=True)
 
-    @pa.dataframe_check
+    # A column check, so a failure names the column privacy_info and shows the bad values.
+    @pa.check("privacy_info", name="consent_values")
     @classmethod
     def consent_values(cls, data) -> pl.LazyFrame:
         """privacy_info.analytics_storage and ads_storage are Yes, No, Unset or NULL."""
-        info = pl.col("privacy_info")
+        info = pl.col(data.key)
         return data.lazyframe.select(
             info.struct.field("analytics_storage").is_in(CONSENT).fill_null(True)
             & info.struct.field("ads_storage").is_in(CONSENT).fill_null(True)

@@ -49,7 +49,7 @@ def media_history(
         try:
             history = media.read_media_history(path)
         except media.MediaHistoryError as exc:
-            raise dg.Failure(description=str(exc)) from None
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         source = path.name
         history = history.filter(pl.col("date").is_between(start, day))
         unknown = sorted(set(history["channel"]) - set(cfg.channels))
@@ -57,7 +57,8 @@ def media_history(
             raise dg.Failure(
                 description=f"{path}: column channel has {unknown} (not in channels.yaml: "
                 f"{sorted(cfg.channels)}) in "
-                f"{history.filter(pl.col('channel').is_in(unknown)).height} rows"
+                f"{history.filter(pl.col('channel').is_in(unknown)).height} rows",
+                allow_retries=False,
             )
     else:
         sims = media.simulations_from_config(cfg)
@@ -68,7 +69,8 @@ def media_history(
     if short:
         raise dg.Failure(
             description=f"media history ({source}) up to {day} has fewer than 28 days for "
-            f"{short}: a response curve needs at least four weeks of a channel's spend"
+            f"{short}: a response curve needs at least four weeks of a channel's spend",
+            allow_retries=False,
         )
     return history, source
 
@@ -204,7 +206,9 @@ def load_curves(
     lake = platform.lake()
     table = lake.read("activation", "channel_response_curves", [partition])
     if table.is_empty():
-        raise dg.Failure(description=f"no channel response curves for {partition}")
+        raise dg.Failure(
+            description=f"no channel response curves for {partition}", allow_retries=False
+        )
     path = lake.partition_path(
         "activation", "channel_response_curves", partition, filename=CURVES_FILE
     )
@@ -287,7 +291,8 @@ def budget_allocation(context: dg.AssetExecutionContext, platform: RetailPlatfor
     except allocation.InfeasibleGuardrails as exc:
         raise dg.Failure(
             description=f"the guardrails in channels.yaml and activation.yaml cannot all hold "
-            f"for the {days}-day flight after {day}; nothing was written. {exc}"
+            f"for the {days}-day flight after {day}; nothing was written. {exc}",
+            allow_retries=False,
         ) from None
     df = (
         pl.DataFrame(result.rows(), schema_overrides={"revenue_p50": pl.Float64})
@@ -366,7 +371,7 @@ def segment_budgets(context: dg.AssetExecutionContext, platform: RetailPlatform)
     lake = platform.lake()
     alloc = lake.read("activation", "budget_allocation", [context.partition_key])
     if alloc.is_empty():
-        raise dg.Failure(description=f"no budget allocation for {day}")
+        raise dg.Failure(description=f"no budget allocation for {day}", allow_retries=False)
     optimized = alloc.filter(pl.col("method") == "optimized")
     segments = lake.read("ml", "customer_segments")
     forecast = lake.read("ml", "sales_forecasts", [context.partition_key])

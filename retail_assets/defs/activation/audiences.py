@@ -51,7 +51,7 @@ def audience_uploads(context: dg.AssetExecutionContext, platform: RetailPlatform
         "activation", "dsp_payload", context.partition_key, filename=PAYLOAD_FILE
     )
     if not payload_path.exists():
-        raise dg.Failure(description=f"no payload for {day} at {payload_path}")
+        raise dg.Failure(description=f"no payload for {day} at {payload_path}", allow_retries=False)
     body = json.loads(payload_path.read_text(encoding="utf-8"))["body"]
     refs = {li["segment_id"]: li["audience"]["segment_ref"] for li in body["line_items"]}
     segments = lake.read("ml", "customer_segments", columns=["customer_key", "segment_id"])

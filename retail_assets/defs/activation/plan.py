@@ -152,14 +152,18 @@ def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
     allocation = lake.read("activation", "budget_allocation", [context.partition_key])
     segments = lake.read("activation", "segment_budgets", [context.partition_key])
     if allocation.is_empty() or segments.is_empty():
-        raise dg.Failure(description=f"no budget allocation or segment budgets for {day}")
+        raise dg.Failure(
+            description=f"no budget allocation or segment budgets for {day}", allow_retries=False
+        )
     lam = _shadow_price(context, platform)
     try:
         body = media_plan.build_body(
             acfg, day, allocation, segments, _creatives(platform, context.partition_key), lam
         )
     except media_plan.PlanError as exc:
-        raise dg.Failure(description=f"cannot build the plan for {day}: {exc}") from None
+        raise dg.Failure(
+            description=f"cannot build the plan for {day}: {exc}", allow_retries=False
+        ) from None
     processed_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     code_version = context.assets_def.code_versions_by_key.get(DSP_PAYLOAD)
     payload = plan.build_payload(
@@ -189,6 +193,7 @@ def dsp_payload(context: dg.AssetExecutionContext, platform: RetailPlatform):
         raise dg.Failure(
             description=f"the plan for {day} is not valid; nothing was written:\n{problems}",
             metadata={"problems": dg.MetadataValue.json(exc.problems)},
+            allow_retries=False,
         ) from None
     digest = payload["lineage"]["body_sha256"]
     items = body["line_items"]
@@ -264,13 +269,14 @@ def dsp_delivery(context: dg.AssetExecutionContext, platform: RetailPlatform):
         "activation", "dsp_payload", context.partition_key, filename=PAYLOAD_FILE
     )
     if not path.exists():
-        raise dg.Failure(description=f"no payload for {day} at {path}")
+        raise dg.Failure(description=f"no payload for {day} at {path}", allow_retries=False)
     payload = json.loads(path.read_text(encoding="utf-8"))
     try:
         plan.validate_plan(payload)
     except plan.PlanValidationError as exc:
         raise dg.Failure(
-            description=f"{path} no longer validates, not delivered: {exc.problems}"
+            description=f"{path} no longer validates, not delivered: {exc.problems}",
+            allow_retries=False,
         ) from None
     target = platform.delivery_sink()
     sink = sink_for(platform)
@@ -279,7 +285,9 @@ def dsp_delivery(context: dg.AssetExecutionContext, platform: RetailPlatform):
     except delivery.DeliveryError as exc:
         raise dg.Failure(description=f"delivery of the {day} plan failed: {exc}") from None
     except plan.PlanValidationError as exc:
-        raise dg.Failure(description=f"the {day} plan cannot be rendered: {exc.problems}") from None
+        raise dg.Failure(
+            description=f"the {day} plan cannot be rendered: {exc.problems}", allow_retries=False
+        ) from None
     for r in receipts:
         context.log.info(
             f"{r.target}: {r.status} to {r.location_or_url} after {r.attempts} attempt(s)"

@@ -233,12 +233,15 @@ def build_sql_asset(
                 model, platform.lake(), start, end, context.run_id, optional, views, columns
             )
         except LookupError as exc:
-            raise dg.Failure(description=f"dbt_like_sql/{model.rel}: {exc}") from None
+            raise dg.Failure(
+                description=f"dbt_like_sql/{model.rel}: {exc}", allow_retries=False
+            ) from None
         except ModelRunError as exc:
             sql = model.render(start, end)
             raise dg.Failure(
                 description=f"dbt_like_sql/{exc}\nNothing was written.",
                 metadata={"rendered_sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")},
+                allow_retries=False,
             ) from None
         except ChecksFailed as exc:
             context.log.error(str(exc))
@@ -246,7 +249,8 @@ def build_sql_asset(
             where = f"window [{start}, {end})" if window else "(all)"
             raise dg.Failure(
                 description=f"dbt_like_sql/{model.rel}: {exc}\nNothing was written; "
-                f"{model.schema}.{model.name} {where} is unchanged."
+                f"{model.schema}.{model.name} {where} is unchanged.",
+                allow_retries=False,
             ) from None
         if done.view is not None and done.view.status == "busy":
             context.log.warning(f"view {done.view.name} not created yet: {done.view.detail}")

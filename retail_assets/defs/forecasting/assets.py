@@ -61,7 +61,7 @@ def forecast_config(platform: RetailPlatform) -> fc.ForecastConfig:
             n_jobs=platform.forecast_n_jobs,
         )
     except fc.ForecastError as exc:
-        raise dg.Failure(description=f"RETAIL_FORECAST_*: {exc}") from exc
+        raise dg.Failure(description=f"RETAIL_FORECAST_*: {exc}", allow_retries=False) from exc
 
 
 @contextlib.contextmanager
@@ -75,7 +75,8 @@ def dask_client(platform: RetailPlatform, log) -> Iterator[object | None]:
     except ImportError as exc:
         raise dg.Failure(
             description="RETAIL_DASK_SCHEDULER is set but dask is not installed: "
-            'pip install -e ".[dask]"'
+            'pip install -e ".[dask]"',
+            allow_retries=False,
         ) from exc
     log.info(f"forecasting on the Dask cluster at {platform.dask_scheduler}")
     with Client(platform.dask_scheduler, timeout="30s") as client:
@@ -268,7 +269,8 @@ def forecast_models(context: dg.AssetExecutionContext, platform: RetailPlatform)
     if last is None:
         raise dg.Failure(
             description="no daily sales yet: materialize features/daily_sales_by_category "
-            "and features/daily_sales_by_store_product first"
+            "and features/daily_sales_by_store_product first",
+            allow_retries=False,
         )
     first = last - dt.timedelta(days=platform.forecast_history_days - 1)
     history = load_history(lake, list(platform.forecast_levels), first, last)
@@ -413,7 +415,8 @@ def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform)
     if history.is_empty():
         raise dg.Failure(
             description=f"no daily sales up to {origin}: materialize "
-            "features/daily_sales_by_category and features/daily_sales_by_store_product first"
+            "features/daily_sales_by_category and features/daily_sales_by_store_product first",
+            allow_retries=False,
         )
     fitted = load_fitted(lake)
     if fitted is None:
@@ -655,7 +658,8 @@ def census_forecast(context: dg.AssetExecutionContext, platform: RetailPlatform)
         raise dg.Failure(
             description=f"raw.census_retail_sales has {series.height} months of NAICS "
             f"{CENSUS_NAICS} (NSA) and the backtest needs 60: drop the Census MRTS workbook "
-            "in the census inbox and run census_ingest first"
+            "in the census inbox and run census_ingest first",
+            allow_retries=False,
         )
     config, selection, backtest, mase_sel, mase_naive = census_backtest(
         series, n_jobs=platform.forecast_n_jobs

@@ -78,7 +78,10 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
     day = context.partition_key
     raw = lake.read("raw", "sessions", [day], landing=True)
     if raw.is_empty():
-        raise dg.Failure(description=f"no raw sessions for {day}: materialize raw/sessions first")
+        raise dg.Failure(
+            description=f"no raw sessions for {day}: materialize raw/sessions first",
+            allow_retries=False,
+        )
     flat = ga4.flatten(raw)
     governed, counts = govern_sessions(
         flat, platform.pseudonymizer(context.log), load_suppression(lake)
@@ -119,7 +122,8 @@ def _raw_customers(lake: Lake, columns: list[str] | None = None) -> pl.DataFrame
     customers = lake.read("raw", "customers", None, landing=True, columns=columns)
     if customers.is_empty():
         raise dg.Failure(
-            description="no raw customers: materialize raw/customers first (job reference_data)"
+            description="no raw customers: materialize raw/customers first (job reference_data)",
+            allow_retries=False,
         )
     return customers
 
@@ -196,7 +200,8 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
     day = context.partition_key
     if not lake.partition_files("raw", "app_events", [day], landing=True):
         raise dg.Failure(
-            description=f"no raw app events for {day}: materialize raw/app_events first"
+            description=f"no raw app events for {day}: materialize raw/app_events first",
+            allow_retries=False,
         )
     events = lake.read("raw", "app_events", [day], landing=True)
     customers = _raw_customers(lake, ["customer_id", "analytics_storage"])
@@ -205,7 +210,7 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
             events, customers, platform.pseudonymizer(context.log), load_suppression(lake)
         )
     except ValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     dropped = {k: counts[k] for k in APP_EVENT_DROP_REASONS}
     context.log.info(f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}")
     yield from publish_table(

@@ -76,13 +76,17 @@ def read_identifiers(config: ErasureConfig) -> list[str]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise dg.Failure(description=f"cannot read identifiers_file {path}: {reason}") from None
+            raise dg.Failure(
+                description=f"cannot read identifiers_file {path}: {reason}", allow_retries=False
+            ) from None
         for line in text.splitlines():
             line = line.split("#", 1)[0].strip()
             if line:
                 found.append(line)
     if not found:
-        raise dg.Failure(description="no identifiers: set identifiers or identifiers_file")
+        raise dg.Failure(
+            description="no identifiers: set identifiers or identifiers_file", allow_retries=False
+        )
     return found
 
 
@@ -149,6 +153,7 @@ def erase_data_subject(
                 "then run the erasure again"
             ),
             metadata={"files": dg.MetadataValue.json(report.unresolved)},
+            allow_retries=False,
         )
 
 
@@ -184,7 +189,7 @@ def expire_raw_data(
         today = dt.date.fromisoformat(config.as_of) if config.as_of else None
         expired = expire_raw_partitions(platform.lake(), days, today, dry_run=config.dry_run)
     except ValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     by_table: dict[str, dict] = {}
     for e in expired:
         entry = by_table.setdefault(e.table, {"partitions": 0, "bytes": 0, "days": []})

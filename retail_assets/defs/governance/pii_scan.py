@@ -166,6 +166,7 @@ def scan_for_personal_data(
         raise dg.Failure(
             description=summary,
             metadata={**metadata, "hits": dg.MetadataValue.md(report.markdown())},
+            allow_retries=False,
         )
     for warning in report.warnings:
         context.log.warning(warning)

@@ -222,7 +222,9 @@ def sentiment_training_data(platform: RetailPlatform, signals: pl.DataFrame) -> 
                 rating_column=platform.sentiment_rating_column or None,
             )
         except (sentiment.SentimentDataError, OSError) as exc:
-            raise dg.Failure(description=f"RETAIL_SENTIMENT_LABELS: {exc}") from exc
+            raise dg.Failure(
+                description=f"RETAIL_SENTIMENT_LABELS: {exc}", allow_retries=False
+            ) from exc
         return frame, platform.sentiment_labels
     return sentiment.training_data_from_signals(signals), "raw.signals (review ratings)"
 
@@ -262,14 +264,17 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
     registry = model_registry(platform)
     days = _keys(partition_days(lake, "raw", "signals")[-platform.model_training_days :])
     if not days:
-        raise dg.Failure(description="raw.signals has no partitions: materialize raw/signals")
+        raise dg.Failure(
+            description="raw.signals has no partitions: materialize raw/signals",
+            allow_retries=False,
+        )
     signals = lake.read("raw", "signals", days)
     frame, source = sentiment_training_data(platform, signals)
     context.log.info(f"training sentiment on {frame.height} labeled texts from {source}")
     try:
         model = sentiment.train(frame, seed=SEED)
     except sentiment.SentimentDataError as exc:
-        raise dg.Failure(description=f"{source}: {exc}") from exc
+        raise dg.Failure(description=f"{source}: {exc}", allow_retries=False) from exc
     holdout = f"{source}:{days[0]}..{days[-1]}:seed{SEED}"
     metrics = {"macro_f1": model.macro_f1, "accuracy": model.accuracy}
     version = registry.register(
@@ -356,7 +361,7 @@ def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPla
     try:
         dataset = direction.build_dataset(weekly) if not weekly.is_empty() else None
     except direction.DirectionDataError as exc:
-        raise dg.Failure(description=str(exc)) from exc
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     weeks = dataset.frame["week_start"].n_unique() if dataset is not None else 0
     if weeks < DIRECTION_MIN_WEEKS:
         yield from _not_trained(
@@ -475,7 +480,7 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
         model = propensity.train(split.train, seed=SEED)
         evaluation = propensity.evaluate(model, split.test)
     except propensity.PropensityDataError as exc:
-        raise dg.Failure(description=str(exc)) from exc
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     m = evaluation.metrics
     main = m[propensity.MODEL]
     ch_metrics = {"pr_auc": main.pr_auc, "roc_auc": main.roc_auc}
@@ -565,13 +570,17 @@ def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatfor
     registry = model_registry(platform)
     days = partition_days(lake, "features", "user_features")
     if not days:
-        raise dg.Failure(description="features.user_features has no partitions yet")
+        raise dg.Failure(
+            description="features.user_features has no partitions yet", allow_retries=False
+        )
     latest = lake.read("features", "user_features", [days[-1].isoformat()])
     previous = registry.load_champion(SEGMENTS).model if registry.champion(SEGMENTS) else None
     try:
         model = segments.fit_segments(latest, k=platform.segments, seed=SEED, previous=previous)
     except segments.SegmentError as exc:
-        raise dg.Failure(description=f"features.user_features {days[-1]}: {exc}") from exc
+        raise dg.Failure(
+            description=f"features.user_features {days[-1]}: {exc}", allow_retries=False
+        ) from exc
     inertia = float(model.kmeans.inertia_) / max(model.fitted_rows, 1)
     version = registry.register(
         SEGMENTS,

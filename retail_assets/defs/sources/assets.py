@@ -90,7 +90,7 @@ def _source_asset(key: dg.AssetKey, *, code_version: str, daily: bool = False):
 
 
 def _failure(exc: Exception) -> dg.Failure:
-    return dg.Failure(description=str(exc))
+    return dg.Failure(description=str(exc), allow_retries=False)
 
 
 @_source_asset(CUSTOMERS, code_version="2")
@@ -186,7 +186,8 @@ def raw_sessions(
         if not files:
             raise dg.Failure(
                 description=f"source 'ga4' selected but no export file for {day} "
-                f"(events_{day:%Y%m%d}*) in {platform.inbox('ga4')}"
+                f"(events_{day:%Y%m%d}*) in {platform.inbox('ga4')}",
+                allow_retries=False,
             )
         try:
             df = ingest.read_ga4_day(files, day)
@@ -226,7 +227,8 @@ def raw_app_events(
         if not files:
             raise dg.Failure(
                 description=f"source 'events_file' selected but no .csv or .parquet file in "
-                f"{platform.inbox('events')}"
+                f"{platform.inbox('events')}",
+                allow_retries=False,
             )
         try:
             mapping = ingest.load_events_mapping(
@@ -315,7 +317,8 @@ def sales_history(context: dg.AssetExecutionContext, platform: RetailPlatform):
     if not files:
         raise dg.Failure(
             description=f"no .csv file in {platform.inbox('sales_history')}: put a sales "
-            "history with columns date, series_id, value there"
+            "history with columns date, series_id, value there",
+            allow_retries=False,
         )
     try:
         df = ingest.read_sales_histories(files)

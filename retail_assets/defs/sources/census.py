@@ -41,13 +41,14 @@ def census_retail_sales(context: dg.AssetExecutionContext, platform: RetailPlatf
     if not files:
         raise dg.Failure(
             description=f"no .xlsx or .csv file in {platform.lake().landing_root / INBOX}: "
-            "put the Census MRTS workbook (mrtssales92-present.xlsx) or its long CSV there"
+            "put the Census MRTS workbook (mrtssales92-present.xlsx) or its long CSV there",
+            allow_retries=False,
         )
     path = files[-1]
     try:
         df = read_mrts(path)
     except CensusFormatError as exc:
-        raise dg.Failure(description=str(exc)) from None
+        raise _bad_file(path, exc) from None
     months = df["month"]
     context.log.info(f"read {df.height} figures for {months.min()}..{months.max()} from {path}")
     yield from publish_table(
@@ -62,6 +63,42 @@ def census_retail_sales(context: dg.AssetExecutionContext, platform: RetailPlatf
             "kinds_of_business": df["kind_of_business"].n_unique(),
             "flagged_figures": df.filter(pl.col("flag").is_not_null()).height,
         },
+    )
+
+
+def _bad_file(path: Path, exc: CensusFormatError) -> dg.Failure:
+    """The reader's error as a Failure that names the file and its rows and is not retried.
+
+    Bad input does not get better by retrying, so a retry policy must not rerun it. A CSV's
+    error gains the number of data rows in the file and, for bytes that are not UTF-8, the
+    lines that hold them; the workbook's already names the sheet and row.
+    """
+    message = str(exc).strip().splitlines()[0]
+    metadata: dict[str, dg.RawMetadataValue] = {"file": str(path)}
+    if path.suffix.lower() == ".csv":
+        raw = path.read_bytes()
+        lines = raw.split(b"\n")
+        rows = max(len([line for line in lines if line.strip()]) - 1, 0)
+        bad = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad.append(number)
+        if bad:
+            shown = ", ".join(map(str, bad[:3]))
+            total = len(lines) - (not lines[-1])  # the newline ending the last line
+            message = (
+                f"{path}: {len(bad)} of {total} lines are not UTF-8 text: line {shown} "
+                "(save the file as UTF-8)"
+            )
+            metadata["non_utf8_lines"] = len(bad)
+        message += f"; the file has {rows} data rows"
+        metadata["rows"] = rows
+    return dg.Failure(
+        description=f"{message}. Nothing was loaded: raw.census_retail_sales is unchanged.",
+        metadata=metadata,
+        allow_retries=False,
     )
 
 

@@ -51,6 +51,19 @@ def _version(path: Path) -> str:
     return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
+def _misnamed_ga4_files(platform: RetailPlatform) -> list[Path]:
+    folder = platform.inbox("ga4")
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and p.name.lower().endswith(ingest.GA4_SUFFIXES)
+        and ingest.ga4_file_date(p) is None
+    )
+
+
 def _fingerprint(paths: list[str], current: dict[str, str]) -> str:
     text = "|".join(f"{p}:{current[p]}" for p in sorted(paths))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -66,6 +79,7 @@ def _fingerprint(paths: list[str], current: dict[str, str]) -> str:
 def landing_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPlatform):
     """Request runs for new or modified files in the landing inbox."""
     seen = json.loads(context.cursor) if context.cursor else {}
+    skipped: list[str] = []
     kinds = {
         "ga4": ga4_files(platform),
         "events": event_files(platform),
@@ -74,12 +88,19 @@ def landing_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPl
     }
     # A file counts as changed when its modification time or size does.
     current = {str(p): _version(p) for files in kinds.values() for p in files}
+    # A GA4 export is read only when named events_YYYYMMDD*; say so once for any other name.
+    for p in _misnamed_ga4_files(platform):
+        current[str(p)] = _version(p)
+        if seen.get(str(p)) != current[str(p)]:
+            skipped.append(
+                f"{p.name}: not read: a GA4 export file must be named events_YYYYMMDD* "
+                "(e.g. events_20250301.json.gz), the day it holds"
+            )
     changed = {
         kind: [p for p in files if seen.get(str(p)) != current[str(p)]]
         for kind, files in kinds.items()
     }
     requests: list[dg.RunRequest] = []
-    skipped: list[str] = []
     partitions = set(daily_partitions.get_partition_keys())
 
     by_day: dict[str, list[Path]] = {}

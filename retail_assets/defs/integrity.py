@@ -1,0 +1,143 @@
+"""The ``parquet_files`` check of every table: its files in the lake are whole and unaltered.
+
+Each partition file carries a digest of its rows in its footer (see ``lib/lake.py``). The
+check decodes every page and compares: a truncated file, a damaged footer or a flipped bit in
+a data page fails it with ERROR severity, naming the file and partition.
+
+Run alongside a materialization it reads back only the partitions that run wrote (a cheap
+verify-after-write). Run on its own (the ``lake_integrity`` job, nightly at 05:30 UTC, or
+*Checks → Execute* in the UI) it scrubs every file of the table.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import dagster as dg
+
+from retail_assets.defs.operations import COMPUTE_POOL
+from retail_assets.defs.resources import RetailPlatform
+from retail_assets.lib.lake import SCHEMAS, CorruptFileError, Lake, verify_parquet_file
+
+CHECK_NAME = "parquet_files"
+_PARTITION = "dagster/partition"
+_RANGE_START = "dagster/asset_partition_range_start"
+_RANGE_END = "dagster/asset_partition_range_end"
+
+
+def table_keys(assets: Sequence) -> list[dg.AssetKey]:
+    """Keys of the assets that are lake tables (``<schema>/<table>``)."""
+    keys = set()
+    for a in assets:
+        if isinstance(a, dg.AssetsDefinition) and a.is_executable:
+            keys |= {k for k in a.keys if len(k.path) == 2 and k.path[0] in SCHEMAS}
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str] | None:
+    """The partitions the current run materializes, or None for a check-only run."""
+    tags = context.run.tags
+    if not context.run.asset_selection:  # a check-only run: scrub everything
+        return None
+    if _PARTITION in tags:
+        return [tags[_PARTITION]]
+    if _RANGE_START in tags and _RANGE_END in tags:
+        start, end = tags[_RANGE_START], tags[_RANGE_END]
+        from retail_assets.defs.partitions import daily_partitions
+
+        keys = daily_partitions.get_partition_keys()
+        if start in keys and end in keys:
+            return keys[keys.index(start) : keys.index(end) + 1]
+    return None
+
+
+def table_files(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> list[Path]:
+    """The table's files in the lake and in the landing area (only ``partitions``, if given)."""
+    schema, table = key.path
+    return lake.partition_files(schema, table, partitions) + lake.partition_files(
+        schema, table, partitions, landing=True
+    )
+
+
+def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> dg.AssetCheckResult:
+    """Verify the files of one table (only ``partitions``, if given)."""
+    files = table_files(lake, key, partitions)
+    bad: list[str] = []
+    rows = digests = 0
+    for path in files:
+        try:
+            n, digested = verify_parquet_file(path)
+        except CorruptFileError as exc:
+            bad.append(str(exc))
+            continue
+        rows += n
+        digests += digested
+    scope = "every partition" if partitions is None else f"partitions {', '.join(partitions)}"
+    metadata = {
+        "files_checked": len(files),
+        "rows": rows,
+        "files_with_digest": digests,
+        "scope": scope,
+    }
+    if bad:
+        metadata["corrupted_files"] = dg.MetadataValue.md("\n".join(f"- {b}" for b in bad))
+        return dg.AssetCheckResult(
+            asset_key=key,
+            check_name=CHECK_NAME,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{len(bad)} of {len(files)} files unreadable or altered: {bad[0]}",
+            metadata=metadata,
+        )
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=CHECK_NAME,
+        passed=True,
+        description=f"{len(files)} files whole ({scope})",
+        metadata=metadata,
+    )
+
+
+def build(keys: Sequence[dg.AssetKey]) -> dg.Definitions:
+    """The ``parquet_files`` checks of ``keys``, their job and their nightly schedule."""
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                CHECK_NAME,
+                asset=k,
+                description="Every Parquet file of the table decodes and matches the digest of "
+                "the rows it was written with (a scrub when run alone; after a materialization, "
+                "only the partitions it wrote).",
+            )
+            for k in keys
+        ],
+        can_subset=True,
+        name="parquet_files",
+        pool=COMPUTE_POOL,
+    )
+    def parquet_files(context: dg.AssetCheckExecutionContext, platform: RetailPlatform):
+        lake = platform.lake()
+        partitions = _run_partitions(context)
+        for check_key in sorted(
+            context.selected_asset_check_keys, key=lambda c: c.asset_key.to_user_string()
+        ):
+            result = check_table(lake, check_key.asset_key, partitions)
+            if not result.passed:
+                context.log.error(result.description)
+            yield result
+
+    job = dg.define_asset_job(
+        "lake_integrity",
+        selection=dg.AssetSelection.checks(parquet_files),
+        description="Scrub the lake: decode every Parquet file of every table and compare it "
+        "with the digest written in its footer; a failing check names each damaged file.",
+    )
+    schedule = dg.ScheduleDefinition(
+        name="lake_integrity_nightly",
+        job=job,
+        cron_schedule="30 5 * * *",
+        execution_timezone="UTC",
+        description="Every night at 05:30 UTC, after the nightly runs, scrub the lake.",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    return dg.Definitions(asset_checks=[parquet_files], jobs=[job], schedules=[schedule])
