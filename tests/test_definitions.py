@@ -72,10 +72,11 @@ def test_every_asset_is_described_grouped_and_checked():
     for name, a in snap.items():
         assert a["has_description"] and a["kinds"] and a["owners"], name
         assert "pandera_schema" in a["checks"], name
+        assert "parquet_files" in a["checks"], name  # every table's files are verified
         if a["group"] != "features":
-            assert a["checks"] == ["pandera_schema"], name
+            assert a["checks"] == ["pandera_schema", "parquet_files"], name
         else:  # SQL models: the declared tests are checks too
-            assert len(a["checks"]) > 1, name
+            assert len(a["checks"]) > 2, name
     for schedule in (
         "daily_refresh",
         "feature_tables_refresh",
