@@ -4,7 +4,7 @@ import warnings
 
 import dagster as dg
 
-from retail_assets.defs import integrity, jobs
+from retail_assets.defs import integrity, jobs, operations
 from retail_assets.defs.activation import assets as activation
 from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
@@ -36,7 +36,8 @@ def build_definitions(
     ``creative_writer`` plugs in another writer of ad copy (an LLM client, say) for the
     creative library; the default writes from the configured templates, offline.
     """
-    platform = platform or RetailPlatform.from_settings(Settings.from_env())
+    settings = Settings.from_env()
+    platform = platform or RetailPlatform.from_settings(settings)
     merged = dg.Definitions.merge(
         sources.defs,
         census.defs,
@@ -63,6 +64,7 @@ def build_definitions(
         schedules=[*merged.schedules, *checks.schedules],
         sensors=merged.sensors,
         resources=merged.resources,
+        executor=operations.executor(settings.executor),
     )
 
 

@@ -87,3 +87,21 @@ def test_schedules_and_sensors_users_expect_are_running():
     assert sensors and all(
         status == dg.DefaultSensorStatus.RUNNING for status in sensors.values()
     ), sensors
+
+
+def test_runs_execute_in_process_by_default_and_a_cluster_executor_is_configuration():
+    assert defs.resolve_job_def("all_assets").executor_def.name == "in_process"
+    assert operations.executor("multiprocess").name == "multiprocess"
+    try:
+        import dagster_k8s  # noqa: F401
+    except ImportError:
+        with pytest.raises(dg.DagsterInvariantViolationError, match="pip install dagster-k8s"):
+            operations.executor("k8s")
+
+
+def test_an_unknown_executor_is_named(monkeypatch):
+    from retail_assets.lib.settings import Settings, SettingsError
+
+    monkeypatch.setenv("RETAIL_EXECUTOR", "threads")
+    with pytest.raises(SettingsError, match="RETAIL_EXECUTOR must be one of"):
+        Settings.from_env()

@@ -38,6 +38,37 @@ DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(
 ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
+#: ``RETAIL_EXECUTOR`` value -> (module, attribute, pip package) of the executor.
+_EXECUTORS = {
+    "in_process": ("dagster", "in_process_executor", "dagster"),
+    "multiprocess": ("dagster", "multiprocess_executor", "dagster"),
+    "k8s": ("dagster_k8s", "k8s_job_executor", "dagster-k8s"),
+    "celery": ("dagster_celery", "celery_executor", "dagster-celery"),
+    "celery_k8s": ("dagster_celery_k8s", "celery_k8s_job_executor", "dagster-celery-k8s"),
+    "docker": ("dagster_docker", "docker_executor", "dagster-docker"),
+}
+
+
+def executor(name: str) -> dg.ExecutorDefinition:
+    """The executor ``RETAIL_EXECUTOR`` names, imported only when chosen.
+
+    The default runs a run's steps one after another in the run's own process: on a 2-core
+    laptop a process per step mostly pays for loading the code again, and the run queue
+    already runs three runs side by side. On a cluster, pick ``k8s`` or ``celery``; their
+    settings (image, queues, resources) come from the run launcher in ``dagster.yaml`` or run
+    config, not from this code.
+    """
+    import importlib
+
+    module, attr, package = _EXECUTORS[name]
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise dg.DagsterInvariantViolationError(
+            f"RETAIL_EXECUTOR={name} needs the {package} package: pip install {package}"
+        ) from exc
+
+
 def _is_daily(assets_def: dg.AssetsDefinition) -> bool:
     return isinstance(assets_def.partitions_def, dg.TimeWindowPartitionsDefinition)
 

@@ -29,6 +29,10 @@ APP_EVENTS_SOURCES = ("simulator", "events_file")
 #: What the delivery sends: the canonical plan and/or each ad platform's rendering of it.
 DSP_TARGETS = ("canonical", "google_ads", "dv360", "meta", "ttd")
 
+#: Where a run's steps execute (``RETAIL_EXECUTOR``): all in the run's process (the default,
+#: for a laptop: parallelism comes from concurrent runs), a process per step, or a cluster.
+EXECUTORS = ("in_process", "multiprocess", "k8s", "celery", "celery_k8s", "docker")
+
 #: Levels of the forecast hierarchy: all sales, per category, per store x product.
 FORECAST_LEVELS = ("total", "category", "store_product")
 
@@ -58,6 +62,7 @@ class Settings:
     forecast_horizon: int = 30
     forecast_levels: tuple[str, ...] = ("category", "store_product")
     forecast_candidates: tuple[str, ...] = ()
+    executor: str = "in_process"
     forecast_cv_windows: int = 3
     forecast_selection_margin: float = 0.05
     forecast_history_days: int = 730
@@ -138,6 +143,7 @@ class Settings:
             sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
             app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
             duckdb_memory_limit=_memory(env, "RETAIL_DUCKDB_MEMORY_LIMIT"),
+            executor=_choice(env, "RETAIL_EXECUTOR", EXECUTORS),
         )
 
     def resolved_key(self) -> tuple[str, bool]:
