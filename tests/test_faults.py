@@ -187,3 +187,18 @@ def test_a_damaged_parquet_file_is_named_by_its_check(materialized, tmp_path):
         assert others == []
     finally:
         shutil.copyfile(copy, path)
+
+
+def test_the_scrub_removes_temporary_files_of_dead_runs_only(tmp_path):
+    from retail_assets.defs import integrity
+
+    lake = Lake(tmp_path / "lake", tmp_path / "landing", tmp_path / "w.duckdb")
+    folder = lake.partition_path(*TABLE, DAY).parent
+    folder.mkdir(parents=True)
+    old, live = folder / ".data.parquet.aaa.tmp", folder / ".data.parquet.bbb.tmp"
+    old.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    day_ago = time.time() - integrity.STALE_TEMP_SECONDS - 60
+    os.utime(old, (day_ago, day_ago))
+    assert integrity.remove_stale_temp_files(lake, dg.AssetKey(list(TABLE))) == 1
+    assert not old.exists() and live.exists()

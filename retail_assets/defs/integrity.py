@@ -6,9 +6,11 @@ a data page fails it with ERROR severity, naming the file and partition.
 
 Run alongside a materialization it reads back only the partitions that run wrote (a cheap
 verify-after-write). Run on its own (the ``lake_integrity`` job, nightly at 05:30 UTC, or
-*Checks → Execute* in the UI) it scrubs every file of the table.
+*Checks → Execute* in the UI) it scrubs every file of the table, and deletes temporary files
+that runs killed mid-write left behind (older than a day, so no live write is touched).
 """
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +24,8 @@ CHECK_NAME = "parquet_files"
 _PARTITION = "dagster/partition"
 _RANGE_START = "dagster/asset_partition_range_start"
 _RANGE_END = "dagster/asset_partition_range_end"
+#: A temporary file older than this belongs to a run that died; no write takes a day.
+STALE_TEMP_SECONDS = 24 * 3600
 
 
 def table_keys(assets: Sequence) -> list[dg.AssetKey]:
@@ -58,6 +62,22 @@ def table_files(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> l
     )
 
 
+def remove_stale_temp_files(lake: Lake, key: dg.AssetKey, now: float | None = None) -> int:
+    """Delete the table's temporary files older than :data:`STALE_TEMP_SECONDS`."""
+    schema, table = key.path
+    cutoff = (now or time.time()) - STALE_TEMP_SECONDS
+    removed = 0
+    for base in (lake.table_dir(schema, table), lake.table_dir(schema, table, landing=True)):
+        for path in base.glob("**/.*.tmp"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    return removed
+
+
 def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> dg.AssetCheckResult:
     """Verify the files of one table (only ``partitions``, if given)."""
     files = table_files(lake, key, partitions)
@@ -78,6 +98,8 @@ def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> d
         "files_with_digest": digests,
         "scope": scope,
     }
+    if partitions is None:
+        metadata["stale_temp_files_removed"] = remove_stale_temp_files(lake, key)
     if bad:
         metadata["corrupted_files"] = dg.MetadataValue.md("\n".join(f"- {b}" for b in bad))
         return dg.AssetCheckResult(
