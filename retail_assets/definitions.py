@@ -4,7 +4,7 @@ import warnings
 
 import dagster as dg
 
-from retail_assets.defs import integrity, jobs, operations
+from retail_assets.defs import failures, integrity, jobs, operations
 from retail_assets.defs.activation import assets as activation
 from retail_assets.defs.features import assets as features
 from retail_assets.defs.forecasting import assets as forecasting
@@ -51,6 +51,7 @@ def build_definitions(
         models.defs,
         activation.defs,
         jobs.defs,
+        failures.defs,
         dg.Definitions(
             resources={"platform": platform, "creative_writer": creative_writer or CreativeWriter()}
         ),
