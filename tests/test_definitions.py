@@ -43,7 +43,7 @@ def _snapshot() -> dict:
         },
         "sensors": {
             s.name: {
-                "jobs": sorted(j.name for j in s.jobs),
+                "jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [],
                 "default_status": s.default_status.value,
             }
             for s in defs.get_repository_def().sensor_defs

@@ -105,3 +105,23 @@ def test_an_unknown_executor_is_named(monkeypatch):
     monkeypatch.setenv("RETAIL_EXECUTOR", "threads")
     with pytest.raises(SettingsError, match="RETAIL_EXECUTOR must be one of"):
         Settings.from_env()
+
+
+def test_a_one_day_backfill_run_writes_that_days_partition(tmp_path):
+    """The daemon tags a one-day backfill run as a range (start = end), not as a partition."""
+    from conftest import Pipeline
+
+    p = Pipeline(tmp_path, customers=200)
+    day = "2025-03-01"
+    result = p.defs.resolve_job_def("all_assets").execute_in_process(
+        instance=p.instance,
+        asset_selection=[dg.AssetKey(["raw", "signals"])],
+        tags={
+            "dagster/asset_partition_range_start": day,
+            "dagster/asset_partition_range_end": day,
+        },
+        raise_on_error=False,
+    )
+    assert result.success
+    assert [f.parent.name for f in p.lake.partition_files("raw", "signals")] == [f"date={day}"]
+    assert not (p.lake.table_dir("raw", "signals") / "data.parquet").exists()

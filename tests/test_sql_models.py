@@ -389,11 +389,12 @@ def test_sql_error_names_the_file_and_duckdb_message(world):
 
 def test_rows_outside_the_partition_are_refused(world):
     world.transactions({"2025-03-01": [1], "2025-03-02": [2]})
+    # The model reads a day of lookback but forgets to keep only its window's rows.
     sql = "SELECT transaction_date AS d, sum(quantity)::BIGINT AS units FROM raw.transactions "
-    _model(world.sql, "leaky", sql + "GROUP BY 1", HEADER)
-    result = world.materialize(["leaky"], partition="2025-03-01")
+    _model(world.sql, "leaky", sql + "GROUP BY 1", HEADER + "lookback_days: 1\n")
+    result = world.materialize(["leaky"], partition="2025-03-02")
     assert not result.success
-    assert "1 rows have d outside the window [2025-03-01, 2025-03-02)" in _failure(result)
+    assert "1 rows have d outside the window [2025-03-02, 2025-03-03)" in _failure(result)
 
 
 def test_missing_upstream_data_and_optional_inputs(world):

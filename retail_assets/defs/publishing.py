@@ -77,7 +77,13 @@ def publish_table(
     also only after validation passed.
     """
     schema, table = key.path
-    partition = context.partition_key if context.has_partition_key else None
+    # A backfill run of one day is tagged as a range (start = end): has_partition_key is False
+    # there, yet the run is for that day (a range of several days raises here, as it should).
+    partition = (
+        context.partition_key
+        if context.has_partition_key or context.has_partition_key_range
+        else None
+    )
     stamped = with_lineage(df, context.run_id, dt.datetime.now(dt.UTC))
     report = schemas.validate(f"{schema}.{table}", stamped, source=source)
     if not report.passed:

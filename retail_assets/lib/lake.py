@@ -439,6 +439,7 @@ class Lake:
         tables: Sequence[tuple[str, str]],
         empty: Mapping[tuple[str, str], pl.DataFrame] | None = None,
         views: Mapping[tuple[str, str], tuple[str, Sequence[tuple[str, str]]]] | None = None,
+        days: Sequence[str] | None = None,
     ) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with a view per lake table named in ``tables``.
 
@@ -446,6 +447,10 @@ class Lake:
         (from ``views``, ``(sql, refs)`` by table, or else stored in the lake) brings the
         tables it reads along. Tables in ``empty`` that have no data yet are read as that
         (empty) frame. Raises ``LookupError`` naming any other table without data.
+
+        With ``days`` (partition keys), a daily table's view reads only those days' files
+        (all of them if it has none of those days): DuckDB reads the footer of every file a
+        view names each time a query binds it, a cost that would grow with history.
         """
         con = duckdb.connect(":memory:")
         # TIMESTAMPTZ results reach polars in the session time zone; make it UTC everywhere.
@@ -473,6 +478,9 @@ class Lake:
                 con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS {sql}')
                 return
             files = self.partition_files(schema, table)
+            if days is not None:
+                wanted = {partition_dir_name(d) for d in days}
+                files = [f for f in files if f.parent.name in wanted] or files
             if files:
                 con.execute(
                     f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS SELECT * FROM read_parquet('

@@ -150,7 +150,13 @@ def materialize(
         if upstream_columns is not None
         else None
     )
-    con = lake.compute_connection(model.refs, empty=empty, views=views)
+    # An incremental model reads its window and the lookback its header declares: only those
+    # days' files, so a day's run costs the same after a year of history as on the first day.
+    days = None
+    if model.partitioned and start and end:
+        first = start - dt.timedelta(days=model.header.lookback_days)
+        days = [(first + dt.timedelta(days=i)).isoformat() for i in range((end - first).days)]
+    con = lake.compute_connection(model.refs, empty=empty, views=views, days=days)
     try:
         result = execute_model(model, con, start, end)
         if result.rows_outside_window:
