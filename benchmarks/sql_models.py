@@ -66,6 +66,7 @@ from retail_assets.lib.frames import with_lineage  # noqa: E402
 from retail_assets.lib.lake import Lake  # noqa: E402
 from retail_assets.lib.privacy import (  # noqa: E402
     Pseudonymizer,
+    cookieless_volumes,
     govern_app_events,
     govern_customers,
     govern_sessions,
@@ -162,10 +163,19 @@ class _Generator:
         self.publish(governed, "governed", "app_events", day)
         del events, governed
         raw = self.stamp(sim.sessions(day))  # raw.sessions: landing only, not written
-        governed, counts = govern_sessions(ga4.flatten(raw), self.pseudonymizer)
+        flat = ga4.flatten(raw)
         del raw
+        governed, counts = govern_sessions(flat, self.pseudonymizer)
+        volumes = cookieless_volumes(flat)
+        del flat
         self.publish(governed, "governed", "sessions", day)
-        audit = pl.DataFrame({"event_date": [day], **{k: [v] for k, v in counts.items()}})
+        audit = pl.DataFrame(
+            {
+                "event_date": [day],
+                **{k: [v] for k, v in counts.items()},
+                **{k: [v] for k, v in volumes.items()},
+            }
+        )
         self.publish(audit, "governed", "consent_audit", day)
         return time.perf_counter() - start
 
