@@ -16,9 +16,10 @@ Files are written to a temporary name in the target folder and moved into place 
 
 DuckDB lets one process open a database file for writing only while no other process has it
 open at all. Runs therefore never hold the catalog: they compute in their own in-memory
-connections and touch the catalog only to create a missing view, briefly and under a file lock.
-When a reader holds the catalog, the view is simply created later (next run or
-``retail-assets catalog refresh``); the data is already safe in the lake.
+connections and touch the catalog only to create a missing view, under a file lock, in a copy
+of the catalog that is renamed over it. A reader opens the old catalog or the new one and is
+never locked out; one that holds the old file keeps seeing its views (over the same Parquet
+files) until it reconnects.
 """
 
 from __future__ import annotations
@@ -579,18 +580,22 @@ class Lake:
         views = {t: self.view_definition(*t) for t in tables}
         graph = {t: [r for r in (v[1] if v else []) if r in views] for t, v in views.items()}
         ordered = list(graphlib.TopologicalSorter(graph).static_order())
+
+        def create(con: duckdb.DuckDBPyConnection) -> None:
+            for schema, table in ordered:
+                con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                view = views[(schema, table)]
+                source = (
+                    view[0]
+                    if view
+                    else f"SELECT * FROM read_parquet('{_sql_str(self.glob(schema, table))}', "
+                    "union_by_name = true, hive_partitioning = false)"
+                )
+                con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS {source}')
+
         try:
-            with self._lock(), duckdb.connect(str(self.warehouse_path)) as con:
-                for schema, table in ordered:
-                    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                    view = views[(schema, table)]
-                    source = (
-                        view[0]
-                        if view
-                        else f"SELECT * FROM read_parquet('{_sql_str(self.glob(schema, table))}', "
-                        "union_by_name = true, hive_partitioning = false)"
-                    )
-                    con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS {source}')
+            with self._lock():
+                self._rewrite_catalog(create)
         except (duckdb.IOException, duckdb.ConnectionException, Timeout) as exc:
             detail = (
                 f"catalog {self.warehouse_path} is open in another process "
@@ -601,6 +606,36 @@ class Lake:
         for schema, table in ordered:
             self._marker(schema, table).write_text(self._catalog_identity(), encoding="utf-8")
         return [ViewResult(n, "created") for n in names]
+
+    def _rewrite_catalog(self, create) -> None:
+        """Run ``create(connection)`` on a copy of the catalog, then move the copy into place.
+
+        Call it under :meth:`_lock`. While a process has a DuckDB file open for writing, no
+        other process can open it, not even read-only: written in place, the catalog would lock
+        out every reader for as long as the write takes (and a reader holding it would make
+        the write fail). The copy is taken under a read-only connection (so nothing writes the
+        catalog meanwhile), written by this process alone and renamed over the catalog: a
+        reader opens the old catalog or the new one, never a locked file; one that holds the
+        old one keeps it until it reconnects (its views read the same files). A catalog with a
+        write-ahead log (a writer crashed, or holds it open) is written in place, as before.
+        """
+        if Path(f"{self.warehouse_path}.wal").exists():
+            with duckdb.connect(str(self.warehouse_path)) as con:
+                create(con)
+            return
+        fresh = self.warehouse_path.with_name(f".{self.warehouse_path.name}.{uuid.uuid4().hex}")
+        try:
+            if self.warehouse_path.exists():
+                with duckdb.connect(str(self.warehouse_path), read_only=True):
+                    shutil.copyfile(self.warehouse_path, fresh)
+            with duckdb.connect(str(fresh)) as con:
+                create(con)
+            _fsync(fresh)
+            os.replace(fresh, self.warehouse_path)
+        finally:
+            for leftover in (fresh, Path(f"{fresh}.wal")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
 
 
 def _half_of_memory() -> str:
