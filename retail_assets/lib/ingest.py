@@ -175,8 +175,8 @@ def _future_limit() -> dt.datetime:
     return (dt.datetime.now(dt.UTC) + MAX_FUTURE).replace(microsecond=0)
 
 
-def _fail_non_utf8(path: Path, raw: bytes) -> None:
-    """Raise naming every line of ``raw`` that is not UTF-8 (1-based line numbers)."""
+def non_utf8_lines(raw: bytes) -> tuple[list[int], int]:
+    """The 1-based numbers of the lines of ``raw`` that are not UTF-8, and the line count."""
     lines = raw.split(b"\n")
     if lines and not lines[-1]:
         lines.pop()  # the newline that ends the last line
@@ -186,13 +186,19 @@ def _fail_non_utf8(path: Path, raw: bytes) -> None:
             line.decode("utf-8")
         except UnicodeDecodeError:
             bad.append(number)
+    return bad, len(lines)
+
+
+def _fail_non_utf8(path: Path, raw: bytes) -> None:
+    """Raise naming every line of ``raw`` that is not UTF-8 (1-based line numbers)."""
+    bad, total = non_utf8_lines(raw)
     if bad:
         raise IngestError(
             path,
             "<line>",
             len(bad),
             "are not UTF-8 text (save the file as UTF-8)",
-            total=len(lines),
+            total=total,
             row_numbers=bad,
         )
 

@@ -8,6 +8,7 @@ import polars as pl
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib.census import CensusFormatError, read_mrts
+from retail_assets.lib.ingest import non_utf8_lines
 
 CENSUS = dg.AssetKey(["raw", "census_retail_sales"])
 INBOX = Path("inbox") / "census"
@@ -77,17 +78,10 @@ def _bad_file(path: Path, exc: CensusFormatError) -> dg.Failure:
     metadata: dict[str, dg.RawMetadataValue] = {"file": str(path)}
     if path.suffix.lower() == ".csv":
         raw = path.read_bytes()
-        lines = raw.split(b"\n")
-        rows = max(len([line for line in lines if line.strip()]) - 1, 0)
-        bad = []
-        for number, line in enumerate(lines, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                bad.append(number)
+        rows = max(len([line for line in raw.split(b"\n") if line.strip()]) - 1, 0)
+        bad, total = non_utf8_lines(raw)
         if bad:
             shown = ", ".join(map(str, bad[:3]))
-            total = len(lines) - (not lines[-1])  # the newline ending the last line
             message = (
                 f"{path}: {len(bad)} of {total} lines are not UTF-8 text: line {shown} "
                 "(save the file as UTF-8)"
