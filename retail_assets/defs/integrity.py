@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from retail_assets.defs.operations import COMPUTE_POOL
+from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib.lake import SCHEMAS, CorruptFileError, Lake, verify_parquet_file
 
@@ -46,8 +47,6 @@ def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str] | None:
         return [tags[_PARTITION]]
     if _RANGE_START in tags and _RANGE_END in tags:
         start, end = tags[_RANGE_START], tags[_RANGE_END]
-        from retail_assets.defs.partitions import daily_partitions
-
         keys = daily_partitions.get_partition_keys()
         if start in keys and end in keys:
             return keys[keys.index(start) : keys.index(end) + 1]
