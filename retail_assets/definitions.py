@@ -19,10 +19,9 @@ from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census, landing
 from retail_assets.lib.settings import Settings
 
-# `all_assets` mixes multi-day SQL models with per-day Python assets. A backfill launched
-# from the job runs one day per run (Dagster uses the smallest policy), while a backfill
-# launched from the asset graph runs each SQL model in runs of its backfill_days. That is
-# intended: no warning.
+# `all_assets` mixes range-per-run assets with activation, which plans one day per run. A
+# backfill launched from the job runs one day per run (Dagster uses the smallest policy);
+# one launched from the asset graph runs each asset by its own policy. Intended: no warning.
 warnings.filterwarnings(
     "ignore", message="Asset job all_assets materializes assets with varying BackfillPolicies"
 )
@@ -59,7 +58,7 @@ def build_definitions(
     checks = integrity.build(integrity.table_keys(merged.assets or []))
     # Backfill and freshness policies on every daily asset, from one place.
     return dg.Definitions(
-        assets=with_operations(list(merged.assets or [])),
+        assets=with_operations(list(merged.assets or []), settings.backfill_max_days),
         asset_checks=[*(merged.asset_checks or []), *checks.asset_checks],
         jobs=[*merged.jobs, *checks.jobs],
         schedules=[*merged.schedules, *checks.schedules],

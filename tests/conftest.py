@@ -63,6 +63,31 @@ class Pipeline:
         job = self.defs.resolve_job_def("feature_tables")
         return job.execute_in_process(instance=self.instance, raise_on_error=False)
 
+    def run_range(self, first: str, last: str, selection: str | None = None, run_config=None):
+        """Run ``all_assets`` (or ``selection``) over the days ``first..last`` in one run.
+
+        As a single-run backfill does: the run is tagged with the range, and every daily
+        asset covers all of its days in one step.
+        """
+        if selection is None and self.reference_result is None:
+            self.reference()
+        job = self.defs.resolve_job_def("all_assets")
+        kwargs = {}
+        if selection:
+            kwargs["asset_selection"] = [
+                dg.AssetKey.from_user_string(s) for s in selection.split(",")
+            ]
+        return job.execute_in_process(
+            instance=self.instance,
+            raise_on_error=False,
+            run_config=run_config,
+            tags={
+                "dagster/asset_partition_range_start": first,
+                "dagster/asset_partition_range_end": last,
+            },
+            **kwargs,
+        )
+
     def run(self, partition: str, selection: str | None = None, run_config=None):
         """Run ``all_assets`` (or ``selection``) for one partition.
 

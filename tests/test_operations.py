@@ -53,9 +53,23 @@ def test_an_unwritable_dagster_home_says_what_to_do(tmp_path):
 @pytest.mark.parametrize("key", DAILY, ids=lambda k: k.to_user_string())
 def test_every_daily_asset_has_a_backfill_and_a_freshness_policy(key):
     node = GRAPH.get(key)
-    assert node.backfill_policy is not None
-    assert node.backfill_policy.max_partitions_per_run is not None  # never one huge run
+    if key.path[0] == "activation":  # a plan per flight: one day per run
+        assert node.backfill_policy == operations.ONE_DAY_PER_RUN
+    else:  # a range in one run
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
     assert node.freshness_policy == operations.DAILY_FRESHNESS
+
+
+def test_a_bound_on_backfill_days_is_configuration(monkeypatch):
+    from retail_assets.definitions import build_definitions
+
+    monkeypatch.setenv("RETAIL_BACKFILL_MAX_DAYS", "90")
+    graph = build_definitions().get_repository_def().asset_graph
+    policy = graph.get(dg.AssetKey(["governed", "sessions"])).backfill_policy
+    assert policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=90)
+    assert graph.get(dg.AssetKey(["activation", "dsp_payload"])).backfill_policy == (
+        operations.ONE_DAY_PER_RUN
+    )
 
 
 def test_every_step_declares_a_pool_and_io_steps_retry():

@@ -33,9 +33,25 @@ DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=dt.timedelta(hours=30), warn_window=dt.timedelta(hours=26)
 )
 
-#: Python assets compute one day per call: a backfill launches a run per day, which the run
-#: queue spreads over the slots. SQL models set their own ``multi_run(backfill_days)``.
+#: Activation plans one flight per run: a plan is a decision for the days after its partition,
+#: delivered to ad platforms, and its lineage names one run and one partition. Backfilling a
+#: quarter of past plans is a per-day act, not one bulk delivery.
 ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
+def range_backfill_policy(max_days: int = 0) -> dg.BackfillPolicy:
+    """Every other daily asset takes a backfill's whole range in one run.
+
+    A run costs about ten seconds of orchestration here and a day's compute well under one,
+    so a year's backfill is one run, not 365. Memory does not grow with the range: sources
+    and governance audit and stage their days in chunks (``DayPublisher``) and the SQL models
+    query at most ``backfill_days`` days at a time within the run. ``max_days``
+    (``RETAIL_BACKFILL_MAX_DAYS``) bounds a run anyway, e.g. 90 so that a failure at a
+    million customers redoes a quarter rather than a year.
+    """
+    if max_days:
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=max_days)
+    return dg.BackfillPolicy.single_run()
 
 
 #: ``RETAIL_EXECUTOR`` value -> (module, attribute, pip package) of the executor.
@@ -73,17 +89,27 @@ def _is_daily(assets_def: dg.AssetsDefinition) -> bool:
     return isinstance(assets_def.partitions_def, dg.TimeWindowPartitionsDefinition)
 
 
-def with_operations(assets: list) -> list:
+#: Groups whose daily assets run one day per run (see :data:`ONE_DAY_PER_RUN`).
+ONE_DAY_GROUPS = ("activation",)
+
+
+def backfill_policy(assets_def: dg.AssetsDefinition, max_days: int = 0) -> dg.BackfillPolicy:
+    """The backfill policy of a daily asset: its whole range per run, but activation by day."""
+    groups = set(assets_def.group_names_by_key.values())
+    if groups & set(ONE_DAY_GROUPS):
+        return ONE_DAY_PER_RUN
+    return range_backfill_policy(max_days)
+
+
+def with_operations(assets: list, backfill_max_days: int = 0) -> list:
     """``assets`` with a backfill policy and a freshness policy on every daily asset.
 
-    Asset definitions that already declare a backfill policy (the SQL models) keep theirs;
-    unpartitioned assets and checks pass through unchanged.
+    Unpartitioned assets and checks pass through unchanged.
     """
     out = []
     for a in assets:
         if isinstance(a, dg.AssetsDefinition) and a.is_executable and _is_daily(a):
-            if a.backfill_policy is None:
-                a = a.with_attributes(backfill_policy=ONE_DAY_PER_RUN)
+            a = a.with_attributes(backfill_policy=backfill_policy(a, backfill_max_days))
             a = a.map_asset_specs(
                 lambda spec: spec.replace_attributes(
                     freshness_policy=spec.freshness_policy or DAILY_FRESHNESS

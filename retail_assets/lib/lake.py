@@ -266,6 +266,75 @@ class StagedWrite:
         self.discard()
 
 
+def write_partition_file(df: pl.DataFrame, path: Path) -> None:
+    """Write one partition's file as every writer of the lake does: zstd, statistics, digest.
+
+    One function, so a day written alone and a day written in a range are the same bytes.
+    """
+    df.write_parquet(
+        path, compression="zstd", statistics=True, metadata={DIGEST_KEY: rows_digest(df)}
+    )
+
+
+class StagedDays:
+    """Daily partitions written one by one under hidden names, published all together.
+
+    Write-audit-publish over a range: a run adds each day's audited frame as it goes (so a
+    year of days never sits in memory at once), and only :meth:`publish` moves the files into
+    place, after every day has passed. Each file goes to a temporary name beside its target
+    (``.data.parquet.<uuid>.tmp``, which the nightly scrub removes if a killed run left it);
+    :meth:`discard` deletes them all, leaving every earlier partition as it was.
+    """
+
+    def __init__(self, lake: Lake, schema: str, table: str, landing: bool = False) -> None:
+        self.lake = lake
+        self.schema, self.table, self.landing = schema, table, landing
+        self.staged: dict[str, tuple[Path, Path, int]] = {}
+
+    def add(self, day: str, df: pl.DataFrame) -> None:
+        """Write ``df`` as day ``day``'s partition under a temporary name (not yet visible)."""
+        if day in self.staged:
+            raise ValueError(f"{self.schema}.{self.table}: day {day} was staged twice")
+        target = self.lake.partition_path(self.schema, self.table, day, self.landing)
+        Lake._make_parent(target)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            write_partition_file(df, tmp)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise _write_error(target, exc) from exc
+        self.staged[day] = (tmp, target, df.height)
+
+    def publish(self) -> list[WriteResult]:
+        """Flush every staged file to disk, then rename each into place (oldest day first)."""
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.staged)))) as pool:
+                list(pool.map(_fsync, [tmp for tmp, _, _ in self.staged.values()]))
+            results = []
+            for tmp, target, rows in self.staged.values():
+                os.replace(tmp, target)
+                results.append(WriteResult(path=target, rows=rows, bytes=target.stat().st_size))
+        except OSError as exc:
+            raise _write_error(self.lake.table_dir(self.schema, self.table), exc) from exc
+        finally:
+            self.discard()
+        return results
+
+    def discard(self) -> None:
+        """Delete every staged file not yet published."""
+        for tmp, _, _ in self.staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        self.staged.clear()
+
+    def __enter__(self) -> StagedDays:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+
 class Lake:
     """Reads and writes partition files and keeps the catalog of views."""
 
@@ -337,10 +406,16 @@ class Lake:
         """Write ``df`` as the whole partition, atomically replacing any earlier file."""
         target = self.partition_path(schema, table, partition, landing)
         with self._atomic_target(target) as tmp:
-            df.write_parquet(
-                tmp, compression="zstd", statistics=True, metadata={DIGEST_KEY: rows_digest(df)}
-            )
+            write_partition_file(df, tmp)
         return WriteResult(path=target, rows=df.height, bytes=target.stat().st_size)
+
+    def stage_days(self, schema: str, table: str, landing: bool = False) -> StagedDays:
+        """Start writing daily partitions of ``schema.table`` one day at a time, unpublished.
+
+        Nothing is visible until :meth:`StagedDays.publish`; leaving a ``with`` block without
+        publishing deletes what was written.
+        """
+        return StagedDays(self, schema, table, landing)
 
     def stage(
         self,

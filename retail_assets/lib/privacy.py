@@ -137,10 +137,24 @@ class Pseudonymizer:
         h.update(normalized.encode())
         return h.hexdigest()
 
+    @cached_property
+    def _memo(self) -> dict[str, str]:
+        # Pseudonyms already computed by this object: a run over a range of days meets the
+        # same customers every day, and HMAC is most of governance's cost.
+        return {}
+
     def hash_series(self, values: pl.Series) -> pl.Series:
-        """Pseudonymize a string column; nulls stay null. Each distinct value is hashed once."""
+        """Pseudonymize a string column; nulls stay null.
+
+        Each distinct value is hashed once per pseudonymizer (one per step), however many
+        days of a range it appears in.
+        """
+        memo = self._memo
         distinct = values.drop_nulls().unique().to_list()
-        mapping = {v: self.hash_one(v) for v in distinct}
+        for v in distinct:
+            if v not in memo:
+                memo[v] = self.hash_one(v)
+        mapping = {v: memo[v] for v in distinct}
         return values.replace_strict(mapping, default=None, return_dtype=pl.Utf8)
 
 

@@ -86,6 +86,8 @@ class Settings:
     dsp_timeout: float = 10.0
     dsp_retries: int = 3
     raw_retention_days: int = 30
+    #: Days a backfill run covers at most; 0 means the whole range in one run.
+    backfill_max_days: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -140,6 +142,7 @@ class Settings:
             dsp_timeout=_float(env, "RETAIL_DSP_TIMEOUT", 10.0, 0.1),
             dsp_retries=_int(env, "RETAIL_DSP_RETRIES", 3, minimum=0),
             raw_retention_days=_int(env, "RETAIL_RAW_RETENTION_DAYS", 30, minimum=1),
+            backfill_max_days=_int(env, "RETAIL_BACKFILL_MAX_DAYS", 0, minimum=0),
             sessions_source=_choice(env, "RETAIL_SESSIONS_SOURCE", SESSIONS_SOURCES),
             app_events_source=_choice(env, "RETAIL_APP_EVENTS_SOURCE", APP_EVENTS_SOURCES),
             duckdb_memory_limit=_memory(env, "RETAIL_DUCKDB_MEMORY_LIMIT"),

@@ -7,7 +7,13 @@ import polars as pl
 
 from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions
-from retail_assets.defs.publishing import publish_table, schema_check_spec
+from retail_assets.defs.publishing import (
+    DayPublisher,
+    publish_days,
+    publish_table,
+    run_days,
+    schema_check_spec,
+)
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import APP_EVENTS as RAW_APP_EVENTS
 from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS
@@ -73,49 +79,64 @@ OWNERS = ["team:privacy"]
     check_specs=[schema_check_spec(GOVERNED_SESSIONS), schema_check_spec(CONSENT_AUDIT)],
 )
 def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """Apply consent and pseudonymization to the day's raw web events."""
+    """Apply consent and pseudonymization to each day's raw web events."""
     lake = platform.lake()
-    day = context.partition_key
-    raw = lake.read("raw", "sessions", [day], landing=True)
-    if raw.is_empty():
+    days = run_days(context)
+    missing = [d for d in days if not lake.partition_files("raw", "sessions", [d], landing=True)]
+    if missing:
         raise dg.Failure(
-            description=f"no raw sessions for {day}: materialize raw/sessions first",
+            description=f"no raw sessions for {_days_text(missing)}: materialize raw/sessions "
+            "for those days first; nothing was written",
             allow_retries=False,
         )
-    flat = ga4.flatten(raw)
-    governed, counts = govern_sessions(
-        flat, platform.pseudonymizer(context.log), load_suppression(lake)
+    pseudonymizer = platform.pseudonymizer(context.log)
+    suppressed = load_suppression(lake)
+    sessions = DayPublisher(context, lake, GOVERNED_SESSIONS)
+    audit = DayPublisher(context, lake, CONSENT_AUDIT)
+    totals = dict.fromkeys([*DROP_REASONS, *COOKIELESS_VOLUMES, "rows_in", "rows_kept"], 0)
+    for day in days:
+        flat = ga4.flatten(lake.read("raw", "sessions", [day], landing=True))
+        governed, counts = govern_sessions(flat, pseudonymizer, suppressed)
+        volumes = cookieless_volumes(flat)
+        row = pl.DataFrame(
+            {
+                "event_date": [dt.date.fromisoformat(day)],
+                **{k: [v] for k, v in counts.items()},
+                **{k: [v] for k, v in volumes.items()},
+            }
+        )
+        for k, v in {**counts, **volumes}.items():
+            totals[k] = totals.get(k, 0) + v
+        if len(days) <= 7:
+            dropped = {k: counts[k] for k in DROP_REASONS}
+            context.log.info(
+                f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}"
+            )
+        sessions.add(day, governed)
+        audit.add(day, row)
+    context.log.info(
+        f"{_days_text(days)}: {totals['rows_in']} rows in, {totals['rows_kept']} kept, "
+        f"{ {k: totals[k] for k in DROP_REASONS} }"
     )
-    volumes = cookieless_volumes(flat)
-    audit = pl.DataFrame(
+    yield from publish_days(
+        [sessions, audit],
         {
-            "event_date": [dt.date.fromisoformat(day)],
-            **{k: [v] for k, v in counts.items()},
-            **{k: [v] for k, v in volumes.items()},
-        }
-    )
-    dropped = {k: counts[k] for k in DROP_REASONS}
-    context.log.info(f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}")
-    yield from publish_table(
-        context,
-        lake,
-        GOVERNED_SESSIONS,
-        governed,
-        metadata={
-            "rows_in": counts["rows_in"],
-            "rows_dropped": counts["rows_in"] - counts["rows_kept"],
+            GOVERNED_SESSIONS: {
+                "rows_in": totals["rows_in"],
+                "rows_dropped": totals["rows_in"] - totals["rows_kept"],
+            },
+            CONSENT_AUDIT: {
+                **{f"{k} ({v})": totals[k] for k, v in DROP_REASONS.items()},
+                **{f"{k} ({v})": totals[k] for k, v in COOKIELESS_VOLUMES.items()},
+            },
         },
     )
-    yield from publish_table(
-        context,
-        lake,
-        CONSENT_AUDIT,
-        audit,
-        metadata={
-            **{f"{k} ({v})": counts[k] for k, v in DROP_REASONS.items()},
-            **{f"{k} ({v})": volumes[k] for k, v in COOKIELESS_VOLUMES.items()},
-        },
-    )
+
+
+def _days_text(days: list[str]) -> str:
+    if len(days) <= 5:
+        return ", ".join(days)
+    return f"{len(days)} days ({days[0]}, {days[1]}, ... {days[-1]})"
 
 
 def _raw_customers(lake: Lake, columns: list[str] | None = None) -> pl.DataFrame:
@@ -197,28 +218,37 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
     id in key_id. Rows in, kept and dropped by reason are in the materialization's metadata.
     """
     lake = platform.lake()
-    day = context.partition_key
-    if not lake.partition_files("raw", "app_events", [day], landing=True):
+    days = run_days(context)
+    missing = [d for d in days if not lake.partition_files("raw", "app_events", [d], landing=True)]
+    if missing:
         raise dg.Failure(
-            description=f"no raw app events for {day}: materialize raw/app_events first",
+            description=f"no raw app events for {_days_text(missing)}: materialize "
+            "raw/app_events for those days first; nothing was written",
             allow_retries=False,
         )
-    events = lake.read("raw", "app_events", [day], landing=True)
     customers = _raw_customers(lake, ["customer_id", "analytics_storage"])
-    try:
-        governed, counts = govern_app_events(
-            events, customers, platform.pseudonymizer(context.log), load_suppression(lake)
-        )
-    except ValueError as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    dropped = {k: counts[k] for k in APP_EVENT_DROP_REASONS}
-    context.log.info(f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}")
-    yield from publish_table(
-        context,
-        lake,
-        GOVERNED_APP_EVENTS,
-        governed,
-        metadata=_drop_metadata(counts, APP_EVENT_DROP_REASONS),
+    pseudonymizer = platform.pseudonymizer(context.log)
+    suppressed = load_suppression(lake)
+    out = DayPublisher(context, lake, GOVERNED_APP_EVENTS)
+    totals: dict[str, int] = {}
+    for day in days:
+        events = lake.read("raw", "app_events", [day], landing=True)
+        try:
+            governed, counts = govern_app_events(events, customers, pseudonymizer, suppressed)
+        except ValueError as exc:
+            raise dg.Failure(
+                description=f"{day}: {exc}; nothing was written", allow_retries=False
+            ) from None
+        for k, v in counts.items():
+            totals[k] = totals.get(k, 0) + v
+        if len(days) <= 7:
+            dropped = {k: counts[k] for k in APP_EVENT_DROP_REASONS}
+            context.log.info(
+                f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}"
+            )
+        out.add(day, governed)
+    yield from publish_days(
+        [out], {GOVERNED_APP_EVENTS: _drop_metadata(totals, APP_EVENT_DROP_REASONS)}
     )
 
 

@@ -16,7 +16,13 @@ import polars as pl
 
 from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions
-from retail_assets.defs.publishing import publish_table, schema_check_spec
+from retail_assets.defs.publishing import (
+    DayPublisher,
+    publish_days,
+    publish_table,
+    run_days,
+    schema_check_spec,
+)
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import ingest
 from retail_assets.lib.config import ConfigError
@@ -44,10 +50,6 @@ class AppEventsSourceConfig(dg.Config):
     """Where a day's app events come from; 'default' means RETAIL_APP_EVENTS_SOURCE."""
 
     source: Literal["default", "simulator", "events_file"] = "default"
-
-
-def _day(context: dg.AssetExecutionContext) -> dt.date:
-    return dt.date.fromisoformat(context.partition_key)
 
 
 def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
@@ -180,31 +182,35 @@ def raw_sessions(
     and never gets a view: the first queryable sessions table is `governed.sessions`.
     """
     source = platform.sessions_source if config.source == "default" else config.source
-    day = _day(context)
-    if source == "ga4":
-        files = ga4_files(platform, day)
-        if not files:
-            raise dg.Failure(
-                description=f"source 'ga4' selected but no export file for {day} "
-                f"(events_{day:%Y%m%d}*) in {platform.inbox('ga4')}",
-                allow_retries=False,
-            )
-        try:
-            df = ingest.read_ga4_day(files, day)
-        except ingest.IngestError as exc:
-            raise _failure(exc) from None
-        origin = ", ".join(str(p) for p in files)
-        context.log.info(f"{day}: {df.height} events from {len(files)} file(s): {origin}")
-    else:
-        df, origin = platform.simulator().sessions(day), "simulator"
-    yield from publish_table(
-        context,
-        platform.lake(),
-        SESSIONS,
-        df,
-        landing=True,
-        source=origin,
-        metadata={"events_by_name": dg.MetadataValue.json(_counts(df, "event_name"))},
+    lake = platform.lake()
+    days = run_days(context)
+    origins: list[str] = []
+    events: dict[str, int] = {}
+    out = DayPublisher(context, lake, SESSIONS, landing=True)
+    for key in days:
+        day = dt.date.fromisoformat(key)
+        if source == "ga4":
+            files = ga4_files(platform, day)
+            if not files:
+                raise dg.Failure(
+                    description=f"source 'ga4' selected but no export file for {day} "
+                    f"(events_{day:%Y%m%d}*) in {platform.inbox('ga4')}; nothing of "
+                    f"{_span(days)} was written",
+                    allow_retries=False,
+                )
+            try:
+                df = ingest.read_ga4_day(files, day)
+            except ingest.IngestError as exc:
+                raise _failure(exc) from None
+            origins += [str(p) for p in files]
+            context.log.info(f"{day}: {df.height} events from {len(files)} file(s)")
+        else:
+            df = platform.simulator().sessions(day)
+        _add_counts(events, df, "event_name")
+        out.add(key, df)
+    out.source = ", ".join(origins) if source == "ga4" else "simulator"
+    yield from publish_days(
+        [out], {SESSIONS: {"events_by_name": dg.MetadataValue.json(_sorted(events))}}
     )
 
 
@@ -221,7 +227,7 @@ def raw_app_events(
     (RetailRocket's `events.csv` works as shipped).
     """
     source = platform.app_events_source if config.source == "default" else config.source
-    day = _day(context)
+    days = run_days(context)
     if source == "events_file":
         files = event_files(platform)
         if not files:
@@ -234,28 +240,38 @@ def raw_app_events(
             mapping = ingest.load_events_mapping(
                 Path(platform.config_dir) if platform.config_dir else None
             )
-            staging = Path(platform.landing_root) / "staging" / "events"
-            df = ingest.read_events_day(files, mapping, day, staging)
-        except (ingest.IngestError, ConfigError) as exc:
+        except ConfigError as exc:
             raise _failure(exc) from None
+        staging = Path(platform.landing_root) / "staging" / "events"
         origin = ", ".join(p.name for p in files)
     else:
-        df, origin = platform.simulator().app_events(day), "simulator"
-    funnel = _counts(df, "event_type")
+        origin = "simulator"
+    out = DayPublisher(context, platform.lake(), APP_EVENTS, landing=True, source=origin)
+    funnel: dict[str, int] = {}
+    users: set[str] = set()
+    for key in days:
+        day = dt.date.fromisoformat(key)
+        if source == "events_file":
+            try:
+                df = ingest.read_events_day(files, mapping, day, staging)
+            except (ingest.IngestError, ConfigError) as exc:
+                raise _failure(exc) from None
+        else:
+            df = platform.simulator().app_events(day)
+        _add_counts(funnel, df, "event_type")
+        users.update(df["user_id"].unique().to_list())
+        out.add(key, df)
     views = funnel.get("view", 0)
     carts = funnel.get("add_to_cart", 0)
-    yield from publish_table(
-        context,
-        platform.lake(),
-        APP_EVENTS,
-        df,
-        landing=True,
-        source=origin,
-        metadata={
-            "events_by_type": dg.MetadataValue.json(funnel),
-            "view_to_cart": round(carts / views, 4) if views else 0.0,
-            "cart_to_purchase": round(funnel.get("purchase", 0) / carts, 4) if carts else 0.0,
-            "users": df["user_id"].n_unique(),
+    yield from publish_days(
+        [out],
+        {
+            APP_EVENTS: {
+                "events_by_type": dg.MetadataValue.json(_sorted(funnel)),
+                "view_to_cart": round(carts / views, 4) if views else 0.0,
+                "cart_to_purchase": round(funnel.get("purchase", 0) / carts, 4) if carts else 0.0,
+                "users": len(users),
+            }
         },
     )
 
@@ -268,16 +284,17 @@ def raw_signals(context: dg.AssetExecutionContext, platform: RetailPlatform):
     `lag_days` later (`simulation.yaml`), which is what makes them useful for forecasting and
     for the weekly sales-direction model.
     """
-    df = platform.simulator().signals(_day(context))
-    # Reviews and mentions are free text people wrote: contact data in them is masked.
-    df = df.with_columns(redact_text(df["text"]).alias("text"))
-    yield from publish_table(
-        context,
-        platform.lake(),
-        SIGNALS,
-        df,
-        source="simulator",
-        metadata={"signals_by_source": dg.MetadataValue.json(_counts(df, "source"))},
+    sim = platform.simulator()
+    out = DayPublisher(context, platform.lake(), SIGNALS, source="simulator")
+    sources: dict[str, int] = {}
+    for key in run_days(context):
+        df = sim.signals(dt.date.fromisoformat(key))
+        # Reviews and mentions are free text people wrote: contact data in them is masked.
+        df = df.with_columns(redact_text(df["text"]).alias("text"))
+        _add_counts(sources, df, "source")
+        out.add(key, df)
+    yield from publish_days(
+        [out], {SIGNALS: {"signals_by_source": dg.MetadataValue.json(_sorted(sources))}}
     )
 
 
@@ -290,17 +307,23 @@ def raw_transactions(context: dg.AssetExecutionContext, platform: RetailPlatform
     seasonality of each category.
     """
     sim = platform.simulator()
-    day = _day(context)
-    df = sim.transactions(day)
-    yield from publish_table(
-        context,
-        platform.lake(),
-        TRANSACTIONS,
-        df,
-        source="simulator",
-        metadata={
-            "baskets": df["basket_id"].n_unique(),
-            "festivals": ", ".join(sim.festivals_on(day)) or "none",
+    days = run_days(context)
+    out = DayPublisher(context, platform.lake(), TRANSACTIONS, source="simulator")
+    baskets = 0
+    festivals: dict[str, None] = {}
+    for key in days:
+        day = dt.date.fromisoformat(key)
+        df = sim.transactions(day)
+        baskets += df["basket_id"].n_unique()
+        festivals.update(dict.fromkeys(sim.festivals_on(day)))
+        out.add(key, df)
+    yield from publish_days(
+        [out],
+        {
+            TRANSACTIONS: {
+                "baskets": baskets,
+                "festivals": ", ".join(festivals) or "none",
+            }
         },
     )
 
@@ -340,6 +363,20 @@ def sales_history(context: dg.AssetExecutionContext, platform: RetailPlatform):
 
 def _counts(df: pl.DataFrame, column: str) -> dict[str, int]:
     return dict(df[column].value_counts(sort=True).iter_rows())
+
+
+def _add_counts(totals: dict[str, int], df: pl.DataFrame, column: str) -> None:
+    for value, n in df[column].value_counts().iter_rows():
+        totals[value] = totals.get(value, 0) + n
+
+
+def _sorted(counts: dict[str, int]) -> dict[str, int]:
+    """Most frequent first, as ``value_counts(sort=True)`` orders them."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
+def _span(days: list[str]) -> str:
+    return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
 
 
 defs = dg.Definitions(
