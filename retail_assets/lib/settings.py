@@ -51,7 +51,7 @@ class Settings:
     landing_root: Path = Path("data/landing")
     seed: int = 42
     start_date: dt.date = dt.date(2025, 1, 1)
-    demo_days: int = 28
+    demo_days: int = 365
     customers: int = 20_000
     profile: str = "demo"
     pseudonymization_key: str | None = field(default=None, repr=False)
@@ -104,7 +104,7 @@ class Settings:
             landing_root=Path(env.get("RETAIL_LANDING_ROOT", data_dir / "landing")),
             seed=_int(env, "RETAIL_SEED", 42, minimum=0),
             start_date=_date(env, "RETAIL_START_DATE", dt.date(2025, 1, 1)),
-            demo_days=_int(env, "RETAIL_DEMO_DAYS", 28, minimum=1),
+            demo_days=_int(env, "RETAIL_DEMO_DAYS", 365, minimum=1),
             customers=_int(env, "RETAIL_CUSTOMERS", 20_000, minimum=10),
             profile=profile,
             pseudonymization_key=env.get("RETAIL_PSEUDONYMIZATION_KEY") or None,
