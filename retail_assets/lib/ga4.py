@@ -259,11 +259,12 @@ def _not_set(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.is_in(["(not set)", ""])).then(None).otherwise(expr)
 
 
-def flatten(events: pl.DataFrame) -> pl.DataFrame:
+def flatten(events: pl.DataFrame, keep: tuple[str, ...] = ()) -> pl.DataFrame:
     """One flat row per event: the columns governance, features and models use.
 
     Session attribution uses the event's ``collected_traffic_source`` and falls back to the
-    first-user ``traffic_source`` when the event carries none.
+    first-user ``traffic_source`` when the event carries none. ``keep`` names columns of
+    ``events`` to carry through last (a partition day, when many days are flattened at once).
     """
     cts = pl.col("collected_traffic_source")
     ts = pl.col("traffic_source")
@@ -298,6 +299,7 @@ def flatten(events: pl.DataFrame) -> pl.DataFrame:
         .alias("item_quantity"),
         pl.col("ecommerce").struct.field("purchase_revenue").alias("purchase_revenue"),
         _not_set(pl.col("ecommerce").struct.field("transaction_id")).alias("transaction_id"),
+        *keep,
     )
     combos = (
         flat.select("traffic_source", "traffic_medium", "traffic_campaign")

@@ -385,8 +385,11 @@ def cookieless_volumes(raw: pl.DataFrame) -> dict[str, float]:
 
 
 def govern_sessions(
-    raw: pl.DataFrame, pseudonymizer: Pseudonymizer, suppressed: set[str] | None = None
-) -> tuple[pl.DataFrame, dict[str, int]]:
+    raw: pl.DataFrame,
+    pseudonymizer: Pseudonymizer,
+    suppressed: set[str] | None = None,
+    by: str | None = None,
+) -> tuple[pl.DataFrame, dict]:
     """Keep consented rows, pseudonymize identifiers, drop contact data, city and user properties.
 
     ``raw`` is the flat frame of :func:`retail_assets.lib.ga4.flatten`. Rows of erased people
@@ -394,6 +397,11 @@ def govern_sessions(
     digests of :func:`retail_assets.lib.erasure.load_suppression`) are dropped first. Returns
     the governed frame (without lineage columns) and the reconciliation counts ``rows_in``,
     ``rows_kept`` and one count per reason in :data:`DROP_REASONS`.
+
+    Every step is row by row, so many days can be governed at once: with ``by`` (a column of
+    ``raw`` naming each row's partition day) the governed frame keeps that column last and
+    the counts are ``{day: counts}``; each day's rows are the same, in the same order, as if
+    that day were governed alone.
     """
     consent = pl.col("analytics_storage").fill_null("Unset")
     missing_id = pl.col("user_pseudo_id").is_null() | pl.col("ga_session_id").is_null()
@@ -409,12 +417,7 @@ def govern_sessions(
         .then(pl.lit("dropped_missing_user_pseudo_id"))
         .otherwise(pl.lit(None, dtype=pl.Utf8))
     )
-    tagged = raw.with_columns(reason.alias("_drop_reason"))
-    kept = tagged.filter(pl.col("_drop_reason").is_null())
-    counts = {"rows_in": raw.height, "rows_kept": kept.height}
-    for name in DROP_REASONS:
-        counts[name] = int((tagged["_drop_reason"] == name).sum())
-
+    kept, counts = _split(raw, reason, DROP_REASONS, by)
     governed = kept.select(
         pl.col("event_date").str.to_date("%Y%m%d"),
         "event_timestamp",
@@ -438,6 +441,7 @@ def govern_sessions(
         "item_quantity",
         "purchase_revenue",
         "transaction_id",
+        *([by] if by else []),
     )
     # A page path stays a path: a redacted one is the site root, as for a path with an '@'.
     governed = governed.with_columns(
@@ -460,15 +464,35 @@ def _consent_reason(consent: pl.Expr) -> pl.Expr:
 
 
 def _split(
-    df: pl.DataFrame, reason: pl.Expr, reasons: dict[str, str]
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """The rows whose ``reason`` is NULL, and the counts ``rows_in``, ``rows_kept``, reasons."""
+    df: pl.DataFrame, reason: pl.Expr, reasons: dict[str, str], by: str | None = None
+) -> tuple[pl.DataFrame, dict]:
+    """The rows whose ``reason`` is NULL, and the counts ``rows_in``, ``rows_kept``, reasons.
+
+    With ``by`` (a column of ``df``, such as the partition day of each row), the counts are
+    ``{value: counts}`` for each value of that column.
+    """
     tagged = df.with_columns(reason.alias("_drop_reason"))
     kept = tagged.filter(pl.col("_drop_reason").is_null()).drop("_drop_reason")
+    if by is not None:
+        return kept, _counts_by(tagged, by, reasons)
     counts = {"rows_in": df.height, "rows_kept": kept.height}
     for name in reasons:
         counts[name] = int((tagged["_drop_reason"] == name).sum())
     return kept, counts
+
+
+def _counts_by(tagged: pl.DataFrame, by: str, reasons: dict[str, str]) -> dict:
+    """``{value of by: {rows_in, rows_kept, reason: rows}}`` of a frame tagged with reasons."""
+    reason = pl.col("_drop_reason")
+    per = tagged.group_by(by, maintain_order=True).agg(
+        pl.len().alias("rows_in"),
+        reason.is_null().sum().alias("rows_kept"),
+        *[(reason == name).sum().alias(name) for name in reasons],
+    )
+    return {
+        row[by]: {k: int(v) for k, v in row.items() if k != by}
+        for row in per.iter_rows(named=True)
+    }
 
 
 def age_band_expr(age: pl.Expr) -> pl.Expr:
@@ -523,7 +547,8 @@ def govern_app_events(
     customers: pl.DataFrame,
     pseudonymizer: Pseudonymizer,
     suppressed: set[str] | None = None,
-) -> tuple[pl.DataFrame, dict[str, int]]:
+    by: str | None = None,
+) -> tuple[pl.DataFrame, dict]:
     """Keep the app events of customers with analytics consent, with pseudonymized ids.
 
     An event is kept only when its ``user_id`` is a ``customer_id`` of ``customers``
@@ -534,7 +559,8 @@ def govern_app_events(
     Events of erased people (``user_id`` or ``session_id`` pseudonymizes to an entry of
     ``suppressed``, see :func:`govern_sessions`) are dropped first. Returns the frame
     (without lineage columns) and the counts ``rows_in``, ``rows_kept`` and one per reason
-    in :data:`APP_EVENT_DROP_REASONS`.
+    in :data:`APP_EVENT_DROP_REASONS`. ``by`` governs many days at once, as in
+    :func:`govern_sessions`.
 
     Raises:
         ValueError: ``customers`` lists a customer_id twice, so its consent is ambiguous.
@@ -557,7 +583,7 @@ def govern_app_events(
         .then(pl.lit("dropped_unknown_customer"))
         .otherwise(_consent_reason(consent))
     )
-    kept, counts = _split(events, reason, APP_EVENT_DROP_REASONS)
+    kept, counts = _split(events, reason, APP_EVENT_DROP_REASONS, by)
     governed = kept.select(
         "event_id",
         "event_date",
@@ -569,6 +595,7 @@ def govern_app_events(
         "product_id",
         "category",
         "price",
+        *([by] if by else []),
     )
     governed = governed.with_columns(
         redact_values(governed[c]).alias(c) for c in APP_EVENT_FREE_TEXT

@@ -93,27 +93,33 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
     suppressed = load_suppression(lake)
     sessions = DayPublisher(context, lake, GOVERNED_SESSIONS)
     audit = DayPublisher(context, lake, CONSENT_AUDIT)
-    totals = dict.fromkeys([*DROP_REASONS, *COOKIELESS_VOLUMES, "rows_in", "rows_kept"], 0)
-    for day in days:
-        flat = ga4.flatten(lake.read("raw", "sessions", [day], landing=True))
-        governed, counts = govern_sessions(flat, pseudonymizer, suppressed)
-        volumes = cookieless_volumes(flat)
-        row = pl.DataFrame(
-            {
-                "event_date": [dt.date.fromisoformat(day)],
-                **{k: [v] for k, v in counts.items()},
-                **{k: [v] for k, v in volumes.items()},
-            }
-        )
-        for k, v in {**counts, **volumes}.items():
-            totals[k] = totals.get(k, 0) + v
-        if len(days) <= 7:
-            dropped = {k: counts[k] for k in DROP_REASONS}
-            context.log.info(
-                f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}"
+    totals = dict.fromkeys(["rows_in", "rows_kept", *DROP_REASONS, *COOKIELESS_VOLUMES], 0)
+    for chunk_days, chunk in _chunks(lake, "sessions", days):
+        # Every step is row by row: a chunk of days is governed at once, then split by day.
+        flat = ga4.flatten(chunk, keep=(PARTITION,))
+        governed, counts = govern_sessions(flat, pseudonymizer, suppressed, by=PARTITION)
+        parts = _by_partition(governed)
+        flats = _by_partition(flat)
+        for day in chunk_days:
+            volumes = cookieless_volumes(flats.get(day, flat.clear()))
+            counts.setdefault(day, _no_rows(DROP_REASONS))
+            row = pl.DataFrame(
+                {
+                    "event_date": [dt.date.fromisoformat(day)],
+                    **{k: [v] for k, v in counts[day].items()},
+                    **{k: [v] for k, v in volumes.items()},
+                }
             )
-        sessions.add(day, governed)
-        audit.add(day, row)
+            for k, v in {**counts[day], **volumes}.items():
+                totals[k] += v
+            if len(days) <= 7:
+                dropped = {k: counts[day][k] for k in DROP_REASONS}
+                context.log.info(
+                    f"{day}: {counts[day]['rows_in']} rows in, {counts[day]['rows_kept']} kept, "
+                    f"{dropped}"
+                )
+            sessions.add(day, parts.get(day, governed.clear()).drop(PARTITION))
+            audit.add(day, row)
     context.log.info(
         f"{_days_text(days)}: {totals['rows_in']} rows in, {totals['rows_kept']} kept, "
         f"{ {k: totals[k] for k in DROP_REASONS} }"
@@ -131,6 +137,43 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
             },
         },
     )
+
+
+#: Column naming each raw row's partition day while a chunk of days is governed at once.
+PARTITION = "_partition"
+#: Raw rows governed at once: days are read until a chunk holds this many (one day at least).
+CHUNK_ROWS = 500_000
+
+
+def _chunks(lake: Lake, table: str, days: list[str]):
+    """``(days, rows)``: the raw table's days in chunks of about :data:`CHUNK_ROWS` rows.
+
+    Each row carries its partition day in :data:`PARTITION`.
+    """
+    held: list[pl.DataFrame] = []
+    held_days: list[str] = []
+    rows = 0
+    for day in days:
+        frame = lake.read("raw", table, [day], landing=True)
+        held.append(frame.with_columns(pl.lit(day).alias(PARTITION)))
+        held_days.append(day)
+        rows += frame.height
+        if rows >= CHUNK_ROWS:
+            yield held_days, pl.concat(held, how="vertical_relaxed")
+            held, held_days, rows = [], [], 0
+    if held:
+        yield held_days, pl.concat(held, how="vertical_relaxed")
+
+
+def _no_rows(reasons: dict[str, str]) -> dict[str, int]:
+    return dict.fromkeys(["rows_in", "rows_kept", *reasons], 0)
+
+
+def _by_partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {
+        k[0]: part
+        for k, part in frame.partition_by(PARTITION, as_dict=True, maintain_order=True).items()
+    }
 
 
 def _days_text(days: list[str]) -> str:
@@ -231,22 +274,27 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
     suppressed = load_suppression(lake)
     out = DayPublisher(context, lake, GOVERNED_APP_EVENTS)
     totals: dict[str, int] = {}
-    for day in days:
-        events = lake.read("raw", "app_events", [day], landing=True)
+    for chunk_days, chunk in _chunks(lake, "app_events", days):
         try:
-            governed, counts = govern_app_events(events, customers, pseudonymizer, suppressed)
+            governed, counts = govern_app_events(
+                chunk, customers, pseudonymizer, suppressed, by=PARTITION
+            )
         except ValueError as exc:
             raise dg.Failure(
-                description=f"{day}: {exc}; nothing was written", allow_retries=False
+                description=f"{_days_text(days)}: {exc}; nothing was written", allow_retries=False
             ) from None
-        for k, v in counts.items():
-            totals[k] = totals.get(k, 0) + v
-        if len(days) <= 7:
-            dropped = {k: counts[k] for k in APP_EVENT_DROP_REASONS}
-            context.log.info(
-                f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}"
-            )
-        out.add(day, governed)
+        parts = _by_partition(governed)
+        for day in chunk_days:
+            counts.setdefault(day, _no_rows(APP_EVENT_DROP_REASONS))
+            for k, v in counts[day].items():
+                totals[k] = totals.get(k, 0) + v
+            if len(days) <= 7:
+                dropped = {k: counts[day][k] for k in APP_EVENT_DROP_REASONS}
+                context.log.info(
+                    f"{day}: {counts[day]['rows_in']} rows in, {counts[day]['rows_kept']} kept, "
+                    f"{dropped}"
+                )
+            out.add(day, parts.get(day, governed.clear()).drop(PARTITION))
     yield from publish_days(
         [out], {GOVERNED_APP_EVENTS: _drop_metadata(totals, APP_EVENT_DROP_REASONS)}
     )
