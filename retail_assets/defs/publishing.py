@@ -279,6 +279,11 @@ class DayPublisher:
         try:
             for day, frame in frames:
                 self.staged.add(day, frame)
+            if len(self.rows_by_day) > len(frames):  # a long range: say how far it has got
+                self.context.log.info(
+                    f"{self.name}: {len(self.rows_by_day)} days audited and staged so far "
+                    f"(up to {frames[-1][0]})"
+                )
         except LakeWriteError as exc:
             self.staged.discard()
             raise dg.Failure(
