@@ -279,6 +279,145 @@ def test_incremental_range_in_one_run_is_idempotent(world):
     assert world.read("daily_units").sort("d")["units"].to_list() == [22, 7]
 
 
+ROLLING_HEADER = """materialized: incremental
+partition_column: d
+lookback_days: 1
+backfill_days: {days}
+description: Units per day and over two days.
+columns:
+  d: {{type: date, tests: [not_null]}}
+  units: {{type: bigint}}
+  units_2d: {{type: bigint}}
+tests:
+  - unique: [d]
+"""
+ROLLING_SQL = """
+SELECT d, units,
+    sum(units) OVER (ORDER BY d RANGE BETWEEN INTERVAL 1 DAY PRECEDING AND CURRENT ROW)::BIGINT
+        AS units_2d
+FROM (
+    SELECT transaction_date AS d, sum(quantity)::BIGINT AS units
+    FROM raw.transactions
+    WHERE transaction_date >= {{ start_date }} - INTERVAL 1 DAY
+      AND transaction_date < {{ end_date }}
+    GROUP BY 1
+)
+QUALIFY d >= {{ start_date }}
+ORDER BY d
+"""
+
+
+def _data_version(result) -> str:
+    (version,) = {
+        e.materialization.tags.get("dagster/data_version")
+        for e in result.get_asset_materialization_events()
+    }
+    return version
+
+
+def test_a_range_is_queried_in_windows_of_backfill_days_with_their_lookback(world):
+    world.transactions({f"2025-03-0{i}": [i, 10 * i] for i in range(1, 6)})
+    _model(world.sql, "rolling", ROLLING_SQL, ROLLING_HEADER.format(days=2))
+    tags = {RANGE_START: "2025-03-02", RANGE_END: "2025-03-05"}
+    result = world.materialize(["rolling"], tags=tags)
+    assert result.success, _failure(result)
+    got = world.read("rolling")
+    assert got["d"].cast(pl.Utf8).to_list() == [
+        "2025-03-02",
+        "2025-03-03",
+        "2025-03-04",
+        "2025-03-05",
+    ]
+    assert got["units"].to_list() == [22, 33, 44, 55]
+    # 03-04 opens the second query: its two-day sum reads 03-03 through that query's lookback.
+    assert got["units_2d"].to_list() == [11 + 22, 22 + 33, 33 + 44, 44 + 55]
+    events = result.get_asset_materialization_events()
+    assert sorted(e.partition for e in events) == [
+        "2025-03-02",
+        "2025-03-03",
+        "2025-03-04",
+        "2025-03-05",
+    ]
+    meta = events[0].materialization.metadata
+    assert meta["queries"].value == 2
+    assert meta["days_written"].value == 4 and meta["rows_written"].value == 4
+    assert "| 2025-03-04 | 1 |" in meta["rows_by_day"].value
+    assert "dagster/partition_row_count" not in meta
+    sql = meta["rendered_sql"].value
+    assert "first of 2 queries, for [2025-03-02, 2025-03-04)" in sql
+    assert "DATE '2025-03-02'" in sql and "DATE '2025-03-04'" in sql
+    # One result per check for the run, over both queries.
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert len(checks) == len(result.get_asset_check_evaluations()) == 3
+    assert checks["pandera_schema"].metadata["rows_checked"].value == 4
+    assert checks["unique_d"].metadata["days_checked"].value == 4
+    # The data version is the days' content, however many days each query took.
+    _model(world.sql, "rolling", ROLLING_SQL, ROLLING_HEADER.format(days=31))
+    whole = world.materialize(["rolling"], tags=tags)
+    assert whole.success
+    assert (
+        whole.get_asset_materialization_events()[0].materialization.metadata["queries"].value == 1
+    )
+    assert _data_version(whole) == _data_version(result)
+    assert world.read("rolling").equals(got)
+
+
+def test_unique_is_per_day_for_incremental_models_and_a_failure_names_the_day(world):
+    header = (
+        "materialized: incremental\npartition_column: d\nbackfill_days: 2\ndescription: d\n"
+        "columns:\n  d: {type: date}\n  p: {type: varchar}\ntests:\n  - unique: [p]\n"
+    )
+    sql = (
+        "SELECT transaction_date AS d, product_id AS p FROM raw.transactions "
+        "WHERE transaction_date >= {{ start_date }} AND transaction_date < {{ end_date }} "
+        "ORDER BY d, p"
+    )
+    _model(world.sql, "products_by_day", sql, header)
+    (test,) = load(world.sql)[0].tests
+    assert test.description == "p is unique per d"
+    # The same products every day: unique within each day, as each day's partition, though
+    # the first query holds two days.
+    world.transactions({"2025-03-01": [1, 2], "2025-03-02": [1, 2], "2025-03-03": [1, 2]})
+    tags = {RANGE_START: "2025-03-01", RANGE_END: "2025-03-03"}
+    assert world.materialize(["products_by_day"], tags=tags).success
+    files = world.lake.partition_files("features", "products_by_day")
+    before = {f: f.read_bytes() for f in files}
+    # A product twice on 03-03 (the range's second query, after the first was staged): nothing
+    # is written, and the day is named.
+    world.transactions({"2025-03-03": [1, 1, 2]})
+    bad = world.materialize(["products_by_day"], tags=tags)
+    assert not bad.success
+    message = _failure(bad)
+    assert "blocking checks failed on 1 of 3 day(s) (2025-03-01..2025-03-03): 2025-03-03" in message
+    assert "test unique_p failed on 2 of 7 rows (2025-03-03 (2 rows))" in message
+    (check,) = [c for c in bad.get_asset_check_evaluations() if c.check_name == "unique_p"]
+    assert check.metadata["failing_rows_by_day"].value == {"2025-03-03": 2}
+    assert world.lake.partition_files("features", "products_by_day") == files
+    assert {f: f.read_bytes() for f in files} == before
+    assert not list(world.lake.table_dir("features", "products_by_day").glob(".staging-*"))
+
+
+def test_rows_outside_a_later_query_of_a_range_name_that_query(world):
+    world.transactions({f"2025-03-0{i}": [i] for i in range(1, 6)})
+    sql = (
+        "SELECT transaction_date AS d, sum(quantity)::BIGINT AS units FROM raw.transactions "
+        "WHERE transaction_date < {{ end_date }} GROUP BY 1"
+    )
+    # It reads a day of lookback and keeps it: the first query's lookback has no data (the
+    # range starts on the first day), the second's is 03-02.
+    _model(world.sql, "leaky", sql, HEADER + "lookback_days: 1\nbackfill_days: 2\n")
+    tags = {RANGE_START: "2025-03-01", RANGE_END: "2025-03-04"}
+    result = world.materialize(["leaky"], tags=tags)
+    assert not result.success
+    message = _failure(result)
+    assert "1 rows have d outside the window [2025-03-03, 2025-03-05)" in message
+    assert (
+        "in the query for [2025-03-03, 2025-03-05) of the run's [2025-03-01, 2025-03-05)" in message
+    )
+    assert not world.lake.partition_files("features", "leaky")
+    assert not list(world.lake.table_dir("features", "leaky").glob(".staging-*"))
+
+
 def test_metadata_has_column_lineage_schema_rows_and_sql(world):
     _model(world.sql, "daily_units", DAILY_SQL, HEADER)
     world.transactions({"2025-03-01": [1, 2]})

@@ -22,10 +22,11 @@ and ``schema.yml``), followed by one SELECT statement::
     SELECT ... FROM raw.transactions
     WHERE transaction_date >= {{ start_date }} AND transaction_date < {{ end_date }} ...
 
-``{{ start_date }}`` and ``{{ end_date }}`` render as DATE literals of the window being
-materialized (one day, or up to ``backfill_days`` days in a backfill; ``end_date``
-exclusive). Tables are referenced as ``schema.table``; the references, parsed with sqlglot,
-are the dependencies.
+``{{ start_date }}`` and ``{{ end_date }}`` render as DATE literals of the window one query
+computes (``end_date`` exclusive): one day, or up to ``backfill_days`` days when a run covers
+a range (the run splits its range into such windows and queries each with its lookback).
+Tables are referenced as ``schema.table``; the references, parsed with sqlglot, are the
+dependencies.
 
 The module parses and checks models (:func:`load_models`), renders them, builds the SQL of
 their declared tests (:class:`ModelTest`) and their pandera contract, and derives column-level
@@ -107,8 +108,10 @@ class ModelHeader(BaseModel):
         default=31,
         ge=1,
         le=3660,
-        description="incremental: at most this many days per backfill run (the result of a "
-        "run is held in memory, so large tables want fewer days)",
+        description="incremental: at most this many days per query. A run over a longer "
+        "range computes it in windows of this many days (each reading its own lookback) and "
+        "publishes them together; a query's result is held in memory, so large tables want "
+        "fewer days",
     )
     schema_: str = Field(default="features", alias="schema", pattern=r"^[a-z][a-z0-9_]*$")
     group: str = Field(default="features", pattern=r"^[a-z][a-z0-9_]*$")
@@ -147,6 +150,9 @@ class ModelTest:
     ref: tuple[str, str] | None = None
     #: For row-level tests, the predicate a failing row satisfies: these tests share one scan.
     condition: str | None = None
+    #: For ``unique``, the key checked: ``columns``, with an incremental model's partition
+    #: column in front when they lack it (a key is unique per day, as each day's partition).
+    key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,8 +258,19 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index: int) -> ModelTest:
-    """One test entry of the header, column-level (``column``) or model-level."""
+def _parse_test(
+    item: str | dict[str, Any],
+    column: str | None,
+    rel: Path,
+    index: int,
+    partition_column: str | None = None,
+) -> ModelTest:
+    """One test entry of the header, column-level (``column``) or model-level.
+
+    ``partition_column`` (incremental models) is added to a ``unique`` key that lacks it: a
+    model's days are materialized alone or many to a run, and a key unique per day passes or
+    fails the same way in both.
+    """
     where = f"column {column!r}" if column else "model tests"
     if isinstance(item, str):
         kind, args = item, {}
@@ -283,16 +300,21 @@ def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index
 
     ref = None
     condition = None
+    unique_key: tuple[str, ...] = ()
     if kind == "unique":
         cols = tuple(args.pop("columns", None) or ([column] if column else []))
         if not cols:
             raise SqlModelError(f"{rel}: model test unique needs a list of columns")
-        keys = ", ".join(_quote(c) for c in cols)
+        per_day = partition_column is not None and partition_column not in cols
+        unique_key = (partition_column, *cols) if per_day else cols  # type: ignore[assignment]
+        keys = ", ".join(_quote(c) for c in unique_key)
         failing = (
             f"SELECT {keys}, count(*) AS duplicates FROM {RESULT} GROUP BY {keys} "
             "HAVING count(*) > 1"
         )
-        description = f"{' x '.join(cols)} is unique"
+        description = f"{' x '.join(cols)} is unique" + (
+            f" per {partition_column}" if per_day else ""
+        )
     elif kind == "not_null":
         cols = (column or need("column"),)
         condition = f"{_quote(cols[0])} IS NULL"
@@ -348,16 +370,18 @@ def _parse_test(item: str | dict[str, Any], column: str | None, rel: Path, index
         severity=severity,
         ref=ref,  # type: ignore[arg-type]
         condition=condition,
+        key=unique_key,
     )
 
 
 def _parse_tests(header: ModelHeader, rel: Path) -> tuple[ModelTest, ...]:
+    day = header.partition_column if header.materialized == "incremental" else None
     tests = []
     for column, spec in header.column_specs().items():
         for i, item in enumerate(spec.tests):
-            tests.append(_parse_test(item, column, rel, i))
+            tests.append(_parse_test(item, column, rel, i, day))
     for i, item in enumerate(header.tests):
-        tests.append(_parse_test(item, None, rel, i))
+        tests.append(_parse_test(item, None, rel, i, day))
     names = [t.name for t in tests]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -556,6 +580,8 @@ class TestOutcome:
     test: ModelTest
     failing_rows: int
     examples: list[str]
+    #: Failing rows by day (``YYYY-MM-DD``), for an incremental model's run over a window.
+    failing_days: dict[str, int] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -615,19 +641,27 @@ def execute_model(
 def audit_result(
     result: ModelResult, con: duckdb.DuckDBPyConnection, examples: int = 3
 ) -> list[TestOutcome]:
-    """Run the model's declared tests on its result, in DuckDB on ``con``."""
+    """Run the model's declared tests on its result, in DuckDB on ``con``.
+
+    A failing test of an incremental model also counts its failing rows by day.
+    """
+    model = result.model
+    day = model.header.partition_column if model.partitioned else None
     con.register(RESULT, result.frame)
     try:
-        return _run_tests(result.model, con, examples)
+        return _run_tests(model, con, examples, day if day in result.frame.columns else None)
     finally:
         con.unregister(RESULT)
 
 
-def _run_tests(model: SqlModel, con: duckdb.DuckDBPyConnection, examples: int) -> list[TestOutcome]:
+def _run_tests(
+    model: SqlModel, con: duckdb.DuckDBPyConnection, examples: int, day: str | None = None
+) -> list[TestOutcome]:
     """Failing-row counts of every declared test; examples only for tests that fail.
 
     Row-level tests (not_null, accepted_values, expression) and the duplicate detection of
-    unique tests share one scan of the result (relationships as an ``IN`` subquery).
+    unique tests share one scan of the result (relationships as an ``IN`` subquery). With
+    ``day`` (the partition column), a failing test's rows are also counted by day.
     """
     counts: dict[str, int] = {}
     one_scan = [t for t in model.tests if t.condition or t.kind == "unique"]
@@ -638,7 +672,7 @@ def _run_tests(model: SqlModel, con: duckdb.DuckDBPyConnection, examples: int) -
             exprs = ", ".join(
                 f"count(*) FILTER (WHERE {t.condition})"
                 if t.condition
-                else f"count(*) - count(DISTINCT row({', '.join(map(_quote, t.columns))}))"
+                else f"count(*) - count(DISTINCT row({', '.join(map(_quote, t.key or t.columns))}))"
                 for t in one_scan
             )
             values = con.execute(f"SELECT {exprs} FROM {RESULT}").fetchone()
@@ -659,14 +693,33 @@ def _run_tests(model: SqlModel, con: duckdb.DuckDBPyConnection, examples: int) -
     outcomes = []
     for test in model.tests:
         sample: list[str] = []
+        by_day: dict[str, int] = {}
         if counts[test.name]:
             cols = ", ".join(_quote(c) for c in test.columns) or "*"
             rows = con.execute(
                 f"SELECT DISTINCT {cols} FROM ({test.failing_sql}) LIMIT {examples}"
             ).fetchall()
             sample = [", ".join(str(v) for v in row) for row in rows]
-        outcomes.append(TestOutcome(test, counts[test.name], sample))
+            if day is not None:
+                by_day = _failing_days(test, con, day)
+        outcomes.append(TestOutcome(test, counts[test.name], sample, by_day))
     return outcomes
+
+
+def _failing_days(test: ModelTest, con: duckdb.DuckDBPyConnection, day: str) -> dict[str, int]:
+    """A failing test's rows by day (a ``unique`` key holds the day: see :class:`ModelTest`)."""
+    col = _quote(day)
+    if test.condition:
+        sql = f"SELECT {col}, count(*) FROM {RESULT} WHERE {test.condition} GROUP BY 1"
+    elif day in test.key:
+        sql = f"SELECT {col}, sum(duplicates) FROM ({test.failing_sql}) GROUP BY 1"
+    else:
+        return {}
+    try:
+        rows = con.execute(sql + " ORDER BY 1").fetchall()
+    except duckdb.Error as exc:
+        raise ModelRunError(f"{test.name}: counting failing rows by day failed: {exc}") from None
+    return {str(d): int(n) for d, n in rows if d is not None}
 
 
 def view_sql(model: SqlModel) -> str:

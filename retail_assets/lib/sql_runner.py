@@ -5,15 +5,25 @@ Write-audit-publish: the SQL runs in an in-memory DuckDB over the lake's Parquet
 declared tests and the pandera contract run on the result, and only when no blocking check
 failed is anything written: every daily partition of the window (incremental), the table
 (table), or the view's definition (view).
+
+An incremental model's run covers any range of days (one for the nightly run, a year for a
+backfill) in one call. The range is computed in windows of at most ``backfill_days`` days
+(:func:`sub_windows`), each one query reading its window and the model's lookback, so memory
+is bounded by the header and not by the range. Each window's daily files are staged under
+hidden names (:class:`~retail_assets.lib.lake.StagedWrite`) while its checks run; all of them
+are renamed into place only when every window's checks passed, so a failure anywhere in the
+range publishes nothing and leaves every earlier partition as it was. A day's rows are the
+same whichever window computed them: each window reads its own lookback.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandera.polars as pa
 import polars as pl
@@ -24,6 +34,7 @@ from retail_assets.lib.lake import Lake, StagedWrite, ViewResult, WriteResult
 from retail_assets.lib.sql_models import (
     ModelResult,
     ModelRunError,
+    ModelTest,
     SqlModel,
     SqlModelError,
     audit_result,
@@ -38,20 +49,205 @@ LINEAGE_COLUMNS = {
         pl.Datetime("us", "UTC"), description="When the row was written (UTC)."
     ),
 }
+#: Rows of the first window a range run keeps for its preview (the rest is written and freed).
+PREVIEW_ROWS = 20
+#: Up to this many failed days are named one by one in a failure message.
+_NAMED_DAYS = 10
+
+
+def sub_windows(start: dt.date, end: dt.date, days: int) -> list[tuple[dt.date, dt.date]]:
+    """``[start, end)`` cut into consecutive windows of at most ``days`` days, oldest first."""
+    if days < 1:
+        raise ValueError(f"days per window must be at least 1, not {days}")
+    out = []
+    while start < end:
+        stop = min(start + dt.timedelta(days=days), end)
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def _span(days: Sequence[str]) -> str:
+    if not days:
+        return "(no days)"
+    return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
+
+
+def _named(days: Sequence[str]) -> str:
+    """Days as a list, shortened beyond :data:`_NAMED_DAYS`."""
+    if len(days) <= _NAMED_DAYS:
+        return ", ".join(days)
+    return ", ".join(days[:_NAMED_DAYS]) + f", ... ({len(days) - _NAMED_DAYS} more)"
+
+
+@dataclass
+class TestSummary:
+    """One declared test over every window of a run."""
+
+    test: ModelTest
+    failing_rows: int = 0
+    examples: list[str] = field(default_factory=list)
+    #: Failing rows by day (incremental models).
+    failing_days: dict[str, int] = field(default_factory=dict)
+    #: Windows whose failures could not be told by day (``[start, end)``).
+    failing_windows: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True when no row of any window failed."""
+        return self.failing_rows == 0
+
+    @property
+    def blocking(self) -> bool:
+        """True for ``error`` severity."""
+        return self.test.severity == "error"
+
+    def where(self) -> str:
+        """The failed days with their rows, e.g. ``2025-03-06 (2 rows)``."""
+        parts = [f"{d} ({n} rows)" for d, n in sorted(self.failing_days.items())]
+        if len(parts) > _NAMED_DAYS:
+            parts = parts[:_NAMED_DAYS] + [f"... ({len(parts) - _NAMED_DAYS} more days)"]
+        return ", ".join(parts + self.failing_windows)
+
+
+@dataclass
+class RunChecks:
+    """The blocking pandera contract and every declared test, over all windows of a run.
+
+    Each window's outcome is added as it is checked; a run reports one result per check:
+    failing rows summed, the first examples, the days that failed.
+    """
+
+    model: SqlModel
+    rows: int = 0
+    days: list[str] = field(default_factory=list)
+    windows: int = 0
+    schema_failures: list[dict] = field(default_factory=list)
+    schema_failed_days: list[str] = field(default_factory=list)
+    tests: dict[str, TestSummary] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tests = {t.name: TestSummary(t) for t in self.model.tests}
+
+    @property
+    def name(self) -> str:
+        """``schema.table``."""
+        return f"{self.model.schema}.{self.model.name}"
+
+    def add(self, result: ModelResult, report: schemas.ValidationReport) -> None:
+        """Take one window's test outcomes and contract report."""
+        days = result.days()
+        window = f"[{result.start}, {result.end})" if days else "(all)"
+        self.rows += result.frame.height
+        self.days += days
+        self.windows += 1
+        for failure in report.failures:
+            same = [
+                f
+                for f in self.schema_failures
+                if (f["column"], f["check"]) == (failure["column"], failure["check"])
+            ]
+            if same:
+                same[0]["failed_rows"] += failure["failed_rows"]
+            else:
+                self.schema_failures.append(dict(failure))
+        if not report.passed:
+            self.schema_failed_days += days
+        for outcome in result.tests:
+            summary = self.tests[outcome.test.name]
+            if outcome.passed:
+                continue
+            summary.failing_rows += outcome.failing_rows
+            room = 3 - len(summary.examples)
+            if room > 0:
+                summary.examples += outcome.examples[:room]
+            for day, n in outcome.failing_days.items():
+                summary.failing_days[day] = summary.failing_days.get(day, 0) + n
+            if days and sum(outcome.failing_days.values()) < outcome.failing_rows:
+                summary.failing_windows.append(window)
+
+    @property
+    def report(self) -> schemas.ValidationReport:
+        """The contract's outcome over every window (failures merged by column and check)."""
+        return schemas.ValidationReport(
+            table=self.name,
+            rows=self.rows,
+            failures=self.schema_failures,
+            source=f"dbt_like_sql/{self.model.rel}",
+        )
+
+    def failed_tests(self) -> list[TestSummary]:
+        """Blocking declared tests that failed on some window."""
+        return [t for t in self.tests.values() if t.blocking and not t.passed]
+
+    @property
+    def passed(self) -> bool:
+        """True when the contract and every blocking test passed on every window so far."""
+        return not self.schema_failures and not self.failed_tests()
+
+    def failed_days(self) -> list[str]:
+        """Days on which a blocking check failed, oldest first."""
+        days = set(self.schema_failed_days)
+        for t in self.failed_tests():
+            days.update(t.failing_days)
+        return sorted(days)
+
+    def message(self) -> str:
+        """What failed, on which days and rows, one line per check."""
+        lines = []
+        failed = self.failed_days()
+        if len(self.days) > 1 and failed:
+            lines.append(
+                f"{self.name}: blocking checks failed on {len(failed)} of {len(self.days)} "
+                f"day(s) ({_span(self.days)}): {_named(failed)}"
+            )
+        if self.schema_failures:
+            message = self.report.message()
+            if self.schema_failed_days and len(self.days) > 1:
+                message += f"\n  (days {_span(self.schema_failed_days)})"
+            lines.append(message)
+        for t in self.failed_tests():
+            where = t.where()
+            lines.append(
+                f"test {t.test.name} failed on {t.failing_rows} of {self.rows} rows"
+                + (f" ({where})" if where and self.days else "")
+                + f": {t.test.description}"
+                + (
+                    f" (e.g. {'; '.join(schemas.mask_pii(e) for e in t.examples)})"
+                    if t.examples
+                    else ""
+                )
+            )
+        return "\n".join(lines)
 
 
 class ChecksFailed(RuntimeError):
-    """A blocking check failed; nothing was written. Carries what the checks found."""
+    """A blocking check failed on some window; nothing was written. Carries what was found."""
 
-    def __init__(self, message: str, result: ModelResult, report: schemas.ValidationReport):
+    def __init__(self, message: str, checks: RunChecks):
         super().__init__(message)
-        self.result = result
-        self.report = report
+        self.checks = checks
+
+    @property
+    def report(self) -> schemas.ValidationReport:
+        """The pandera contract's outcome over every window checked."""
+        return self.checks.report
+
+    @property
+    def failed_days(self) -> list[str]:
+        """Days on which a blocking check failed (empty for a table or view)."""
+        return self.checks.failed_days()
 
 
 @dataclass
 class Materialized:
-    """What a successful run wrote."""
+    """What a successful run wrote.
+
+    ``result`` is the first window's result (its rendered SQL, its rows for the preview): the
+    whole result for a table, a view or a run of one window; for a range computed in several
+    windows, the first window with only its first :data:`PREVIEW_ROWS` rows (the rest was
+    written and freed). ``stamped`` is the same frame with its lineage columns.
+    """
 
     result: ModelResult
     report: schemas.ValidationReport
@@ -64,6 +260,11 @@ class Materialized:
     view: ViewResult | None
     lineage: dict[str, list[tuple[str, str, str]]] | None = None
     lineage_error: str | None = None
+    checks: RunChecks | None = None
+    #: Rows written per day, oldest first (incremental models).
+    rows_by_day: dict[str, int] = field(default_factory=dict)
+    #: The ``[start, end)`` windows the run queried, oldest first.
+    windows: list[tuple[dt.date | None, dt.date | None]] = field(default_factory=list)
 
 
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sql-lineage")
@@ -93,32 +294,85 @@ def _lineage(
     return _LINEAGE_CACHE[key]
 
 
-def _audit(model: SqlModel, result: ModelResult, stamped: pl.DataFrame) -> schemas.ValidationReport:
-    """Run the pandera contract on the stamped result.
-
-    Raises :class:`ChecksFailed` when it or a blocking declared test failed.
-    """
-    report = schemas.validate(
+def _validate(model: SqlModel, stamped: pl.DataFrame) -> schemas.ValidationReport:
+    """The pandera contract on one window's stamped result."""
+    return schemas.validate(
         f"{model.schema}.{model.name}",
         stamped,
         source=f"dbt_like_sql/{model.rel}",
         schema=_contract(model),
     )
-    failed = [o for o in result.tests if not o.passed and o.test.severity == "error"]
-    if failed or not report.passed:
-        lines = [] if report.passed else [report.message()]
-        lines += [
-            f"test {o.test.name} failed on {o.failing_rows} of {result.frame.height} rows: "
-            f"{o.test.description}"
-            + (
-                f" (e.g. {'; '.join(schemas.mask_pii(e) for e in o.examples)})"
-                if o.examples
-                else ""
+
+
+def day_hashes(frame: pl.DataFrame, column: str, days: Sequence[str]) -> dict[str, str]:
+    """Each day's content hash, as ``content_hash`` of that day's rows alone would give.
+
+    Rows are hashed once (a row's hash depends on its values only) and picked by day, so a day
+    costs a filter of one integer column, not a copy of its rows.
+    """
+    data = frame.drop([c for c in LINEAGE_COLUMNS if c in frame.columns])
+    schema = repr(list(data.schema.items())).encode()
+    hashes = data.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3) if data.height else None
+    out = {}
+    for day in days:
+        digest = hashlib.sha256(schema)
+        if hashes is not None:
+            picked = hashes.filter(data[column] == dt.date.fromisoformat(day))
+            if picked.len():
+                digest.update(picked.to_numpy().tobytes())
+        out[day] = digest.hexdigest()
+    return out
+
+
+def range_version(hashes: Mapping[str, str]) -> str:
+    """A run's data version: the day's hash for one day, a hash of every day's for a range.
+
+    The same days with the same rows give the same version however the run was split into
+    windows.
+    """
+    if len(hashes) == 1:
+        return next(iter(hashes.values()))
+    digest = hashlib.sha256()
+    for day, h in hashes.items():
+        digest.update(f"{day}:{h};".encode())
+    return digest.hexdigest()
+
+
+def _run_window(
+    model: SqlModel,
+    lake: Lake,
+    start: dt.date | None,
+    end: dt.date | None,
+    empty: Mapping[tuple[str, str], pl.DataFrame] | None,
+    views: Mapping[tuple[str, str], tuple[str, Sequence[tuple[str, str]]]] | None,
+    stamp,
+    stage,
+) -> tuple[ModelResult, pl.DataFrame]:
+    """Compute one window and run its declared tests; ``stage(stamped, days)`` writes it.
+
+    The window reads its own days and the lookback the header declares: only those days'
+    files, so a window costs the same after a year of history as on the first day.
+    """
+    days = None
+    if model.partitioned and start and end:
+        first = start - dt.timedelta(days=model.header.lookback_days)
+        days = [(first + dt.timedelta(days=i)).isoformat() for i in range((end - first).days)]
+    con = lake.compute_connection(model.refs, empty=empty, views=views, days=days)
+    try:
+        result = execute_model(model, con, start, end)
+        if result.rows_outside_window:
+            col = model.header.partition_column
+            raise ModelRunError(
+                f"{model.rel}: {result.rows_outside_window} rows have {col} outside the window "
+                f"[{start}, {end}); filter on {{{{ start_date }}}} and {{{{ end_date }}}}"
             )
-            for o in failed
-        ]
-        raise ChecksFailed("\n".join(lines), result, report)
-    return report
+        stamped = stamp(result.frame)
+        # The files are written under hidden names while the checks run.
+        stage(stamped, result.days())
+        result.tests = audit_result(result, con)
+    finally:
+        con.close()
+    return result, stamped
 
 
 def materialize(
@@ -133,6 +387,13 @@ def materialize(
 ) -> Materialized:
     """Run ``model`` for ``[start, end)`` (incremental) or whole, audit it, and publish it.
 
+    An incremental model's range, of any length, is computed in windows of at most
+    ``backfill_days`` days (:func:`sub_windows`), each reading its own lookback; every
+    window's days are staged as it is checked and published together once every window
+    passed. After a failed check the remaining windows are still computed and checked (so the
+    failure names every bad day) but no longer written; a failed contract stops the run at
+    once, since a query's columns and types are the same for every window.
+
     ``empty`` holds frames for optional inputs without data; ``views`` the current SQL of
     view models the model reads (a view is code: downstream runs use its definition as it is
     now, whether or not the view asset has been materialized since it changed).
@@ -140,8 +401,8 @@ def materialize(
     ``upstream_columns`` (columns of each input) enables column-level lineage.
 
     Raises ``LookupError`` when an input has no data, :class:`ModelRunError` when DuckDB
-    rejects the SQL or rows fall outside the window, and :class:`ChecksFailed` when a blocking
-    check fails. In each case nothing is written.
+    rejects the SQL or rows fall outside a window, and :class:`ChecksFailed` when a blocking
+    check fails on any window. In each case nothing is written.
     """
     # Column lineage is pure Python (sqlglot); it is parsed on another thread while DuckDB,
     # which releases the GIL, runs the query.
@@ -150,39 +411,83 @@ def materialize(
         if upstream_columns is not None
         else None
     )
-    # An incremental model reads its window and the lookback its header declares: only those
-    # days' files, so a day's run costs the same after a year of history as on the first day.
-    days = None
-    if model.partitioned and start and end:
-        first = start - dt.timedelta(days=model.header.lookback_days)
-        days = [(first + dt.timedelta(days=i)).isoformat() for i in range((end - first).days)]
-    con = lake.compute_connection(model.refs, empty=empty, views=views, days=days)
-    try:
-        result = execute_model(model, con, start, end)
-        if result.rows_outside_window:
-            col = model.header.partition_column
-            raise ModelRunError(
-                f"{model.rel}: {result.rows_outside_window} rows have {col} outside the window "
-                f"[{start}, {end}); filter on {{{{ start_date }}}} and {{{{ end_date }}}}"
-            )
-        schema, name = model.table
+    schema, name = model.table
+    windowed = model.partitioned and start is not None and end is not None
+    windows: list[tuple[dt.date | None, dt.date | None]] = (
+        list(sub_windows(start, end, model.header.backfill_days))  # type: ignore[arg-type]
+        if windowed
+        else [(start, end)]
+    )
+    several = len(windows) > 1
+    processed_at = dt.datetime.now(dt.UTC)
+    column = model.header.partition_column if model.partitioned else None
+    checks = RunChecks(model)
+    staged: StagedWrite | None = None
+    first: tuple[ModelResult, pl.DataFrame] | None = None
+    hashes: dict[str, str] = {}
+    whole_hash = ""
+
+    def stamp(frame: pl.DataFrame) -> pl.DataFrame:
         # A view has no rows of its own: it passes on the lineage of the rows it reads.
         if model.materialized == "view":
-            stamped, staged = result.frame, contextlib.nullcontext()
+            return frame
+        return with_lineage(frame, run_id, processed_at)
+
+    def stage(stamped: pl.DataFrame, days: Sequence[str]) -> None:
+        nonlocal staged
+        if model.materialized == "view" or not checks.passed:
+            return  # after a failure nothing of this run is published: stop writing
+        if staged is None:
+            staged = lake.stage(stamped, schema, name, column, days)
         else:
-            stamped = with_lineage(result.frame, run_id, dt.datetime.now(dt.UTC))
-            # The files are written under temporary names while the checks run; they become
-            # visible only if every blocking check passes, and are deleted otherwise.
-            column = model.header.partition_column if model.partitioned else None
-            staged = lake.stage(stamped, schema, name, column, result.days())
-        written: list[WriteResult] = []
-        with staged:
-            result.tests = audit_result(result, con)
-            report = _audit(model, result, stamped)
-            if isinstance(staged, StagedWrite):
-                written = staged.publish()
+            staged.add(stamped, days)
+
+    written: list[WriteResult] = []
+    rows_by_day: dict[str, int] = {}
+    try:
+        for window_start, window_end in windows:
+            try:
+                result, stamped = _run_window(
+                    model, lake, window_start, window_end, empty, views, stamp, stage
+                )
+            except ModelRunError as exc:
+                if several:
+                    exc.args = (
+                        f"{exc} (in the query for [{window_start}, {window_end}) of the "
+                        f"run's [{start}, {end}))",
+                    )
+                exc.window = (window_start, window_end)  # type: ignore[attr-defined]
+                raise
+            report = _validate(model, stamped)
+            checks.add(result, report)
+            if windowed and column:
+                hashes.update(day_hashes(result.frame, column, result.days()))
+            else:
+                whole_hash = content_hash(result.frame)
+            if first is None:
+                keep = result.frame.head(PREVIEW_ROWS) if several else result.frame
+                first = (
+                    dataclasses.replace(result, frame=keep),
+                    stamped.head(PREVIEW_ROWS) if several else stamped,
+                )
+            del result, stamped  # free this window before the next one is computed
+            if not checks.passed and staged is not None:
+                staged.discard()
+                staged = None
+            if checks.schema_failures:
+                break
+        if not checks.passed:
+            raise ChecksFailed(checks.message(), checks)
+        if staged is not None:
+            days = staged.days
+            written = staged.publish()
+            if column:
+                rows_by_day = {d: w.rows for d, w in zip(days, written, strict=True) if d}
     finally:
-        con.close()
+        if staged is not None:
+            staged.discard()
+    assert first is not None
+    result, stamped = first
 
     view = None
     if model.materialized == "view":
@@ -212,12 +517,15 @@ def materialize(
         lineage=lineage,
         lineage_error=lineage_error,
         result=result,
-        report=report,
+        report=checks.report,
         stamped=stamped,
         rows_written=rows,
         partitions_written=parts_written,
         total_rows=total,
         location=location,
-        data_version=content_hash(result.frame),
+        data_version=range_version(hashes) if windowed else whole_hash,
         view=view,
+        checks=checks,
+        rows_by_day=rows_by_day,
+        windows=windows,
     )

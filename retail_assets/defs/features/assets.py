@@ -6,6 +6,10 @@ blocking check for its pandera contract and one per declared test. A run compute
 an in-memory DuckDB over the lake's Parquet files, runs the checks on the result, and only then
 writes it: every daily partition of the window (incremental), the whole table (table), or the
 view's definition (view).
+
+An incremental model's step takes a whole partition range (a single-run backfill policy): the
+runner queries it in windows of at most ``backfill_days`` days and publishes every day only
+when every window passed its checks. The step reports one result per check for the run.
 """
 
 import datetime as dt
@@ -20,20 +24,19 @@ import polars as pl
 from retail_assets.defs.governance import assets as governance
 from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, lookback
-from retail_assets.defs.publishing import SCHEMA_CHECK, column_schema
+from retail_assets.defs.publishing import SCHEMA_CHECK, column_schema, rows_by_day_table
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census
 from retail_assets.lib import schemas
 from retail_assets.lib.frames import markdown_table
 from retail_assets.lib.sql_models import (
-    ModelResult,
     ModelRunError,
     SqlModel,
     load_models,
     view_sql,
 )
-from retail_assets.lib.sql_runner import LINEAGE_COLUMNS, ChecksFailed, materialize
+from retail_assets.lib.sql_runner import LINEAGE_COLUMNS, ChecksFailed, RunChecks, materialize
 
 SQL_DIR = Path(
     os.environ.get("RETAIL_SQL_DIR", Path(__file__).resolve().parents[3] / "dbt_like_sql")
@@ -130,43 +133,57 @@ def _lineage_metadata(lineage: dict[str, list[tuple[str, str, str]]]) -> dg.Tabl
 
 
 def _check_results(
-    model: SqlModel, key: dg.AssetKey, result: ModelResult, report: schemas.ValidationReport
+    model: SqlModel, key: dg.AssetKey, checks: RunChecks
 ) -> list[dg.AssetCheckResult]:
+    """One result per check for the run, over every window it computed."""
+    report = checks.report
+    ranged = len(checks.days) > 1
+    days_meta = {"days_checked": len(checks.days)} if checks.days else {}
+    schema_days = checks.schema_failed_days
     out = [
         dg.AssetCheckResult(
             asset_key=key,
             check_name=SCHEMA_CHECK,
             passed=report.passed,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=None if report.passed else report.message().splitlines()[0],
+            description=None
+            if report.passed
+            else report.message().splitlines()[0]
+            + (f" on day(s) {schema_days[0]}..{schema_days[-1]}" if ranged and schema_days else ""),
             metadata={
                 "rows_checked": report.rows,
+                **days_meta,
                 **({"failures": dg.MetadataValue.md(report.markdown())} if report.failures else {}),
+                **({"failed_days": dg.MetadataValue.json(schema_days)} if schema_days else {}),
             },
         )
     ]
-    for outcome in result.tests:
-        test = outcome.test
+    for summary in checks.tests.values():
+        test = summary.test
+        where = summary.where() if checks.days else ""
+        metadata = {
+            "failing_rows": summary.failing_rows,
+            "rows_checked": checks.rows,
+            **days_meta,
+            "examples": dg.MetadataValue.json([schemas.mask_pii(e)[:80] for e in summary.examples]),
+            "sql": dg.MetadataValue.md(f"```sql\n{test.failing_sql}\n```"),
+        }
+        if summary.failing_days:
+            metadata["failing_rows_by_day"] = dg.MetadataValue.json(summary.failing_days)
         out.append(
             dg.AssetCheckResult(
                 asset_key=key,
                 check_name=test.name,
-                passed=outcome.passed,
+                passed=summary.passed,
                 severity=dg.AssetCheckSeverity.ERROR
                 if test.severity == "error"
                 else dg.AssetCheckSeverity.WARN,
                 description=None
-                if outcome.passed
-                else f"{outcome.failing_rows} of {result.frame.height} rows fail: "
-                f"{test.description}",
-                metadata={
-                    "failing_rows": outcome.failing_rows,
-                    "rows_checked": result.frame.height,
-                    "examples": dg.MetadataValue.json(
-                        [schemas.mask_pii(e)[:80] for e in outcome.examples]
-                    ),
-                    "sql": dg.MetadataValue.md(f"```sql\n{test.failing_sql}\n```"),
-                },
+                if summary.passed
+                else f"{summary.failing_rows} of {checks.rows} rows fail"
+                + (f" ({where})" if where else "")
+                + f": {test.description}",
+                metadata=metadata,
             )
         )
     return out
@@ -198,10 +215,9 @@ def build_sql_asset(
         deps=deps,
         group_name=model.header.group,
         partitions_def=daily_partitions if model.partitioned else None,
-        # A backfill runs up to backfill_days days per run, each run one SQL query.
-        backfill_policy=dg.BackfillPolicy.multi_run(model.header.backfill_days)
-        if model.partitioned
-        else None,
+        # A backfill's whole range in one run (operations.with_operations may bound it): the
+        # runner queries it backfill_days days at a time, so memory does not grow with it.
+        backfill_policy=dg.BackfillPolicy.single_run() if model.partitioned else None,
         kinds=_KINDS.get(model.materialized, {"duckdb", "sql", "parquet"}),
         owners=[model.header.owner] if model.header.owner else None,
         tags={t: "" for t in model.header.tags},
@@ -237,7 +253,7 @@ def build_sql_asset(
                 description=f"dbt_like_sql/{model.rel}: {exc}", allow_retries=False
             ) from None
         except ModelRunError as exc:
-            sql = model.render(start, end)
+            sql = model.render(*getattr(exc, "window", (start, end)))
             raise dg.Failure(
                 description=f"dbt_like_sql/{exc}\nNothing was written.",
                 metadata={"rendered_sql": dg.MetadataValue.md(f"```sql\n{sql}\n```")},
@@ -245,24 +261,41 @@ def build_sql_asset(
             ) from None
         except ChecksFailed as exc:
             context.log.error(str(exc))
-            yield from _check_results(model, key, exc.result, exc.report)
+            yield from _check_results(model, key, exc.checks)
             where = f"window [{start}, {end})" if window else "(all)"
             raise dg.Failure(
                 description=f"dbt_like_sql/{model.rel}: {exc}\nNothing was written; "
                 f"{model.schema}.{model.name} {where} is unchanged.",
+                metadata={"failed_days": dg.MetadataValue.json(exc.failed_days)}
+                if exc.failed_days
+                else None,
                 allow_retries=False,
             ) from None
         if done.view is not None and done.view.status == "busy":
             context.log.warning(f"view {done.view.name} not created yet: {done.view.detail}")
+        queries = len(done.windows)
         context.log.info(
             f"{model.schema}.{model.name}: {done.rows_written} rows"
-            + (f" in {done.partitions_written} partition(s)" if window else "")
+            + (
+                f" in {done.partitions_written} partition(s), {queries} quer"
+                + ("y" if queries == 1 else "ies")
+                if window
+                else ""
+            )
             + f" -> {done.location}"
         )
+        rendered = f"```sql\n{done.result.sql}\n```"
+        if queries > 1:
+            first_start, first_end = done.windows[0]
+            rendered = (
+                f"The first of {queries} queries, for [{first_start}, {first_end}); each query "
+                f"renders the same SQL for its own window of at most "
+                f"{model.header.backfill_days} days.\n\n" + rendered
+            )
         metadata = {
             "dagster/column_schema": column_schema(done.stamped, descriptions),
             "dagster/table_name": f"warehouse.{model.schema}.{model.name}",
-            "rendered_sql": dg.MetadataValue.md(f"```sql\n{done.result.sql}\n```"),
+            "rendered_sql": dg.MetadataValue.md(rendered),
             "sql_file": dg.MetadataValue.path(f"dbt_like_sql/{model.rel}"),
             "path": dg.MetadataValue.path(done.location),
             "preview": dg.MetadataValue.md(markdown_table(done.result.frame)),
@@ -273,7 +306,14 @@ def build_sql_asset(
             metadata["window"] = f"[{start}, {end})"
             metadata["window_rows"] = done.rows_written
             if done.partitions_written == 1:
+                # One day: the row count of that partition.
                 metadata["dagster/partition_row_count"] = done.rows_written
+            else:
+                # A range: one count would be wrong for each of its partitions.
+                metadata["days_written"] = done.partitions_written
+                metadata["rows_written"] = done.rows_written
+                metadata["rows_by_day"] = dg.MetadataValue.md(rows_by_day_table(done.rows_by_day))
+                metadata["queries"] = queries
         if done.lineage is not None:
             metadata["dagster/column_lineage"] = _lineage_metadata(done.lineage)
         elif done.lineage_error:
@@ -281,7 +321,8 @@ def build_sql_asset(
         yield dg.MaterializeResult(
             asset_key=key, metadata=metadata, data_version=dg.DataVersion(done.data_version)
         )
-        yield from _check_results(model, key, done.result, done.report)
+        assert done.checks is not None
+        yield from _check_results(model, key, done.checks)
 
     return decorator(_sql_asset)
 
