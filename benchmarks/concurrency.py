@@ -1,41 +1,57 @@
-"""Concurrency that holds: a backfill with concurrent runs while a second process reads.
+"""Concurrency that holds: a backfill launched as the UI does while a second process reads.
 
-    python benchmarks/concurrency.py            # 90 daily partitions at 1,000 customers
+    python benchmarks/concurrency.py            # 90 daily partitions at 20,000 customers
     python benchmarks/concurrency.py --quick    # 10 daily partitions
 
 Starts a real ``dagster dev`` (webserver, daemon, code server; ``tests/dagster_server.py``)
-with its own ``DAGSTER_HOME`` (the packaged ``dagster.yaml``: at most 3 runs in progress, pools
-of 2 slots) and data folder, then, through the GraphQL API only:
+with its own ``DAGSTER_HOME`` (the packaged ``dagster.yaml``) and data folder, then, through
+the GraphQL API only:
 
 1. launches the ``reference_data`` job and waits for it;
 2. starts a reader: another process that every second opens ``warehouse.duckdb`` with
    ``duckdb.connect(path, read_only=True)``, counts the rows of a few views and closes;
-3. launches a partition backfill of :data:`SELECTION` (the daily assets of the ``sources`` and
-   ``governance`` groups and one incremental SQL model) over the partitions and polls it until
-   it and every run it launched have finished;
-4. checks every table of the selection: the catalog view's ``count(*)`` (for tables with a
-   view), the rows of the lake's partition files and the ``dagster/partition_row_count`` of
-   each partition's latest materialization must agree, with no key twice.
+3. launches a backfill of :data:`SELECTION` (the daily assets of the ``sources`` and
+   ``governance`` groups and one incremental SQL model) the way the UI's asset graph does
+   (``launchPartitionBackfill`` with ``assetSelection`` and ``partitionNames``: an asset
+   backfill, so the assets' backfill policies apply; with single-run policies the daemon
+   launches one run per policy batch, tagged ``dagster/asset_partition_range_start``/``_end``)
+   and polls it until it and every run it launched have finished;
+4. reconciles every table of the selection: the catalog view's ``count(*)`` (for tables with
+   a view), the rows in the lake's partition files (their Parquet footers) and Dagster's
+   metadata must agree, with no natural key twice and no partition materialized twice.
+
+   Dagster's metadata per run: a one-day run reports ``dagster/partition_row_count``; a range
+   run gives every partition of its range the same metadata, so its rows are counted once per
+   run (``rows_written``, or an SQL model's ``window_rows``), and its ``rows_by_day`` table
+   (per day up to two weeks, per week beyond) is compared with the lake's footers, day by day
+   or week by week.
 
 Prints one ``name: value`` per line (progress goes to stderr):
 
 - ``runs``, ``failed_runs``: runs the backfill launched, and those that did not succeed.
-- ``one_day_runs``, ``sql_model_runs``, ``oversized_runs``: runs of the Python assets (one day
-  each: one per day), of the SQL model (each up to its ``backfill_days``, 31, days: the daemon
-  launches one for the days whose parents are done, so between 1 and one per day), and runs
-  covering more days than their assets' backfill policy allows.
-- ``max_concurrent_runs``: the most runs in progress at once, as the run queue counts them
-  (``STARTING``, i.e. the run's process loading the code, or ``STARTED``), sampled every 2 s.
-- ``max_overlapping_executions``: the most runs between their ``RUN_START`` event and their end
-  at the same moment (from the runs' start and end times).
+- ``policy_batches``: the runs the assets' backfill policies call for (the most, over the
+  selected assets, of ``ceil(days / max_partitions_per_run)``; 1 for single-run policies);
+  ``range_runs``, ``one_day_runs``: runs covering several days, one day;
+  ``oversized_runs``: runs covering more days than one of their assets' policy allows.
+- ``max_concurrent_runs``: the most runs in progress at once (``STARTING`` or ``STARTED``),
+  sampled every 2 s; ``max_overlapping_executions``: the most runs between their start and
+  end at the same moment.
 - ``reader_queries``, ``reader_failures``, ``reader_not_yet``: the reader's queries answered,
   not answered (the catalog could not be opened or the query failed), and answered "no such
   view yet" (a table whose first partition is not written yet: not a failure).
 - ``duplicate_rows``: rows minus distinct natural keys, over every table.
-- ``lost_rows``: rows the materializations reported minus distinct keys found, over every table.
-- ``row_count_mismatches``, ``missing_partitions``: tables whose catalog, lake and metadata
-  counts disagree; (table, day) pairs without a materialization.
-- ``backfill_seconds``, ``wall_seconds``.
+- ``lost_rows``: rows Dagster's metadata reported minus distinct keys found, over every table.
+- ``row_count_mismatches``: tables whose metadata, lake and catalog totals disagree;
+  ``partition_count_mismatches``: days (or weeks, for a long range's weekly table) whose
+  metadata count differs from the lake's footers; ``missing_partitions``: (table, day) pairs
+  without a materialization or without a file; ``duplicate_materializations``: (table, day)
+  pairs materialized more than once; ``reconciliation_problems``: what the tables' checks
+  found wrong (listed under ``problems`` in the details on stderr): totals that disagree, a
+  run without a row count, a range run whose ``days_written`` differs from the days Dagster
+  recorded for it, files outside the backfill, a catalog that could not be read.
+- ``rows_checked``, ``backfill_seconds`` (launch to the backfill complete with every run
+  finished), then where it went (:func:`run_phases`): ``to_first_run_seconds``,
+  ``queued_seconds``, ``running_seconds``, ``after_runs_seconds``; ``wall_seconds``.
 
 The test ``tests/test_concurrency.py`` runs :func:`run_scenario` on 10 partitions.
 """
@@ -48,6 +64,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import sys
 import tempfile
 import time
@@ -68,7 +85,7 @@ from dagster_server import (  # noqa: E402
 )
 
 START_DATE = dt.date(2025, 1, 1)
-CUSTOMERS = 1_000
+CUSTOMERS = 20_000
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,6 @@ class Table:
     #: table without an id of its own); empty: not checked.
     natural_key: tuple[str, ...] = ()
     landing: bool = False  # PII: in the landing area, no catalog view
-    days_per_run: int = 1  # the asset's BackfillPolicy.multi_run(max_partitions_per_run)
 
     @property
     def schema(self) -> str:
@@ -96,7 +112,7 @@ class Table:
 
 
 #: The backfill: every daily asset of the sources and governance groups, and one incremental
-#: SQL model (31 days per run) on top of them.
+#: SQL model on top of them.
 SELECTION = (
     Table("raw/sessions", ("*",), landing=True),  # the GA4 export shape has no event id
     Table("raw/app_events", ("event_id",), landing=True),
@@ -105,7 +121,7 @@ SELECTION = (
     Table("governed/sessions", ("*",)),
     Table("governed/app_events", ("event_id",)),
     Table("governed/consent_audit", ("event_date",)),
-    Table("features/daily_sales_by_category", ("sales_date", "category"), days_per_run=31),
+    Table("features/daily_sales_by_category", ("sales_date", "category")),
 )
 #: What the reader counts every second.
 READER_VIEWS = ("governed.sessions", "raw.transactions", "features.daily_sales_by_category")
@@ -131,23 +147,21 @@ def run_days(run: dict) -> int:
     return (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days + 1
 
 
-def runs_by_policy(run_list: list[dict], tables: tuple[Table, ...]) -> tuple[dict[int, int], int]:
-    """Runs per backfill policy (days per run), and runs covering more days than theirs.
+def policy_batches(policies: dict[str, int | None], n_days: int) -> int:
+    """The runs the backfill policies call for: the most over the assets, each needing
+    ``ceil(n_days / max_partitions_per_run)`` (one for a single-run policy, ``None``)."""
+    return max((math.ceil(n_days / m) if m else 1 for m in policies.values()), default=0)
 
-    The Python assets (one day per run) of a day go into one run together; the SQL model runs
-    on its own, once per batch of days whose parents the daemon found materialized (between
-    ``ceil(days / 31)`` and ``days`` runs).
-    """
-    policy = {t.key: t.days_per_run for t in tables}
-    counts: dict[int, int] = {}
-    oversized = 0
+
+def oversized_runs(run_list: list[dict], policies: dict[str, int | None]) -> int:
+    """Runs covering more days than the backfill policy of one of their assets allows."""
+    out = 0
     for r in run_list:
         keys = ["/".join(a["path"]) for a in r["assetSelection"] or []]
-        limit = min((policy[k] for k in keys if k in policy), default=0)
-        counts[limit] = counts.get(limit, 0) + 1
-        if run_days(r) > limit:
-            oversized += 1
-    return dict(sorted(counts.items())), oversized
+        limits = [policies[k] for k in keys if policies.get(k)]
+        if limits and run_days(r) > min(limits):
+            out += 1
+    return out
 
 
 # ---------------------------------------------------------------------------------- reader
@@ -279,6 +293,18 @@ query Runs($filter: RunsFilter) {
 }
 """
 
+_RUN_TIMES = """
+query Times($filter: RunsFilter) {
+  runsOrError(filter: $filter) {
+    __typename
+    ... on Runs {
+      results { runId creationTime startTime endTime stepStats { stepKey startTime endTime } }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
 _RUN_ERRORS = """
 query Logs($runId: ID!) {
   logsForRun(runId: $runId) {
@@ -301,9 +327,22 @@ query Mats($key: AssetKeyInput!, $partitions: [String!]) {
     ... on Asset {
       assetMaterializations(partitions: $partitions) {
         partition runId timestamp
-        metadataEntries { label ... on IntMetadataEntry { intRepr } }
+        metadataEntries {
+          label
+          ... on IntMetadataEntry { intRepr }
+          ... on MarkdownMetadataEntry { mdStr }
+        }
       }
     }
+  }
+}
+"""
+
+_POLICIES = """
+query Policies($keys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $keys) {
+    assetKey { path }
+    backfillPolicy { policyType maxPartitionsPerRun }
   }
 }
 """
@@ -332,9 +371,56 @@ def launch_job(server: DagsterServer, job: str) -> str:
     return _ok(answer, "launchRun", "LaunchRunSuccess")["run"]["runId"]
 
 
+def backfill_policies(server: DagsterServer, tables: tuple[Table, ...]) -> dict[str, int | None]:
+    """Each table's ``max_partitions_per_run`` as the server sees it (None: single run)."""
+    answer = server.graphql(_POLICIES, {"keys": [{"path": t.key.split("/")} for t in tables]})
+    out: dict[str, int | None] = {}
+    for node in answer["assetNodes"]:
+        policy = node["backfillPolicy"] or {}
+        out["/".join(node["assetKey"]["path"])] = policy.get("maxPartitionsPerRun")
+    return out
+
+
 def runs(server: DagsterServer, **filter_: Any) -> list[dict]:
     answer = server.graphql(_RUNS, {"filter": filter_})
     return _ok(answer, "runsOrError", "Runs")["results"]
+
+
+def run_phases(
+    server: DagsterServer, backfill_id: str, launched: float, done: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Where the backfill's time went, from its runs' timestamps (epoch seconds).
+
+    ``to_first_run``: launch to the first run created (the backfill daemon's tick);
+    ``queued``: first run created to its ``RUN_START`` (the run queue, then the run worker
+    starting and loading the code); ``running``: first start to last end; ``after_runs``: last
+    end to the backfill seen complete (the daemon's next tick, and this script's 2 s polls).
+    And each step's seconds (summed over runs).
+    """
+    answer = server.graphql(
+        _RUN_TIMES, {"filter": {"tags": [{"key": "dagster/backfill", "value": backfill_id}]}}
+    )
+    results = _ok(answer, "runsOrError", "Runs")["results"]
+    created = [r["creationTime"] for r in results]
+    started = [r["startTime"] for r in results if r["startTime"]]
+    ended = [r["endTime"] for r in results if r["endTime"]]
+    if not (created and started and ended):
+        return {}, {}
+    phases = {
+        "to_first_run": min(created) - launched,
+        "queued": min(started) - min(created),
+        "running": max(ended) - min(started),
+        "after_runs": done - max(ended),
+    }
+    steps: dict[str, float] = {}
+    for r in results:
+        for st in r["stepStats"]:
+            if st["startTime"] and st["endTime"]:
+                steps[st["stepKey"]] = steps.get(st["stepKey"], 0) + st["endTime"] - st["startTime"]
+    return (
+        {k: round(v, 1) for k, v in phases.items()},
+        {k: round(v, 1) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])},
+    )
 
 
 def run_errors(server: DagsterServer, run_id: str, limit: int = 5) -> list[str]:
@@ -437,6 +523,12 @@ class TableCheck:
     catalog_rows: int | None = None  # None: landing table, no view
     distinct_keys: int | None = None
     missing_partitions: list[str] = field(default_factory=list)
+    #: Days (or weeks: "week of <Monday>") whose metadata count differs from the lake's footers.
+    partition_mismatches: list[str] = field(default_factory=list)
+    #: Days materialized more than once.
+    rematerialized: list[str] = field(default_factory=list)
+    #: Runs that wrote the table: days each covered, and how its rows were counted.
+    runs: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -457,46 +549,114 @@ class TableCheck:
         return self.expected == self.lake_rows == self.found
 
 
-def metadata_rows(
-    server: DagsterServer, table: Table, partitions: list[str]
-) -> tuple[int, list[str], list[str]]:
-    """Rows of the latest materialization of each partition, from its metadata; the days
-    without a materialization; the days whose materialization carries no row count.
+_MD_ROW = re.compile(r"^\|\s*(\d{4}-\d{2}-\d{2})\s*\|(.*)\|\s*$")
 
-    A one-day materialization carries ``dagster/partition_row_count``. A multi-day run (an SQL
-    model's backfill) records one materialization per day with the same metadata, the run's
-    ``window_rows``: counted once per run.
+
+def parse_rows_by_day(md: str) -> tuple[str, dict[str, int]]:
+    """A range run's ``rows_by_day`` table: ``("day", {day: rows})`` for a range of up to two
+    weeks, ``("week", {monday: rows})`` beyond (``publishing.rows_by_day_table``)."""
+    kind, out = "day", {}
+    for line in md.splitlines():
+        if line.lower().startswith("| week of"):
+            kind = "week"
+        m = _MD_ROW.match(line.strip())
+        if not m:
+            continue
+        cells = [c.strip().replace(",", "") for c in m.group(2).split("|")]
+        # per day: | day | rows |; per week: | week of | days | rows | fewest | most |
+        out[m.group(1)] = int(cells[0] if kind == "day" else cells[1])
+    return kind, out
+
+
+def _monday(day: str) -> str:
+    d = dt.date.fromisoformat(day)
+    return (d - dt.timedelta(days=d.weekday())).isoformat()
+
+
+def lake_rows_by_day(root: Path, table: Table) -> dict[str, int]:
+    """Rows of each partition file of the table, from its Parquet footer: ``{day: rows}``."""
+    import pyarrow.parquet as pq
+
+    base = root / "data" / ("landing" if table.landing else "lake") / table.schema / table.name
+    return {
+        f.parent.name.removeprefix("date="): pq.ParquetFile(f).metadata.num_rows
+        for f in sorted(base.glob("date=*/*.parquet"))
+    }
+
+
+def metadata_rows(
+    server: DagsterServer, table: Table, partitions: list[str], lake: dict[str, int]
+) -> TableCheck:
+    """Rows of the table by Dagster's metadata, reconciled with the lake's footers ``lake``.
+
+    The latest materialization of each day is grouped by run. A one-day run reports the day's
+    ``dagster/partition_row_count``. A range run gives every day of its range the same
+    metadata: its ``rows_written`` (an SQL model's ``window_rows``) counts once, its
+    ``days_written`` must equal the days Dagster recorded for it, and its ``rows_by_day``
+    must match the lake day by day (or week by week).
     """
+    c = TableCheck(table.key)
     answer = server.graphql(
         _MATERIALIZATIONS, {"key": {"path": table.key.split("/")}, "partitions": partitions}
     )
     asset = answer["assetOrError"]
     if asset["__typename"] != "Asset":
-        return 0, list(partitions), []
+        c.missing_partitions = list(partitions)
+        return c
     latest: dict[str, dict] = {}
+    seen: dict[str, int] = {}
     for m in asset["assetMaterializations"]:
         p = m["partition"]
+        seen[p] = seen.get(p, 0) + 1
         if p not in latest or float(m["timestamp"]) > float(latest[p]["timestamp"]):
             latest[p] = m
-    total, windows, uncounted = 0, {}, []
+    c.rematerialized = sorted(p for p, n in seen.items() if n > 1)
+    c.missing_partitions = [p for p in partitions if p not in latest or p not in lake]
+    by_run: dict[str, list[dict]] = {}
     for m in latest.values():
-        meta = {e["label"]: e.get("intRepr") for e in m["metadataEntries"]}
-        if meta.get("dagster/partition_row_count") is not None:
-            total += int(meta["dagster/partition_row_count"])
-        elif meta.get("window_rows") is not None:
-            windows[m["runId"]] = int(meta["window_rows"])
-        else:
-            uncounted.append(m["partition"])
-    missing = [p for p in partitions if p not in latest]
-    return total + sum(windows.values()), missing, sorted(uncounted)
-
-
-def lake_rows(root: Path, table: Table) -> int:
-    """Rows of every partition file of the table, read file by file."""
-    import pyarrow.parquet as pq
-
-    base = root / "data" / ("landing" if table.landing else "lake") / table.schema / table.name
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in sorted(base.glob("date=*/*.parquet")))
+        by_run.setdefault(m["runId"], []).append(m)
+    for run_id, mats in by_run.items():
+        days = sorted(m["partition"] for m in mats)
+        meta = {e["label"]: e.get("intRepr", e.get("mdStr")) for e in mats[0]["metadataEntries"]}
+        span = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
+        if len(days) == 1 and meta.get("dagster/partition_row_count") is not None:
+            n = int(meta["dagster/partition_row_count"])
+            c.expected += n
+            c.runs[run_id] = f"{span}: partition_row_count {n}"
+            if lake.get(days[0]) != n:
+                c.partition_mismatches.append(f"{days[0]}: metadata {n}, lake {lake.get(days[0])}")
+            continue
+        total = meta.get("rows_written", meta.get("window_rows"))
+        if total is None:
+            c.problems.append(f"run {run_id} ({span}): no row count in its metadata")
+            c.missing_partitions += days
+            continue
+        c.expected += int(total)
+        c.runs[run_id] = f"{span}: rows_written {total}"
+        written = meta.get("days_written")
+        if written is not None and int(written) != len(days):
+            c.problems.append(
+                f"run {run_id} wrote {written} days, Dagster recorded {len(days)} for it "
+                "(part of its range rewritten since, or a partition recorded twice)"
+            )
+        in_lake = sum(lake.get(d, 0) for d in days)
+        if in_lake != int(total):
+            c.partition_mismatches.append(
+                f"run {run_id} ({span}): metadata {total}, lake {in_lake}"
+            )
+        if meta.get("rows_by_day"):
+            kind, counts = parse_rows_by_day(meta["rows_by_day"])
+            buckets: dict[str, int] = {}
+            for d in days:
+                b = d if kind == "day" else _monday(d)
+                buckets[b] = buckets.get(b, 0) + lake.get(d, 0)
+            for b in sorted(set(buckets) | set(counts)):
+                if counts.get(b) != buckets.get(b):
+                    label = b if kind == "day" else f"week of {b}"
+                    c.partition_mismatches.append(
+                        f"{label}: rows_by_day {counts.get(b)}, lake {buckets.get(b)}"
+                    )
+    return c
 
 
 def check_rows(
@@ -507,15 +667,12 @@ def check_rows(
     warehouse = root / "data" / "warehouse.duckdb"
     checks = []
     for t in tables:
-        c = TableCheck(t.key)
-        c.expected, c.missing_partitions, uncounted = metadata_rows(server, t, partitions)
-        if uncounted:
-            c.problems.append(
-                f"no dagster/partition_row_count for {len(uncounted)} partition(s), e.g. "
-                f"{uncounted[0]}: written as a partition?"
-            )
-            c.missing_partitions += uncounted
-        c.lake_rows = lake_rows(root, t)
+        lake = lake_rows_by_day(root, t)
+        c = metadata_rows(server, t, partitions, lake)
+        extra = sorted(set(lake) - set(partitions))
+        if extra:
+            c.problems.append(f"{len(extra)} file(s) outside the backfill, e.g. {extra[0]}")
+        c.lake_rows = sum(lake.values())
         if t.natural_key == ("*",):
             distinct = "SELECT DISTINCT * EXCLUDE (lineage_id, processed_at) FROM {}"
         else:
@@ -572,23 +729,25 @@ def run_scenario(
             raise RuntimeError(f"reference_data {status}: {run_errors(server, ref)}")
         reader = Reader(root / "data" / "warehouse.duckdb", root / "reader.json").start()
         try:
-            t0 = time.monotonic()
+            t0, launched = time.monotonic(), time.time()
             backfill = launch_backfill(server, tables, partitions)
             log(f"backfill {backfill}: {len(tables)} assets x {n_days} partitions")
             backfill_runs, in_progress = wait_for_backfill(server, backfill, timeout)
-            backfill_seconds = time.monotonic() - t0
+            backfill_seconds, done = time.monotonic() - t0, time.time()
         finally:
             read = reader.stop()
         failed = [r for r in backfill_runs if r["status"] != "SUCCESS"]
         failures = {r["runId"]: run_errors(server, r["runId"]) for r in failed[:5]}
         log(f"backfill done in {backfill_seconds:.0f} s; checking rows")
         checks = check_rows(server, root, tables, partitions)
-    by_policy, oversized = runs_by_policy(backfill_runs, tables)
+        policies = backfill_policies(server, tables)
+        phases, steps = run_phases(server, backfill, launched, done)
     metrics = {
         "runs": len(backfill_runs),
-        "one_day_runs": by_policy.get(1, 0),
-        "sql_model_runs": sum(n for p, n in by_policy.items() if p > 1),
-        "oversized_runs": oversized,
+        "policy_batches": policy_batches(policies, n_days),
+        "range_runs": sum(run_days(r) > 1 for r in backfill_runs),
+        "one_day_runs": sum(run_days(r) == 1 for r in backfill_runs),
+        "oversized_runs": oversized_runs(backfill_runs, policies),
         "failed_runs": len(failed),
         "max_concurrent_runs": in_progress,
         "max_overlapping_executions": max_overlap(backfill_runs),
@@ -598,12 +757,20 @@ def run_scenario(
         "duplicate_rows": sum(c.duplicate_rows for c in checks),
         "lost_rows": sum(c.lost_rows for c in checks),
         "row_count_mismatches": sum(not c.consistent for c in checks),
+        "partition_count_mismatches": sum(len(c.partition_mismatches) for c in checks),
         "missing_partitions": sum(len(c.missing_partitions) for c in checks),
+        "duplicate_materializations": sum(len(c.rematerialized) for c in checks),
+        "reconciliation_problems": sum(len(c.problems) for c in checks),
         "rows_checked": sum(c.found for c in checks),
         "backfill_seconds": round(backfill_seconds, 1),
+        **{f"{name}_seconds": value for name, value in phases.items()},
         "wall_seconds": round(time.monotonic() - t_wall, 1),
     }
     metrics["details"] = {
+        "customers": customers,
+        "days": n_days,
+        "backfill_policies": policies,
+        "step_seconds": steps,
         "reader": read,
         "failed_runs": failures,
         "tables": {
@@ -613,6 +780,9 @@ def run_scenario(
                 "catalog": c.catalog_rows,
                 "distinct_keys": c.distinct_keys,
                 "missing_partitions": c.missing_partitions,
+                "partition_mismatches": c.partition_mismatches[:20],
+                "rematerialized": c.rematerialized,
+                "runs": c.runs,
                 "problems": c.problems,
             }
             for c in checks
@@ -622,11 +792,17 @@ def run_scenario(
     return metrics
 
 
-def _runs_by_assets(run_list: list[dict]) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _runs_by_assets(run_list: list[dict]) -> dict[str, list[str]]:
+    """For each set of assets, the days of each run that materialized it."""
+    out: dict[str, list[str]] = {}
     for r in run_list:
         keys = ",".join(sorted("/".join(a["path"]) for a in r["assetSelection"] or []))
-        out[keys] = out.get(keys, 0) + 1
+        tags = {t["key"]: t["value"] for t in r["tags"]}
+        days = tags.get("dagster/partition") or (
+            f"{tags.get('dagster/asset_partition_range_start')}.."
+            f"{tags.get('dagster/asset_partition_range_end')}"
+        )
+        out.setdefault(keys, []).append(f"{days} {r['status']}")
     return out
 
 

@@ -5,6 +5,7 @@ damaged Parquet file. Real runs in subprocesses on an on-disk instance; the faul
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import signal
@@ -201,3 +202,52 @@ def test_the_scrub_removes_temporary_files_of_dead_runs_only(tmp_path):
     os.utime(old, (day_ago, day_ago))
     assert integrity.remove_stale_temp_files(lake, dg.AssetKey(list(TABLE))) == 1
     assert not old.exists() and live.exists()
+
+
+def test_after_a_year_long_range_the_check_reads_back_every_day_and_says_so_briefly(tmp_path):
+    """One run writes 2025 (365 partitions); its check decodes all 365 files, and its scope
+    is one line, not 365 dates. A file cut short in the middle of the range is named."""
+    from conftest import Pipeline
+
+    from retail_assets.defs import integrity
+
+    p = Pipeline(tmp_path, customers=200)
+    result = p.run_range("2025-01-01", "2025-12-31", selection=KEY)
+    assert result.success
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "parquet_files"]
+    meta = {k: v.value for k, v in check.metadata.items()}
+    (mat,) = [
+        m for m in result.asset_materializations_for_node("raw__transactions")
+        if m.partition == "2025-12-31"
+    ]
+    assert check.passed
+    assert meta["scope"] == "2025-01-01..2025-12-31 (365 days)"
+    assert check.description == "365 files whole: 2025-01-01..2025-12-31 (365 days)"
+    assert meta["files_checked"] == meta["partitions_checked"] == 365
+    assert meta["files_with_digest"] == 365
+    assert meta["rows"] == mat.metadata["rows_written"].value  # every row the run wrote
+
+    # The same read-back finds a damaged file on any day of the range, e.g. 1 July cut short.
+    assert len(p.lake.partition_files(*TABLE)) == 365
+    july = p.lake.partition_path(*TABLE, "2025-07-01")
+    july.write_bytes(july.read_bytes()[: july.stat().st_size // 2])
+    keys = [(dt.date(2025, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(365)]
+    bad = integrity.check_table(p.lake, dg.AssetKey(list(TABLE)), keys)
+    assert not bad.passed and bad.severity == dg.AssetCheckSeverity.ERROR
+    assert str(july) in bad.description and bad.metadata["files_checked"].value == 365
+    assert bad.metadata["scope"].value == "2025-01-01..2025-12-31 (365 days)"
+
+
+def test_the_scope_names_days_as_ranges():
+    from retail_assets.defs.integrity import describe_partitions
+
+    assert describe_partitions(None) == "every partition"
+    assert describe_partitions(["2025-03-01"]) == "2025-03-01"
+    assert describe_partitions(["2025-03-02", "2025-03-01"]) == "2025-03-01..2025-03-02 (2 days)"
+    gaps = ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-07", "2025-02-28", "2025-03-01"]
+    assert describe_partitions(gaps) == (
+        "2025-01-01..2025-01-03, 2025-01-07, 2025-02-28..2025-03-01 (6 days)"
+    )
+    every_other = [(dt.date(2025, 1, 1) + dt.timedelta(days=2 * i)).isoformat() for i in range(30)]
+    text = describe_partitions(every_other)
+    assert text.endswith("and 20 more ranges (30 days)") and len(text) < 200

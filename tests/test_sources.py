@@ -24,13 +24,22 @@ def _sense(fresh, cursor=None):
 
 
 def _execute(fresh, request):
+    """Run a request as the sensor daemon would: one partition, or a range by its tags."""
     job = fresh.defs.resolve_job_def(request.job_name)
     return job.execute_in_process(
         partition_key=request.partition_key,
         run_config=request.run_config,
+        tags=request.tags if request.partition_key_range else None,
         instance=fresh.instance,
         raise_on_error=False,
     )
+
+
+def _days(request) -> tuple[str, str] | None:
+    """``(first, last)`` of a request's days: a range, or one partition."""
+    if request.partition_key_range:
+        return request.partition_key_range.start, request.partition_key_range.end
+    return (request.partition_key, request.partition_key) if request.partition_key else None
 
 
 def _key(df: pl.DataFrame) -> pl.DataFrame:
@@ -124,11 +133,11 @@ def test_events_csv_via_mapping_and_sensor(fresh):
     )
     (inbox / "events.csv").write_text(csv)
     (inbox / "events_again.csv").write_text(csv)  # delivered twice
-    requests, _ = _sense(fresh)
-    assert sorted(r.partition_key for r in requests) == ["2025-03-01", "2025-03-02"]
-    day2 = next(r for r in requests if r.partition_key == "2025-03-02")
+    (request,) = _sense(fresh)[0]  # two consecutive days: one run of both
+    assert _days(request) == ("2025-03-01", "2025-03-02")
+    assert request.partition_key is None
     assert fresh.reference().success  # the customer base, whose consent governs the events
-    assert _execute(fresh, day2).success
+    assert _execute(fresh, request).success
     events = fresh.lake.read("raw", "app_events", ["2025-03-02"], landing=True).sort(
         "event_timestamp"
     )
@@ -138,13 +147,14 @@ def test_events_csv_via_mapping_and_sensor(fresh):
     # Visitors 7 and 8 are not in the customer base: consent unknown, so nothing is governed.
     governed = fresh.lake.read("governed", "app_events", ["2025-03-02"])
     assert governed.height == 0 and "customer_key" in governed.columns
+    assert fresh.lake.read("raw", "app_events", ["2025-03-01"], landing=True).height == 2
     record = fresh.instance.fetch_materializations(
         dg.AssetKey(["governed", "app_events"]), limit=1
     ).records[0]
-    meta = record.asset_materialization.metadata
-    assert meta["rows_in"].value == 3
+    meta = record.asset_materialization.metadata  # the run's: both days
+    assert meta["rows_in"].value == 5
     unknown = next(k for k in meta if k.startswith("dropped_unknown_customer"))
-    assert meta[unknown].value == 3
+    assert meta[unknown].value == 5
 
 
 def test_sales_history_and_overlapping_files(fresh):
@@ -203,3 +213,100 @@ def test_sensor_names_an_unreadable_file_and_waits_for_a_fix(fresh):
     bad.write_text(f"timestamp,visitorid,event,itemid\n{t},7,view,101\n")
     requests, _ = _sense(fresh, ctx.cursor)
     assert [r.partition_key for r in requests] == ["2025-03-01"]
+
+
+def test_ga4_files_of_many_days_request_one_run_per_contiguous_range(fresh):
+    """A month of exports dropped at once is one run, not one per day; a gap splits it."""
+    inbox = fresh.platform.inbox("ga4")
+    inbox.mkdir(parents=True)
+    sim = fresh.platform.simulator()
+    days = [dt.date(2025, 3, d) for d in (1, 2, 3, 4, 7)]
+    exported = {}
+    for day in days:
+        df = sim.sessions(day).head(40)
+        ingest.write_ga4_ndjson(df, inbox / f"events_{day:%Y%m%d}.json")
+        exported[day.isoformat()] = df.height
+    requests, cursor = _sense(fresh)
+    assert [(r.job_name, _days(r)) for r in requests] == [
+        ("sessions_ingest", ("2025-03-01", "2025-03-04")),
+        ("sessions_ingest", ("2025-03-07", "2025-03-07")),
+    ]
+    ranged, single = requests
+    assert ranged.partition_key is None
+    assert ranged.tags["dagster/asset_partition_range_start"] == "2025-03-01"
+    assert ranged.tags["dagster/asset_partition_range_end"] == "2025-03-04"
+    assert ranged.tags["landing_files"] == ", ".join(
+        f"events_2025030{d}.json" for d in (1, 2, 3, 4)
+    )
+    assert single.partition_key == "2025-03-07"  # one day: a plain partition, as before
+    assert "dagster/asset_partition_range_start" not in single.tags
+
+    # The range request is one run that ingests and governs all four days.
+    result = _execute(fresh, ranged)
+    assert result.success
+    for key in ("raw/sessions", "governed/sessions"):
+        records = fresh.instance.fetch_materializations(
+            dg.AssetKey.from_user_string(key), limit=100
+        ).records
+        assert sorted(r.partition_key for r in records) == [f"2025-03-0{d}" for d in (1, 2, 3, 4)]
+        assert {r.run_id for r in records} == {result.run_id}
+    for day in ("2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04"):
+        assert fresh.lake.read("raw", "sessions", [day], landing=True).height == exported[day]
+    assert not fresh.lake.partition_path("raw", "sessions", "2025-03-07", landing=True).exists()
+
+    # Nothing new: nothing asked. A re-export of one day inside the range re-runs that day.
+    assert _sense(fresh, cursor)[0] == []
+    sim.sessions(days[2]).head(60).write_parquet(inbox / "events_20250303_reexport.parquet")
+    requests, _ = _sense(fresh, cursor)
+    assert [(r.partition_key, r.partition_key_range) for r in requests] == [("2025-03-03", None)]
+
+
+def test_events_file_spanning_days_requests_ranges_bounded_by_max_days(fresh, monkeypatch):
+    """An events file over days 1-5 and 9: ranges 1-5 and 9; RETAIL_BACKFILL_MAX_DAYS=2 cuts
+    the first into 1-2, 3-4 and 5."""
+    inbox = fresh.platform.inbox("events")
+    inbox.mkdir(parents=True)
+    def noon(d: int) -> int:
+        return int(dt.datetime(2025, 3, d, 12, tzinfo=dt.UTC).timestamp() * 1000)
+
+    rows = "".join(f"{noon(d)},7,view,{100 + d}\n" for d in (1, 2, 3, 4, 5, 9))
+    (inbox / "events.csv").write_text("timestamp,visitorid,event,itemid\n" + rows)
+    requests, _ = _sense(fresh)
+    assert [(r.job_name, _days(r)) for r in requests] == [
+        ("app_events_ingest", ("2025-03-01", "2025-03-05")),
+        ("app_events_ingest", ("2025-03-09", "2025-03-09")),
+    ]
+    assert len({r.run_key for r in requests}) == 2
+    assert all(
+        r.run_config["ops"]["raw__app_events"]["config"]["source"] == "events_file"
+        for r in requests
+    )
+
+    monkeypatch.setenv("RETAIL_BACKFILL_MAX_DAYS", "2")
+    requests, _ = _sense(fresh)
+    assert [_days(r) for r in requests] == [
+        ("2025-03-01", "2025-03-02"),
+        ("2025-03-03", "2025-03-04"),
+        ("2025-03-05", "2025-03-05"),
+        ("2025-03-09", "2025-03-09"),
+    ]
+
+
+def test_contiguous_ranges():
+    from retail_assets.defs.sources.landing import contiguous_ranges
+
+    days = ["2025-03-04", "2025-03-01", "2025-03-02", "2025-03-02", "2025-03-31", "2025-04-01"]
+    assert contiguous_ranges(days) == [
+        ("2025-03-01", "2025-03-02"),
+        ("2025-03-04", "2025-03-04"),
+        ("2025-03-31", "2025-04-01"),  # across a month end
+    ]
+    assert contiguous_ranges([]) == []
+    year = [(dt.date(2025, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(365)]
+    assert contiguous_ranges(year) == [("2025-01-01", "2025-12-31")]
+    assert contiguous_ranges(year, max_days=100) == [
+        ("2025-01-01", "2025-04-10"),
+        ("2025-04-11", "2025-07-19"),
+        ("2025-07-20", "2025-10-27"),
+        ("2025-10-28", "2025-12-31"),
+    ]

@@ -5,11 +5,14 @@ check decodes every page and compares: a truncated file, a damaged footer or a f
 a data page fails it with ERROR severity, naming the file and partition.
 
 Run alongside a materialization it reads back only the partitions that run wrote (a cheap
-verify-after-write). Run on its own (the ``lake_integrity`` job, nightly at 05:30 UTC, or
-*Checks → Execute* in the UI) it scrubs every file of the table, and deletes temporary files
-that runs killed mid-write left behind (older than a day, so no live write is touched).
+verify-after-write): one day for the nightly run, every day of a backfill's range (a year in
+one run), named in its ``scope`` as ranges: ``2025-01-01..2025-12-31 (365 days)``. Run on its
+own (the ``lake_integrity`` job, nightly at 05:30 UTC, or *Checks → Execute* in the UI) it
+scrubs every file of the table, and deletes temporary files that runs killed mid-write left
+behind (older than a day, so no live write is touched).
 """
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +56,36 @@ def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str] | None:
     return None
 
 
+def describe_partitions(partitions: Sequence[str] | None) -> str:
+    """The partitions a check covered, briefly: ``2025-03-01``, ``2025-01-01..2025-12-31
+    (365 days)``, or consecutive days as ranges, ``2025-01-01..2025-01-03, 2025-01-07
+    (4 days)``; ``every partition`` for a scrub."""
+    if partitions is None:
+        return "every partition"
+    days = sorted(set(partitions))
+    if not days:
+        return "no partition"
+    if len(days) == 1:
+        return days[0]
+    spans: list[list[str]] = []
+    for day in days:
+        if spans and _next_day(spans[-1][1]) == day:
+            spans[-1][1] = day
+        else:
+            spans.append([day, day])
+    shown = [a if a == b else f"{a}..{b}" for a, b in spans]
+    if len(shown) > 10:  # a scattered set: the first ranges, and how many more
+        shown = [*shown[:10], f"and {len(shown) - 10} more ranges"]
+    return f"{', '.join(shown)} ({len(days)} days)"
+
+
+def _next_day(day: str) -> str | None:
+    try:
+        return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    except ValueError:  # not a daily key: never part of a range
+        return None
+
+
 def table_files(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> list[Path]:
     """The table's files in the lake and in the landing area (only ``partitions``, if given)."""
     schema, table = key.path
@@ -90,7 +123,7 @@ def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> d
             continue
         rows += n
         digests += digested
-    scope = "every partition" if partitions is None else f"partitions {', '.join(partitions)}"
+    scope = describe_partitions(partitions)
     metadata = {
         "files_checked": len(files),
         "rows": rows,
@@ -99,6 +132,8 @@ def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> d
     }
     if partitions is None:
         metadata["stale_temp_files_removed"] = remove_stale_temp_files(lake, key)
+    else:  # a run's days: each has its file (an asset in the landing area or in the lake)
+        metadata["partitions_checked"] = len({p.parent.name for p in files})
     if bad:
         metadata["corrupted_files"] = dg.MetadataValue.md("\n".join(f"- {b}" for b in bad))
         return dg.AssetCheckResult(
@@ -113,7 +148,7 @@ def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> d
         asset_key=key,
         check_name=CHECK_NAME,
         passed=True,
-        description=f"{len(files)} files whole ({scope})",
+        description=f"{len(files)} files whole: {scope}",
         metadata=metadata,
     )
 
