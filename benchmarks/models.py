@@ -2,11 +2,26 @@
 
     python benchmarks/models.py            # 20,000 customers, 365 days from 2025-01-01
     python benchmarks/models.py --quick    # 5,000 customers, 150 days
+    python benchmarks/models.py --assets DATA_DIR [--all-cpus]   # the Dagster model jobs
 
 Prints one ``metric: value`` per line; progress goes to stderr. Everything runs on **one
 core**: the process is pinned to one CPU before any library starts a thread (DuckDB's
 threads share it), thread pools are set to 1 (polars, BLAS), scikit-learn runs with
 ``n_jobs=1``, and the inputs are generated in one worker process on the same CPU.
+``--all-cpus`` leaves the process on every CPU (as ``retail-assets materialize`` runs).
+
+**``--assets DATA_DIR``**: time the model assets themselves, as the main command runs them,
+on a platform folder whose ``lake/`` a pipeline filled (``RETAIL_DATA_DIR`` of
+``retail-assets materialize``, or a test ``Pipeline``'s root): the ``model_training`` job
+(twice: a first training, then a retrain against the champion it made) and
+``model_monitoring``, in process, with the real definitions. The inputs are read through
+symbolic links from a scratch folder, so the folder given is never written.
+``assets_<step>_seconds`` per step (wall, from the run's step stats),
+``assets_<job>_seconds``/``_cpu_seconds`` per job, and per model the keys its
+materialization carries for the console summary: ``<model>_trained``,
+``<model>_training_seconds`` (fit, validation and the champion comparison, without scoring
+and publishing), ``<model>_training_rows``, ``<model>_training_span``,
+``<model>_headline_metric`` and ``<model>_headline_value``.
 
 **Inputs** (cached). ``benchmarks/sql_models.py``'s ``generate`` writes the simulated tables
 of ``--days`` days from 2025-01-01 for ``--customers`` customers (seed 42) into a lake, as
@@ -49,8 +64,9 @@ table) once. ``<model>_sql_seconds`` and ``<model>_rows`` per model.
   figures rest on a few hundred rows.
 - **propensity** (``retail_assets.lib.ml.propensity``): ``build_dataset`` over the
   ``user_features`` days (label: a purchase in ``user_daily_activity`` the next day; the
-  point-in-time audit runs), ``time_group_split`` (test: the last 7 as-of days, on 30 % of
-  customers never trained on), ``train`` (logistic regression fitted on the earlier days,
+  point-in-time audit runs), ``time_group_split`` (test: the last 7 as-of days, or 14 or 21
+  when 7 would hold under 100 test buyers as the asset does, ``propensity_test_days_chosen``;
+  on 30 % of customers never trained on), ``train`` (logistic regression fitted on the earlier days,
   calibrated and thresholded on the last 7 training days) and ``evaluate`` on the test rows:
   ``propensity_*`` for the model and ``propensity_<baseline>_*`` for "carted in the last
   24 h", the RFM sum and the SQL model's intent rule, each at the threshold chosen for it on
@@ -58,6 +74,7 @@ table) once. ``<model>_sql_seconds`` and ``<model>_rows`` per model.
 - **segments** (``retail_assets.lib.ml.segments``): ``fit_segments`` on the as-of day a week
   before the last, then on the last as-of day with ``previous=`` the first model.
   ``segments_share_<slug>``: share of the last day's customers per segment;
+  ``segments_silhouette``: the refit's mean silhouette (5,000 customers sampled);
   ``segments_stable_names``: among customers present on both days, the share whose segment
   name did not change, next to ``segments_stable_names_without_previous`` (the last day
   fitted afresh, named by archetypes only; ``segments_renamed_without_previous`` counts the
@@ -82,16 +99,21 @@ macro-F1 at least 0.85.
 from __future__ import annotations
 
 import os
+import sys
 
 # One core: pin the process and size the thread pools before numpy, polars, scikit-learn
-# and DuckDB load (threads inherit the affinity of the thread that creates them).
-for _var in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
-try:
-    _CPU: int | None = max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {_CPU})
-except (AttributeError, OSError):  # not Linux, or not allowed
-    _CPU = None
+# and DuckDB load (threads inherit the affinity of the thread that creates them). With
+# --all-cpus, neither (as the platform runs).
+_CPU: int | None = None
+if "--all-cpus" not in sys.argv:
+    for _var in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_var] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    try:
+        _CPU = max(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {_CPU})
+    except (AttributeError, OSError):  # not Linux, or not allowed
+        _CPU = None
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
@@ -99,7 +121,7 @@ import hashlib  # noqa: E402
 import logging  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
-import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 import warnings  # noqa: E402
@@ -162,6 +184,15 @@ DIRECTION_MARGIN = 0.10
 PROPENSITY_PR_AUC_RATIO = 2.0
 PROPENSITY_LIFT = 3.0
 SENTIMENT_MACRO_F1 = 0.85
+#: The propensity asset's PROPENSITY_MIN_TEST_BUYERS (not imported: that pulls in Dagster).
+PROPENSITY_MIN_TEST_BUYERS = 100
+#: Registry names of the models and their asset keys, for --assets.
+ASSET_MODELS = {
+    "sentiment": "ml/review_sentiment",
+    "direction": "ml/sales_direction_model",
+    "propensity": "ml/purchase_propensity",
+    "segments": "ml/customer_segments",
+}
 
 
 def _verdict(ok: bool | None) -> str:
@@ -324,7 +355,10 @@ def run_propensity(
     report("propensity_days", dataset["as_of_date"].n_unique())
     report("propensity_rows", dataset.height)
     report("propensity_customers", dataset["customer_key"].n_unique())
-    split = propensity.time_group_split(dataset, seed=seed)
+    # As the asset does: a week of test days, more when it would hold under 100 buyers.
+    test_days = propensity.choose_test_days(dataset, min_buyers=PROPENSITY_MIN_TEST_BUYERS)
+    report("propensity_test_days_chosen", test_days)
+    split = propensity.time_group_split(dataset, test_days=test_days, seed=seed)
     began = time.perf_counter()
     model = propensity.train(split.train, seed=seed)
     report("propensity_train_seconds", time.perf_counter() - began)
@@ -377,6 +411,7 @@ def run_segments(lake: Lake, first_day: dt.date, last_day: dt.date, seed: int) -
     report("segments_refit_seconds", time.perf_counter() - began)
     fresh = segments.fit_segments(after, seed=seed)
     report("segments_k", second.k)
+    report("segments_silhouette", segments.silhouette(second, after, seed=seed))
     report("segments_days", f"{first_day},{last_day}")
     report("segments_customers", after.height)
     shares = segments.profiles(second, after)
@@ -425,7 +460,8 @@ def run_segments(lake: Lake, first_day: dt.date, last_day: dt.date, seed: int) -
 
 def run_drift(dataset: pl.DataFrame, split: propensity.PropensitySplit) -> None:
     """PSI of the propensity inputs: training rows against the last week's rows."""
-    latest = dataset.filter(pl.col("as_of_date") >= split.test_start)
+    last_week = dataset["as_of_date"].max() - dt.timedelta(days=6)
+    latest = dataset.filter(pl.col("as_of_date") >= last_week)
     began = time.perf_counter()
     table = drift.feature_drift(
         propensity.model_matrix(split.train),
@@ -444,6 +480,82 @@ def run_drift(dataset: pl.DataFrame, split: propensity.PropensitySplit) -> None:
         report(f"drift_features_psi_above_{tag}", len(above))
         if above:
             log.info("PSI >= %s: %s", limit, ", ".join(above))
+
+
+def run_assets(source: Path, customers: int) -> int:
+    """Time the model_training (twice) and model_monitoring jobs on a copy-free view of a lake."""
+    import dagster as dg
+
+    from retail_assets.definitions import build_definitions
+    from retail_assets.defs.resources import RetailPlatform
+
+    lake_dir = source / "lake"
+    inputs = [d for d in ("raw", "governed", "features") if (lake_dir / d).is_dir()]
+    if not inputs:
+        log.error("%s has no lake/raw, governed or features: not a platform folder", source)
+        return 2
+    scratch = Path(tempfile.mkdtemp(prefix="models-assets-"))
+    try:
+        (scratch / "lake").mkdir()
+        for schema in inputs:  # read through links; models and registry land in scratch
+            (scratch / "lake" / schema).symlink_to((lake_dir / schema).resolve())
+        platform = RetailPlatform(
+            lake_root=str(scratch / "lake"),
+            landing_root=str(scratch / "landing"),
+            warehouse_path=str(scratch / "warehouse.duckdb"),
+            customers=customers,
+        )
+        defs = build_definitions(platform)
+        instance = dg.DagsterInstance.ephemeral()
+        report("cpu", NA if _CPU is None else _CPU)
+        report("assets_source", str(source))
+        for label, job in (
+            ("training", "model_training"),
+            ("retraining", "model_training"),
+            ("monitoring", "model_monitoring"),
+        ):
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, raise_on_error=False
+            )
+            report(f"assets_{label}_seconds", time.perf_counter() - wall)
+            report(f"assets_{label}_cpu_seconds", time.process_time() - cpu)
+            report(f"assets_{label}_success", result.success)
+            for stats in instance.get_run_step_stats(result.run_id):
+                if stats.end_time and stats.start_time:
+                    report(
+                        f"assets_{label}_{stats.step_key}_seconds",
+                        stats.end_time - stats.start_time,
+                    )
+            if not result.success:
+                return 1
+            if label == "monitoring":
+                (meta,) = [
+                    e.step_materialization_data.materialization.metadata
+                    for e in result.get_asset_materialization_events()
+                ]
+                report("drift_retrain_due", ",".join(sorted(meta["retrain_reasons"].value)))
+                continue
+            events = {
+                e.step_materialization_data.materialization.asset_key.to_user_string(): (
+                    e.step_materialization_data.materialization.metadata
+                )
+                for e in result.get_asset_materialization_events()
+            }
+            for name, key in ASSET_MODELS.items():
+                meta = {k: v.value for k, v in events[key].items()}
+                prefix = f"{label}_{name}"
+                report(f"{prefix}_trained", meta.get("trained"))
+                for k in ("training_seconds", "training_rows", "headline_metric"):
+                    report(f"{prefix}_{k}", meta.get(k, NA))
+                report(f"{prefix}_headline_value", meta.get("headline_value") or NA)
+                span = f"{meta.get('training_first')}..{meta.get('training_last')}"
+                report(f"{prefix}_training_span", span)
+                report(f"{prefix}_promoted", meta.get("promoted", NA))
+        report("peak_memory_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return 0
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _section(name: str, fn: Callable, *args):
@@ -473,9 +585,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the models (default 0)")
     parser.add_argument("--data-dir", type=Path, help="the lake's folder (default: a cache)")
     parser.add_argument("--max-disk-gb", type=float, default=MAX_DISK_GB)
+    parser.add_argument(
+        "--assets",
+        type=Path,
+        metavar="DATA_DIR",
+        help="time the Dagster model jobs on the lake of this platform folder instead",
+    )
+    parser.add_argument(
+        "--all-cpus", action="store_true", help="do not pin the process to one CPU"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    if args.assets is not None:
+        return run_assets(args.assets.absolute(), args.customers or 20_000)
     customers = args.customers or (5_000 if args.quick else 20_000)
     n_days = args.days or (150 if args.quick else 365)
     days = period(n_days, START)

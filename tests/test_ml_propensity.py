@@ -406,6 +406,30 @@ def test_split_without_training_days_is_an_error(dataset):
         p.time_group_split(dataset, test_days=60)
 
 
+def buyers_by_day(days: int, buyers_per_day: int, customers: int = 500) -> pl.DataFrame:
+    """Dataset-shaped rows: ``customers`` a day, the first ``buyers_per_day`` of them buyers."""
+    return pl.DataFrame(
+        {
+            "as_of_date": [FIRST_DAY + dt.timedelta(days=d) for d in range(days)] * customers,
+            "label": [int(c < buyers_per_day) for c in range(customers) for _ in range(days)],
+        }
+    )
+
+
+def test_the_test_period_grows_by_weeks_until_it_holds_enough_buyers():
+    # 0.3 x 30 = 9 test buyers a day: a week holds 63, two weeks 126.
+    assert p.choose_test_days(buyers_by_day(56, 30), min_buyers=100) == 14
+    # A large base keeps a week; a tiny one stops at three weeks.
+    assert p.choose_test_days(buyers_by_day(56, 300), min_buyers=100) == 7
+    assert p.choose_test_days(buyers_by_day(56, 1), min_buyers=100) == 21
+    # Never at the cost of the training days: at least 28 left after the test and a gap.
+    assert p.choose_test_days(buyers_by_day(40, 1), min_buyers=100) == 7
+    assert p.choose_test_days(buyers_by_day(49, 1), min_buyers=100) == 14
+    assert p.choose_test_days(buyers_by_day(50, 1), min_buyers=100) == 21
+    with pytest.raises(p.PropensityDataError, match="max_days"):
+        p.choose_test_days(buyers_by_day(56, 1), step=7, max_days=3)
+
+
 # ---------------------------------------------------------------------------- model
 
 

@@ -23,9 +23,11 @@ from retail_assets.lib.ml.segments import (
     behaviour_features,
     centroid_frame,
     fit_segments,
+    name_agreement,
     persona_crosstab,
     profile_figure,
     profiles,
+    silhouette,
 )
 from retail_assets.lib.plots import png_markdown
 
@@ -156,6 +158,25 @@ def test_refit_on_next_week_keeps_names_meaning(model1):
     # The high-spend, frequent cluster is still Brand Loyalist.
     prof = profiles(refit, week2).sort("mean_frequency_90d", descending=True)
     assert prof["segment_name"][0] == "Brand Loyalist"
+
+
+def test_silhouette_and_name_stability(model1, week1):
+    # Planted groups are far apart: a high silhouette; the same order of rows or not.
+    score = silhouette(model1, week1, seed=7)
+    assert 0.5 < score <= 1
+    assert silhouette(model1, week1.reverse(), seed=7) == pytest.approx(score)
+    sampled = silhouette(model1, week1, sample=300, seed=7)
+    assert sampled == pytest.approx(score, abs=0.1)
+    # Shuffling every customer's behaviour across columns destroys the structure.
+    noise = week1.with_columns(
+        pl.col(c).shuffle(seed=i) for i, c in enumerate(["views_30d", "frequency_90d"])
+    )
+    assert silhouette(model1, noise, seed=7) < score
+    assert name_agreement(model1, model1, week1) == 1.0
+    week2 = make_features(seed=2, day=dt.date(2025, 3, 8))
+    refit = fit_segments(week2, k=6, seed=7, previous=model1)
+    assert name_agreement(model1, refit, week2) > 0.95
+    assert name_agreement(model1, refit, week2.head(0)) is None
 
 
 def test_previous_names_come_before_archetypes(week1, model1):

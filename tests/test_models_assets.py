@@ -1,7 +1,7 @@
 """The model assets materialized in-process on a real lake and warehouse.
 
 One module-scoped world: 30 simulated days of app and web events, signals and user features
-(2,000 customers), then the ``model_training`` job three times:
+(2,000 customers, one range run), then the ``model_training`` job three times:
 
 1. on the real weekly direction table (a few weeks: the direction model is not trained yet);
 2. on a long synthetic weekly table whose lagged sentiment change drives next week's
@@ -95,8 +95,7 @@ def materialization(result, key: dg.AssetKey):
 def world(tmp_path_factory):
     p = Pipeline(tmp_path_factory.mktemp("models"), customers=2_000)
     assert p.reference().success
-    for day in DAYS:
-        assert p.run(day, selection=SELECTION).success, day
+    assert p.run_range(DAYS[0], DAYS[-1], selection=SELECTION).success
     runs = {"first": train(p)}
     holdout_start = dt.date(2024, 1, 1) + dt.timedelta(
         weeks=40 + 1 - models.DIRECTION_HOLDOUT_WEEKS
@@ -142,10 +141,15 @@ def test_direction_waits_for_enough_weeks_then_trains(world):
     p, runs = world
     first = materialization(runs["first"], models.SALES_DIRECTION)
     assert "needs 25" in first["not_trained"].value
+    assert first["trained"].value is False and "not trained" in first["headline"].value
     assert first["dagster/row_count"].value == 0
     second = materialization(runs["second"], models.SALES_DIRECTION)
+    assert second["trained"].value is True
     assert second["cv_roc_auc_margin_over_best_baseline"].value > 0.1
     assert second["promoted"].value is True
+    # The synthetic table: 40 complete weeks, the last 8 held out.
+    assert second["weeks"].value == 40
+    assert second["training_weeks"].value == 40 - models.DIRECTION_HOLDOUT_WEEKS
 
 
 def test_a_worse_challenger_does_not_replace_the_champion(world):

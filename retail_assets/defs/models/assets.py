@@ -19,15 +19,41 @@ writes come from the champion, whichever that is after the decision.
   and the propensity champion's live PR-AUC. ``model_retraining_sensor`` reads it and requests
   a retrain when drift, data growth or the live metric says so.
 
-Training runs weekly (``model_training``, Mondays 05:00 UTC), monitoring daily.
+Training runs weekly (``model_training``, Mondays 05:00 UTC), monitoring daily. Each model
+trains on what its design asks for, not on the whole history: sentiment on the reviews of the
+last ``RETAIL_MODEL_TRAINING_DAYS`` (56) days, propensity on the user features of those days,
+segments on the latest day, direction on every labeled week (a year is ~50 rows per
+category). At 20,000 customers and 365 days the four train in about 10 s of CPU
+(benchmarks/RESULTS.md).
+
+**Metadata every model materialization carries** (``ml/review_sentiment``,
+``ml/sales_direction_model``, ``ml/purchase_propensity``, ``ml/customer_segments``), for a
+summary to print any model alike:
+
+- ``trained``: True, or False when there was too little data; then ``not_trained`` says why
+  and the table is empty.
+- ``training_rows``, ``training_first``, ``training_last`` (ISO dates), ``training_days``
+  (``training_weeks`` for direction): what the served model was fitted on.
+- ``headline_metric``, ``headline_value``: sentiment ``macro_f1``; direction ``cv_roc_auc``
+  (with ``cv_best_baseline``, ``cv_best_baseline_roc_auc`` and
+  ``cv_roc_auc_margin_over_best_baseline``); propensity ``pr_auc`` (with ``base_rate`` and
+  ``pr_auc_over_base_rate``); segments ``silhouette`` (with ``k``, ``segment_names`` and
+  ``name_stability``).
+- ``headline``: the same in one sentence; ``training_seconds``: fit, validation and the
+  champion comparison.
+
+``ml/feature_drift`` and ``ml/model_decisions`` carry a ``headline`` too.
 """
 
 import datetime as dt
+import functools
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, MODELS_TAG
 from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
@@ -84,8 +110,13 @@ DIRECTION_HOLDOUT_WEEKS = 8
 DIRECTION_MIN_WEEKS = 12 + 5 + DIRECTION_HOLDOUT_WEEKS
 #: As-of days the propensity model needs: fitting, calibration (7) and test (7) days, gaps.
 PROPENSITY_MIN_DAYS = 22
+#: Buyers the propensity test rows should hold: below, the test period grows by whole weeks
+#: (up to 3) while the window leaves 4 weeks to train and calibrate on.
+PROPENSITY_MIN_TEST_BUYERS = 100
 #: Days of the latest data the drift and live metric look at.
 MONITOR_DAYS = 7
+#: On a first segmentation, name stability is measured against a fit this many days before.
+SEGMENT_STABILITY_DAYS = 7
 
 _SPEC = {
     "group_name": "models",
@@ -95,6 +126,23 @@ _SPEC = {
 
 
 # ---------------------------------------------------------------------------- helpers
+def single_threaded(fn):
+    """Run a model asset with one BLAS / OpenMP thread (scikit-learn's k-means, lbfgs, ...).
+
+    The models here are small (thousands to a few hundred thousand rows): a second thread
+    gains little, while on a busy 2-core machine OpenMP and OpenBLAS threads that spin-wait
+    for a core they do not get made k-means 15-30 times slower (12 s instead of 0.4-0.7 s at
+    20,000 customers, measured). Polars and DuckDB keep their own thread pools.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1):
+            yield from fn(*args, **kwargs)
+
+    return wrapper
+
+
 def model_registry(platform: RetailPlatform) -> ModelRegistry:
     """The registry inside the platform's lake."""
     return ModelRegistry(platform.lake().lake_root)
@@ -176,6 +224,44 @@ def _png(fig) -> dg.MetadataValue:
     return dg.MetadataValue.md(plots.png_markdown(fig))
 
 
+def _training_meta(
+    *,
+    rows: int,
+    first,
+    last,
+    metric: str,
+    value: float | None,
+    headline: str,
+    seconds: float,
+    days: int | None = None,
+    weeks: int | None = None,
+) -> dict:
+    """The keys every trained model's materialization carries (``trained`` is True).
+
+    ``training_rows`` (rows the model was fitted on), ``training_first``/``training_last``
+    (ISO dates of the data it was fitted on, None for a labeled file), ``training_days`` or
+    ``training_weeks``, ``headline_metric``/``headline_value`` (its main validation figure),
+    ``headline`` (one line for a person) and ``training_seconds``. A summary can print every
+    model from these alone; the model-specific keys stay next to them.
+    """
+    meta = {
+        "trained": True,
+        "training_rows": int(rows),
+        "training_first": str(first) if first is not None else None,
+        "training_last": str(last) if last is not None else None,
+    }
+    if days is not None:
+        meta["training_days"] = int(days)
+    if weeks is not None:
+        meta["training_weeks"] = int(weeks)
+    return meta | {
+        "headline_metric": metric,
+        "headline_value": round(float(value), 4) if value is not None else None,
+        "headline": headline,
+        "training_seconds": round(seconds, 2),
+    }
+
+
 #: Column types of the tables that may be published empty (not enough data to train yet).
 _EMPTY = {
     SALES_DIRECTION: {
@@ -207,7 +293,8 @@ def _not_trained(
     """
     context.log.warning(f"{key.to_user_string()}: not trained: {why}")
     empty = pl.DataFrame(schema=_EMPTY[key])
-    yield from publish_table(context, lake, key, empty, metadata={"not_trained": why})
+    meta = {"trained": False, "not_trained": why, "headline": f"not trained: {why}"}
+    yield from publish_table(context, lake, key, empty, metadata=meta)
 
 
 # ---------------------------------------------------------------------------- sentiment
@@ -258,6 +345,7 @@ def _stores(lake: Lake) -> list[str]:
     ],
     check_specs=[schema_check_spec(REVIEW_SENTIMENT), schema_check_spec(ENTITY_SENTIMENT)],
 )
+@single_threaded
 def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Train a sentiment challenger, keep the better model, score every text with it."""
     lake = platform.lake()
@@ -271,6 +359,7 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
     signals = lake.read("raw", "signals", days)
     frame, source = sentiment_training_data(platform, signals)
     context.log.info(f"training sentiment on {frame.height} labeled texts from {source}")
+    started = time.perf_counter()
     try:
         model = sentiment.train(frame, seed=SEED)
     except sentiment.SentimentDataError as exc:
@@ -294,6 +383,7 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
         else None
     )
     decision, best = _decide(context, registry, SENTIMENT, version, metrics, champion_metrics)
+    trained_in = time.perf_counter() - started
 
     texts = signals.filter(pl.col("source").is_in(["review", "social"]))
     scored = sentiment.score(best.model, texts["text"])
@@ -315,13 +405,27 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
     by_entity = sentiment.sentiment_by_entity(scored, tags).with_columns(
         pl.col("mentions").cast(pl.Int64), pl.lit(best.version, pl.Int64).alias("model_version")
     )
+    # The simulated reviews span the signal days read; a labeled file has no dates.
+    from_signals = not platform.sentiment_labels
     meta = {
+        **_training_meta(
+            rows=model.train_rows,
+            first=days[0] if from_signals else None,
+            last=days[-1] if from_signals else None,
+            days=len(days) if from_signals else None,
+            metric="macro_f1",
+            value=model.macro_f1,
+            headline=f"macro-F1 {model.macro_f1:.3f}, accuracy {model.accuracy:.3f} on "
+            f"{model.test_rows:,} held-out texts ({model.train_rows:,} trained on)",
+            seconds=trained_in,
+        ),
         "macro_f1": round(model.macro_f1, 4),
         "accuracy": round(model.accuracy, 4),
+        "test_rows": model.test_rows,
+        "labeled_rows": frame.height,
         "per_class": dg.MetadataValue.md(markdown_table(model.per_class)),
         "confusion_matrix": _png(sentiment.confusion_matrix_figure(model)),
         "training_source": source,
-        "training_rows": frame.height,
         "label_counts": dg.MetadataValue.json(
             dict(frame["label"].value_counts().sort("label").iter_rows())
         ),
@@ -347,6 +451,7 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
     check_specs=[schema_check_spec(SALES_DIRECTION)],
     **_SPEC,
 )
+@single_threaded
 def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Whether each category's revenue goes up or down next week, from last week's signals.
 
@@ -372,6 +477,7 @@ def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPla
             f"needs {DIRECTION_MIN_WEEKS} (materialize more days, then feature_tables)",
         )
         return
+    started = time.perf_counter()
     evaluation = direction.evaluate(dataset, seed=SEED)
     cut = sorted(dataset.frame["week_start"].unique().to_list())[-DIRECTION_HOLDOUT_WEEKS]
     early = direction.DirectionDataset(
@@ -397,6 +503,9 @@ def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPla
             "rows": early.frame.height,
             "first": str(early.frame["week_start"].min()),
             "last": str(early.frame["week_start"].max()),
+            # Rows of the weekly table when trained: the monitor's "new data" compares
+            # the table's rows now with these, like with like.
+            "table_rows": weekly.height,
         },
         code_version=CODE_VERSION,
         extra={"features": list(dataset.features)},
@@ -406,6 +515,7 @@ def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPla
         holdout_auc(registry.load(DIRECTION, champion.version).model) if champion else None
     )
     decision, best = _decide(context, registry, DIRECTION, version, ch_metrics, champ_metrics)
+    trained_in = time.perf_counter() - started
     calls = direction.predict(best.model, holdout)
     out = calls.select(
         "category",
@@ -416,12 +526,36 @@ def sales_direction_model(context: dg.AssetExecutionContext, platform: RetailPla
         pl.when(holdout["label"] == 1).then(pl.lit("up")).otherwise(pl.lit("down")).alias("actual"),
         pl.lit(best.version, pl.Int64).alias("model_version"),
     )
+    cv_auc = oof[direction.MAIN_MODEL].roc_auc
+    baseline_auc = oof[evaluation.best_baseline].roc_auc
+    tested = evaluation.predictions["week_start"]
     meta = {
-        "cv_roc_auc": round(oof[direction.MAIN_MODEL].roc_auc, 4),
+        **_training_meta(
+            rows=early.frame.height,
+            first=early.frame["week_start"].min(),
+            last=early.frame["week_start"].max(),
+            weeks=early.frame["week_start"].n_unique(),
+            metric="cv_roc_auc",
+            value=cv_auc,
+            headline=f"ROC-AUC {cv_auc:.3f} out of fold ({evaluation.n_splits}-fold "
+            f"expanding window, {tested.n_unique()} test weeks), "
+            f"{evaluation.roc_auc_margin:+.3f} over the best baseline "
+            f"({evaluation.best_baseline} {baseline_auc:.3f}); holdout "
+            f"{ch_metrics['roc_auc']:.3f} on the last {DIRECTION_HOLDOUT_WEEKS} weeks",
+            seconds=trained_in,
+        ),
+        "cv_roc_auc": round(cv_auc, 4),
         "cv_roc_auc_random_forest": round(oof[direction.ROBUSTNESS_MODEL].roc_auc, 4),
         "cv_best_baseline": evaluation.best_baseline,
+        "cv_best_baseline_roc_auc": round(baseline_auc, 4),
         "cv_roc_auc_margin_over_best_baseline": round(evaluation.roc_auc_margin, 4),
+        "cv_folds": evaluation.n_splits,
+        "cv_rows": evaluation.predictions.height,
+        "cv_test_first": str(tested.min()),
+        "cv_test_last": str(tested.max()),
         "holdout_roc_auc": round(ch_metrics["roc_auc"], 4),
+        "holdout_first": str(cut),
+        "holdout_last": str(holdout["week_start"].max()),
         "cv_metrics": dg.MetadataValue.md(markdown_table(evaluation.metrics_frame())),
         "roc_pr_curves": _png(evaluation.roc_pr_figure()),
         "weeks": weeks,
@@ -453,6 +587,7 @@ def propensity_inputs(lake: Lake, days: int) -> tuple[pl.DataFrame, pl.DataFrame
     check_specs=[schema_check_spec(PURCHASE_PROPENSITY)],
     **_SPEC,
 )
+@single_threaded
 def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Each active customer's probability of buying in the 24 hours after the latest day.
 
@@ -474,9 +609,12 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
             f"needs {PROPENSITY_MIN_DAYS}",
         )
         return
+    started = time.perf_counter()
     try:
         dataset = propensity.build_dataset(features, activity, days[0], days[-1], seed=SEED)
-        split = propensity.time_group_split(dataset, seed=SEED)
+        # A week of test days, more when a small customer base leaves few test buyers.
+        test_days = propensity.choose_test_days(dataset, min_buyers=PROPENSITY_MIN_TEST_BUYERS)
+        split = propensity.time_group_split(dataset, test_days=test_days, seed=SEED)
         model = propensity.train(split.train, seed=SEED)
         evaluation = propensity.evaluate(model, split.test)
     except propensity.PropensityDataError as exc:
@@ -501,6 +639,10 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
             "rows": split.train.height,
             "first": str(days[0]),
             "last": str(split.train_end),
+            # The user_features rows of every as-of day read (days[0]..window_last): the
+            # monitor's "new data" counts the rows since window_last against these.
+            "window_rows": features.height,
+            "window_last": str(days[-1]),
         },
         code_version=CODE_VERSION,
         extra={"features": list(propensity.SOURCE_FEATURES)},
@@ -513,12 +655,30 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
         cm = binary_metrics(split.test["label"].to_numpy(), p)
         champ_metrics = {"pr_auc": cm.pr_auc, "roc_auc": cm.roc_auc}
     decision, best = _decide(context, registry, PROPENSITY, version, ch_metrics, champ_metrics)
+    trained_in = time.perf_counter() - started
     latest = features.filter(pl.col("as_of_date") == days[-1])
     out = propensity.score(best.model, latest).with_columns(
         pl.lit(best.version, pl.Int64).alias("model_version")
     )
     rows = evaluation.metrics_frame()
+    best_baseline = max(propensity.BASELINES, key=lambda b: m[b].pr_auc)
+    test_buyers = int(split.test["label"].sum())
     meta = {
+        **_training_meta(
+            rows=split.train.height,
+            first=days[0],
+            last=split.train_end,
+            days=split.train["as_of_date"].n_unique(),
+            metric="pr_auc",
+            value=main.pr_auc,
+            headline=f"PR-AUC {main.pr_auc:.4f} = {evaluation.pr_auc_over_base_rate:.1f} x the "
+            f"base rate {main.base_rate:.4f} (best baseline {best_baseline} "
+            f"{m[best_baseline].pr_auc:.4f}), top-decile lift {main.top_decile_lift:.2f}, on "
+            f"{test_buyers:,} buyers of {split.test.height:,} held-out rows "
+            f"({split.test_start}..{split.test['as_of_date'].max()}, customers never "
+            "trained on)",
+            seconds=trained_in,
+        ),
         "pr_auc": round(main.pr_auc, 4),
         "base_rate": round(main.base_rate, 5),
         "pr_auc_over_base_rate": round(evaluation.pr_auc_over_base_rate, 3),
@@ -528,6 +688,14 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
         "brier": round(main.brier, 5) if main.brier is not None else None,
         "threshold": round(model.threshold, 4),
         "recall_at_threshold": round(main.recall_at_threshold, 4),
+        "best_baseline": best_baseline,
+        "best_baseline_pr_auc": round(m[best_baseline].pr_auc, 4),
+        "test_rows": split.test.height,
+        "test_buyers": test_buyers,
+        "test_first": str(split.test_start),
+        "test_last": str(split.test["as_of_date"].max()),
+        "calibration_first": str(model.calibration_days[0]),
+        "calibration_last": str(model.calibration_days[1]),
         "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(rows)),
         "lift_by_decile": dg.MetadataValue.md(markdown_table(evaluation.lift)),
         "roc_pr_curves": _png(evaluation.roc_pr_figure()),
@@ -564,6 +732,7 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
     ],
     check_specs=[schema_check_spec(CUSTOMER_SEGMENTS), schema_check_spec(SEGMENT_PROFILES)],
 )
+@single_threaded
 def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Refit the segments on the latest day; keep each name on its nearest cluster."""
     lake = platform.lake()
@@ -574,18 +743,39 @@ def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatfor
             description="features.user_features has no partitions yet", allow_retries=False
         )
     latest = lake.read("features", "user_features", [days[-1].isoformat()])
-    previous = registry.load_champion(SEGMENTS).model if registry.champion(SEGMENTS) else None
+    champion = registry.champion(SEGMENTS)
+    previous = registry.load(SEGMENTS, champion.version).model if champion else None
+    started = time.perf_counter()
     try:
         model = segments.fit_segments(latest, k=platform.segments, seed=SEED, previous=previous)
     except segments.SegmentError as exc:
         raise dg.Failure(
             description=f"features.user_features {days[-1]}: {exc}", allow_retries=False
         ) from exc
+    # How stable the names are: today's customers named by the last segmentation (the
+    # champion; on a first run, a fit on the day a week before) and by this one.
+    reference, reference_label = previous, None
+    if champion is not None:
+        fitted_on = champion.metadata.get("trained_on", {}).get("first", "?")
+        reference_label = f"champion v{champion.version} ({fitted_on})"
+    elif (week_before := days[-1] - dt.timedelta(days=SEGMENT_STABILITY_DAYS)) in days:
+        before = lake.read("features", "user_features", [week_before.isoformat()])
+        try:
+            reference = segments.fit_segments(before, k=platform.segments, seed=SEED)
+            reference_label = f"a fit on {week_before}"
+        except segments.SegmentError as exc:  # a measure only: the segments stand without it
+            context.log.info(f"no name stability against {week_before}: {exc}")
+    silhouette = segments.silhouette(model, latest, seed=SEED)
+    stability = (
+        segments.name_agreement(reference, model, latest) if reference is not None else None
+    )
+    trained_in = time.perf_counter() - started
     inertia = float(model.kmeans.inertia_) / max(model.fitted_rows, 1)
     version = registry.register(
         SEGMENTS,
         model,
-        {"inertia_per_customer": inertia},
+        {"inertia_per_customer": inertia}
+        | ({"silhouette": silhouette} if silhouette is not None else {}),
         holdout_id=f"as-of {days[-1]}",
         primary_metric="inertia_per_customer",
         higher_is_better=False,
@@ -622,7 +812,30 @@ def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatfor
         "top_persona",
         "top_persona_share",
     ).with_columns(pl.lit(version, pl.Int64).alias("model_version"))
+    shares = ", ".join(
+        f"{name} {share:.0%}" for name, share in profile.select("segment_name", "share").rows()
+    )
+    headline = f"{model.k} segments"
+    headline += f", silhouette {silhouette:.3f}" if silhouette is not None else ""
+    headline += f": {shares}"
+    if stability is not None:
+        headline += f"; {stability:.0%} of customers keep their name vs {reference_label}"
     meta = {
+        **_training_meta(
+            rows=latest.height,
+            first=days[-1],
+            last=days[-1],
+            days=1,
+            metric="silhouette",
+            value=silhouette,
+            headline=headline,
+            seconds=trained_in,
+        ),
+        "k": model.k,
+        "segment_names": dg.MetadataValue.json(list(profile["segment_name"])),
+        "silhouette": round(silhouette, 4) if silhouette is not None else None,
+        "name_stability": round(stability, 4) if stability is not None else None,
+        "name_stability_reference": reference_label,
         "segments": dg.MetadataValue.json(
             dict(profile.select("segment_name", "customers").iter_rows())
         ),
@@ -692,12 +905,18 @@ def model_decisions(context: dg.AssetExecutionContext, platform: RetailPlatform)
         )
     )
     champions = {name: registry.champion_version(name) for name in MODELS}
+    missing = [name for name, version in champions.items() if version is None]
+    headline = ", ".join(f"{name} v{v}" for name, v in champions.items() if v is not None)
+    headline = f"champions: {headline or 'none'}" + (
+        f"; no champion yet: {', '.join(missing)}" if missing else ""
+    )
     yield from publish_table(
         context,
         lake := platform.lake(),
         MODEL_DECISIONS,
         out,
         metadata={
+            "headline": headline,
             "champions": dg.MetadataValue.json(champions),
             "registry": dg.MetadataValue.path(str(lake.lake_root / "models")),
             "latest": dg.MetadataValue.md(markdown_table(out.tail(8))),
@@ -738,6 +957,7 @@ def _sample(frame: pl.DataFrame, n: int = 50_000) -> pl.DataFrame:
     check_specs=[schema_check_spec(FEATURE_DRIFT)],
     **_SPEC,
 )
+@single_threaded
 def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """How far each champion's inputs have moved since it was trained (PSI), and whether to retrain.
 
@@ -752,11 +972,19 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
     registry = model_registry(platform)
     frames, reasons, live = [], {}, {}
 
-    def monitor(name, champ, train, latest, features, span, rows_now=None, **live_kw) -> None:
-        """PSI of ``features`` between ``train`` and ``latest``, and why a retrain is due."""
+    def monitor(
+        name, champ, train, latest, features, span, rows_now=None, rows_at_training=None, **live_kw
+    ) -> None:
+        """PSI of ``features`` between ``train`` and ``latest``, and why a retrain is due.
+
+        ``rows_at_training`` and ``rows_now`` count the same thing (the source table's rows,
+        then and now) for the "new data" trigger; by default the champion's training rows,
+        and no growth.
+        """
         rows = _drift_rows(name, champ.version, train, latest, features, span)
         frames.append(rows)
-        rows_at_training = int(champ.metadata.get("trained_on", {}).get("rows", 0))
+        if rows_at_training is None:
+            rows_at_training = int(champ.metadata.get("trained_on", {}).get("rows", 0))
         reasons[name] = retrain_reasons(
             rows,
             rows_at_training=rows_at_training,
@@ -791,8 +1019,12 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
         except (propensity.PropensityDataError, IndexError) as exc:
             context.log.info(f"no live propensity metric: {exc}")
         live[PROPENSITY] = live_metric
+        # New data: user_features rows after the last as-of day the champion's run read,
+        # against the rows it read (older champions stored only their training rows).
+        seen_last = dt.date.fromisoformat(trained.get("window_last", trained["last"]))
+        seen_rows = int(trained.get("window_rows", trained.get("rows", 0)))
         newer = lake.partition_files(
-            "features", "user_features", _keys([d for d in feature_days if d > last])
+            "features", "user_features", _keys([d for d in feature_days if d > seen_last])
         )
         new_rows = pl.scan_parquet(newer).select(pl.len()).collect().item() if newer else 0
         monitor(
@@ -802,7 +1034,8 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
             latest,
             propensity.SOURCE_FEATURES,
             (recent[0], recent[-1]),
-            rows_now=int(trained.get("rows", 0)) + new_rows,
+            rows_at_training=seen_rows,
+            rows_now=seen_rows + new_rows,
             live_metric=live_metric,
             champion_metric=champ.metrics.get("pr_auc"),
         )
@@ -811,6 +1044,7 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
     if champ is not None and not weekly.is_empty():
         last = dt.date.fromisoformat(champ.metadata["trained_on"]["last"])
         weeks = sorted(weekly["week_start"].unique().to_list())[-4:]
+        trained = champ.metadata["trained_on"]
         monitor(
             DIRECTION,
             champ,
@@ -818,6 +1052,8 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
             weekly.filter(pl.col("week_start").is_in(weeks)),
             direction.SIGNAL_FEATURES,
             (weeks[0], weeks[-1] + dt.timedelta(days=6)),
+            # The weekly table's rows now against its rows when the champion was trained.
+            rows_at_training=int(trained.get("table_rows", trained.get("rows", 0))),
             rows_now=weekly.height,
         )
     champ = registry.champion(SEGMENTS)
@@ -870,10 +1106,18 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
     due = {name: r for name, r in reasons.items() if r}
     for name, r in due.items():
         context.log.warning(f"{name}: retrain due: " + "; ".join(r))
+    psi = out.filter(pl.col("psi").is_not_null() & ~pl.col("psi").is_nan())
+    worst = psi.sort("psi", descending=True).row(0, named=True) if psi.height else None
+    headline = f"{len(reasons)} models monitored"
+    if worst is not None:
+        headline += f", highest PSI {worst['psi']:.3f} ({worst['model']}: {worst['feature']})"
+    headline += "; retrain due: " + ", ".join(sorted(due)) if due else "; no retrain due"
     meta = {
+        "headline": headline,
         "retrain_reasons": dg.MetadataValue.json(due),
         "live_metrics": dg.MetadataValue.json(live),
         "models_monitored": dg.MetadataValue.json(sorted(reasons)),
+        "max_psi": round(float(worst["psi"]), 4) if worst is not None else None,
     }
     if not out.is_empty():
         meta["psi"] = _png(drift.drift_figure(out.filter(pl.col("model") == out["model"][0])))

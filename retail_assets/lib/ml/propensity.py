@@ -21,6 +21,8 @@ Design:
   as-of days, test rows the last ``test_days``, with ``gap_days`` between them so the last
   training label lies before the first test cutoff; and customers are split once with
   :class:`~sklearn.model_selection.GroupShuffleSplit`, so no test customer is ever trained on.
+  :func:`choose_test_days` lengthens the test period by whole weeks when a small customer
+  base would leave a week of test rows with few buyers.
 - **Model** (:func:`train`): a scikit-learn pipeline, by default a logistic regression on
   ``log1p``-transformed, standardized features (histogram gradient boosting is the
   alternative; on simulated data it ranked no better and took over ten times as long: the
@@ -382,6 +384,48 @@ def time_group_split(
     if shared:
         raise LeakageError(f"{len(shared)} customers are in both training and test rows")
     return PropensitySplit(train, test, train_end, test_start, gap_days)
+
+
+def choose_test_days(
+    dataset: pl.DataFrame,
+    *,
+    min_buyers: int = 100,
+    test_users: float = 0.3,
+    step: int = 7,
+    max_days: int = 21,
+    gap_days: int = 1,
+    min_train_days: int = 28,
+) -> int:
+    """How many as-of days to test on: ``step`` (a week), longer when that holds few buyers.
+
+    The test rows are the last days' rows of the ``test_users`` share of customers, so a
+    small customer base gives a test with few buyers and noisy metrics (about 50 buyers
+    a week at 2,000 customers). The period grows by whole weeks (so every weekday counts
+    alike) until the expected test buyers (``test_users`` times the buyers of those days)
+    reach ``min_buyers``, up to ``max_days``, and only while ``min_train_days`` days are left
+    to train and calibrate on. A large base keeps one week.
+    """
+    _require(dataset, ["as_of_date", "label"], DATASET_TABLE)
+    if step < 1 or max_days < step:
+        raise PropensityDataError("step must be at least 1 and max_days at least step")
+    if dataset.height == 0:
+        return step
+    per_day = dataset.group_by("as_of_date").agg(pl.col("label").sum().alias("buyers"))
+    last = per_day["as_of_date"].max()
+    span = (last - per_day["as_of_date"].min()).days + 1
+
+    def buyers(days: int) -> float:
+        since = last - dt.timedelta(days=days - 1)
+        return test_users * float(per_day.filter(pl.col("as_of_date") >= since)["buyers"].sum())
+
+    days = step
+    while (
+        buyers(days) < min_buyers
+        and days + step <= max_days
+        and span - (days + step) - gap_days >= min_train_days
+    ):
+        days += step
+    return days
 
 
 # ---------------------------------------------------------------------------- model

@@ -47,6 +47,7 @@ from matplotlib.figure import Figure
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.impute import SimpleImputer
+from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -55,6 +56,8 @@ DEFAULT_SEED = 42
 DEFAULT_N_INIT = 10
 #: Rows the k-means fit sees at most (a seeded sample of the sorted rows); every row is assigned.
 DEFAULT_FIT_SAMPLE = 200_000
+#: Customers the silhouette is computed on at most (a seeded sample): its cost is quadratic.
+DEFAULT_SILHOUETTE_SAMPLE = 5_000
 #: ``recency_days`` of a customer with no purchase in the 90-day window (the window's end + 1).
 NO_PURCHASE_RECENCY = 90
 
@@ -409,6 +412,46 @@ def assign(model: SegmentModel, user_features: pl.DataFrame) -> pl.DataFrame:
         pl.Series("segment_id", slugs.tolist(), dtype=pl.Utf8),
         pl.Series("segment_name", names.tolist(), dtype=pl.Utf8),
     )
+
+
+def silhouette(
+    model: SegmentModel,
+    user_features: pl.DataFrame,
+    sample: int | None = DEFAULT_SILHOUETTE_SAMPLE,
+    seed: int = DEFAULT_SEED,
+) -> float | None:
+    """Mean silhouette of the customers in ``model``'s segments, in its standardized space.
+
+    From -1 to 1: how much closer each customer is to its own segment than to the nearest
+    other one (0.25-0.5 is the usual range for behavioural segments, which overlap). Computed
+    on at most ``sample`` customers (seeded, rows sorted by ``customer_key`` first, so row order
+    does not matter); ``None`` when fewer than two segments have customers.
+    """
+    derived = behaviour_features(user_features).sort("customer_key")
+    if sample is not None and derived.height > sample:
+        derived = derived.sample(n=sample, seed=seed).sort("customer_key")
+    if derived.height < 3:
+        return None
+    x = model.pipeline[:-1].transform(_matrix(derived, model.features))
+    labels = model.kmeans.predict(x)
+    if not 2 <= np.unique(labels).size < derived.height:
+        return None
+    return float(silhouette_score(x, labels))
+
+
+def name_agreement(
+    previous: SegmentModel, model: SegmentModel, user_features: pl.DataFrame
+) -> float | None:
+    """Share of customers whose segment name is the same under ``previous`` and ``model``.
+
+    How stable the names are from one run to the next, on the same customers (``None`` for
+    no rows).
+    """
+    if user_features.height == 0:
+        return None
+    before = assign(previous, user_features)["segment_name"]
+    after = assign(model, user_features)["segment_name"]
+    return float((before == after).mean())
 
 
 def _with_segments(model: SegmentModel, user_features: pl.DataFrame) -> pl.DataFrame:
