@@ -1,8 +1,13 @@
 """Command line: ``retail-assets materialize | ui | catalog refresh | compile | score | verify``.
 
-``materialize`` runs the ``all_assets`` job in this process, one run per daily partition, on
-the Dagster instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), so the runs show up in
-the UI afterwards. ``ui`` starts ``dagster dev`` on the same instance.
+``materialize`` builds the whole platform for a range of days in this process, in a few runs
+on the Dagster instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), so the runs show up
+in the UI afterwards: the reference data, then every daily asset but the forecasts and
+activation over the whole range in ONE run (a single-run backfill), the whole-table SQL
+models, the forecast model selection, the last day's forecasts, the models and their monitor,
+and the plan for the last day. It prints a line per stage and a summary; Dagster's event
+stream stays in the instance (``--verbose`` prints it too). ``ui`` starts ``dagster dev`` on
+the same instance.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 import time
+import uuid
 from pathlib import Path
 
 log = logging.getLogger("retail_assets")
@@ -38,100 +45,425 @@ def _partitions(args: argparse.Namespace, settings) -> list[str]:
     return day_keys(start, end)
 
 
-def cmd_materialize(args: argparse.Namespace) -> int:
-    """Materialize every asset for a range of daily partitions, oldest first."""
+#: The forecasts run for the last day only, after the model selection.
+FORECAST_KEYS = ("ml/sales_forecasts", "ml/forecast_accuracy")
+#: Tags Dagster reads a run's partition range from (a single-run backfill).
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+#: Layers of the catalog, in the order of the summary.
+LAYERS = ("raw", "governed", "features", "ml", "activation")
+#: Without --verbose, Dagster's console logger prints nothing below CRITICAL: a failure is
+#: printed by us, plainly, and the event log in DAGSTER_HOME keeps every event for the UI.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+#: Dagster's switch for one planned-materialization event per asset and range run.
+PLANNED_EVENTS_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
+
+def _customers(value: str) -> int:
+    """``--customers``: a whole number of at least 10 (as ``RETAIL_CUSTOMERS``)."""
+    try:
+        n = int(value.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
+    if n < 10:
+        raise argparse.ArgumentTypeError(f"must be at least 10, got {n}")
+    return n
+
+
+def _user_error(error) -> str:
+    """The message of the error our code raised, under Dagster's wrappers (retries, steps)."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause or error.context
+    ours = [
+        e
+        for e in chain
+        if not (e.cls_name or "").startswith(("Dagster", "RetryRequested"))
+        and not e.message.startswith("Exceeded max_retries")
+    ]
+    picked = ours[0] if ours else chain[0]
+    message = picked.message.strip()
+    if picked.cls_name and not message.startswith(picked.cls_name):
+        message = f"{picked.cls_name}: {message}"
+    return message
+
+
+def _run_failure(stage_name: str, result):
+    """What failed in a finished run: each failed step and its message (or the run's)."""
     import dagster as dg
 
-    from retail_assets.definitions import defs
-    from retail_assets.lib.settings import Settings
+    from retail_assets.console import StageFailure
 
-    settings = Settings.from_env()
-    home = _dagster_home()
-    keys = _partitions(args, settings)
-    job = defs.resolve_job_def("all_assets")
-    log.info(
-        "materializing %d partitions %s..%s into %s (run history in %s)",
-        len(keys),
-        keys[0],
-        keys[-1],
-        settings.warehouse_path,
-        home,
-    )
-    started = time.monotonic()
-    tags = {"retail_assets/source": "cli"}
-    with dg.DagsterInstance.get() as instance:
-        # The reference data first (customer base, its governed version, product catalog,
-        # retail calendar): unpartitioned, built from simulation.yaml; daily assets read it.
-        reference = defs.resolve_job_def("reference_data")
-        result = reference.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
-        if not result.success:
-            return _report_failure("reference data", result)
-        # Every daily asset but the plan, which comes last, once the models are trained.
-        daily = sorted(k for k in job.asset_layer.selected_asset_keys if k.path[0] != "activation")
-        for i, key in enumerate(keys, start=1):
-            t0 = time.monotonic()
+    steps: list[tuple[str, str]] = []
+    for e in result.all_events:
+        if e.is_step_failure and e.step_failure_data:
+            data = e.step_failure_data
+            user = data.user_failure_data
+            message = (user.description if user and user.description else None) or (
+                _user_error(data.error) if data.error else e.message or "failed"
+            )
+            steps.append((e.step_key or "", message.strip()))
+    if not steps:
+        steps = [
+            ("", (e.message or "the run failed").strip())
+            for e in result.all_events
+            if e.event_type == dg.DagsterEventType.RUN_FAILURE
+        ]
+    return StageFailure(stage_name, steps or [("", "the run failed")], result.run_id)
+
+
+class _Runner:
+    """Runs jobs in this process on one instance; a stage follows each run's step events."""
+
+    def __init__(self, defs, instance, *, verbose: bool) -> None:
+        self.defs = defs
+        self.instance = instance
+        self.run_config = None if verbose else QUIET_RUN_CONFIG
+        self.runs = 0
+
+    def run(self, stage, job_name: str, *, tags=None, **kwargs):
+        """Execute ``job_name`` as (part of) ``stage``; return its StageFailure or None."""
+        from retail_assets.console import StageFailure
+
+        job = self.defs.resolve_job_def(job_name)
+        run_id = str(uuid.uuid4())
+        self.instance.add_event_listener(run_id, stage.listener(self.instance, run_id))
+        self.runs += 1
+        try:
             result = job.execute_in_process(
-                partition_key=key,
-                instance=instance,
+                run_config=self.run_config,
+                instance=self.instance,
                 raise_on_error=False,
-                tags=tags,
-                asset_selection=daily,
+                run_id=run_id,
+                tags={"retail_assets/source": "cli", **(tags or {})},
+                **kwargs,
             )
-            if not result.success:
-                return _report_failure(f"partition {key}", result)
-            log.info("[%d/%d] %s done in %.1fs", i, len(keys), key, time.monotonic() - t0)
-        # Then the SQL models that are whole tables or views, over every day now in the lake.
-        tables = defs.resolve_job_def("feature_tables")
-        result = tables.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
-        if not result.success:
-            return _report_failure("feature tables", result)
-        # The forecasting models, chosen by cross-validation over the history now in the lake,
-        # then the last day's forecasts again with them (the days above used what was stored).
-        selection = defs.resolve_job_def("forecast_model_selection")
-        result = selection.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
-        if not result.success:
-            return _report_failure("forecast model selection", result)
-        forecasts = defs.resolve_job_def("forecasts")
-        result = forecasts.execute_in_process(
-            partition_key=keys[-1], instance=instance, raise_on_error=False, tags=tags
+        except Exception as exc:  # the run could not start: run config, storage, plan
+            stage.failed = True
+            known = self.instance.has_run(run_id)
+            message = f"{type(exc).__name__}: {exc}"
+            return StageFailure(stage.label, [("", message)], run_id if known else None)
+        if result.success:
+            return None
+        stage.failed = True
+        return _run_failure(stage.label, result)
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """Materialize the whole platform for a range of days in a few runs, then summarize it."""
+    from rich.text import Text
+
+    from retail_assets import console
+    from retail_assets.lib.settings import Settings, SettingsError
+
+    out, err = console.make_console(), console.make_console(stderr=True)
+    began = time.monotonic()
+    if args.customers is not None:
+        # Before the definitions are imported: they build their resources from the settings.
+        os.environ["RETAIL_CUSTOMERS"] = str(args.customers)
+    try:
+        settings = Settings.from_env()
+        keys = _partitions(args, settings)
+    except (SettingsError, ValueError) as exc:
+        err.print(Text.assemble(("configuration error: ", "bold red"), str(exc)))
+        return 2
+    home = _dagster_home()
+    # A range run announces each asset's planned materialization once for the whole range,
+    # not once per day: on the default SQLite instance a year of 13 daily assets is 4,745
+    # planned events otherwise, stored one by one before the first step starts (minutes on a
+    # busy laptop). The cost: a range run that fails does not mark its days failed in the UI
+    # (they stay missing, and the failed run says why). Set it to false to get them back.
+    os.environ.setdefault(PLANNED_EVENTS_ENV, "true")
+    out.print(
+        Text.assemble(
+            ("retail-assets materialize", "bold"),
+            f": {len(keys)} days {keys[0]}..{keys[-1]}, {settings.customers:,} customers, "
+            f"data in {_shown(settings.data_dir)}/, runs in {_shown(home)}/",
         )
-        if not result.success:
-            return _report_failure(f"forecasts for {keys[-1]}", result)
-        # The models (sentiment, direction, propensity, segments) on the history now in the
-        # lake, then their drift monitor. A model without enough history yet says so and
-        # publishes an empty table.
-        for name in ("model_training", "model_monitoring"):
-            result = defs.resolve_job_def(name).execute_in_process(
-                instance=instance, raise_on_error=False, tags=tags
-            )
-            if not result.success:
-                return _report_failure(name, result)
-        # The plan for the flight after the last day, from the curves, the forecasts and the
-        # segments just trained, delivered to RETAIL_DSP_SINK (default data/outbox).
-        result = defs.resolve_job_def("activation").execute_in_process(
-            partition_key=keys[-1], instance=instance, raise_on_error=False, tags=tags
-        )
-        if not result.success:
-            return _report_failure(f"activation for {keys[-1]}", result)
-    log.info(
-        'all %d partitions done in %.0fs. Query the warehouse with:\n  python -c "import '
-        "duckdb; print(duckdb.connect('%s', read_only=True).sql('select * from "
-        "governed.sessions limit 5'))\"",
-        len(keys),
-        time.monotonic() - started,
-        settings.warehouse_path,
+    )
+    live = out.is_terminal and not console.is_ci() and not args.verbose
+    failure, instance = None, None
+    try:
+        with console.StageDisplay(out, live=live) as display:
+            with display.stage("load definitions") as stage:
+                try:
+                    import dagster as dg
+
+                    from retail_assets.definitions import defs
+                except (ValueError, OSError) as exc:  # a bad RETAIL_* setting or config file
+                    stage.failed = True
+                    failure = console.StageFailure(stage.label, [("", str(exc))], None)
+            if failure is None:
+                instance = dg.DagsterInstance.get()
+                runner = _Runner(defs, instance, verbose=args.verbose)
+                try:
+                    failure = _materialize(runner, display, defs, keys, settings)
+                except KeyboardInterrupt:
+                    last = display.stages[-1]
+                    failure = console.StageFailure(
+                        last.label, [("", "interrupted (Ctrl-C)")], (last.run_ids or [None])[-1]
+                    )
+        if failure is not None:
+            console.print_failure(err, failure, _shown(home))
+            return 1
+        summary = _summary(instance, settings, keys, display.stages)
+    finally:
+        if instance is not None:
+            instance.dispose()
+    console.print_summary(
+        out,
+        summary,
+        warehouse=_shown(settings.warehouse_path),
+        home=_shown(home),
+        took=time.monotonic() - began,
+        runs=runner.runs,
     )
     return 0
 
 
-def _report_failure(what: str, result) -> int:
-    failures = [
-        f"{e.step_key}: {e.step_failure_data.error.message.strip()}"
-        for e in result.all_events
-        if e.is_step_failure and e.step_failure_data.error
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when inside it, else absolute."""
+    absolute = Path(path).absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def _materialize(runner: _Runner, display, defs, keys: list[str], settings):
+    """Run every stage in order; the first failure stops the command (its StageFailure)."""
+    last = keys[-1]
+    with display.stage("reference data") as stage:
+        if failure := runner.run(stage, "reference_data"):
+            return failure
+    # Every daily asset but the forecasts (after the model selection) and activation (one day
+    # per run, after the models), over the whole range in one run, as a single-run backfill
+    # does. RETAIL_BACKFILL_MAX_DAYS splits the range into runs of at most that many days.
+    job = defs.resolve_job_def("all_assets")
+    daily = sorted(
+        k
+        for k in job.asset_layer.selected_asset_keys
+        if k.path[0] != "activation" and k.to_user_string() not in FORECAST_KEYS
+    )
+    span = settings.backfill_max_days or len(keys)
+    with display.stage(f"history of {len(keys)} days") as stage:
+        for i in range(0, len(keys), span):
+            chunk = keys[i : i + span]
+            tags = {RANGE_START: chunk[0], RANGE_END: chunk[-1]}
+            if failure := runner.run(stage, "all_assets", asset_selection=daily, tags=tags):
+                if span < len(keys):
+                    failure.stage += f" (days {chunk[0]}..{chunk[-1]})"
+                return failure
+        stage.detail = f"{keys[0]}..{last}"
+    # The SQL models that are whole tables or views, over every day now in the lake.
+    with display.stage("feature tables") as stage:
+        if failure := runner.run(stage, "feature_tables"):
+            return failure
+    # Each series' forecasting model, chosen by cross-validation over the history, then the
+    # last day's forecasts with them.
+    with display.stage("forecast selection") as stage:
+        if failure := runner.run(stage, "forecast_model_selection"):
+            return failure
+    with display.stage("forecasts") as stage:
+        if failure := runner.run(stage, "forecasts", partition_key=last):
+            return failure
+        stage.detail = f"from {last}"
+    # The models (sentiment, direction, propensity, segments), then their drift monitor.
+    with display.stage("model training") as stage:
+        if failure := runner.run(stage, "model_training"):
+            return failure
+    with display.stage("monitoring") as stage:
+        if failure := runner.run(stage, "model_monitoring"):
+            return failure
+    # The plan for the flight after the last day, delivered to RETAIL_DSP_SINK.
+    with display.stage("activation") as stage:
+        if failure := runner.run(stage, "activation", partition_key=last):
+            return failure
+        stage.detail = f"plan from {dt.date.fromisoformat(last) + dt.timedelta(days=1)}"
+    return None
+
+
+# ---------------------------------------------------------------------------- summary
+def _summary(instance, settings, keys: list[str], stages) -> dict:
+    """What the run left: tables and rows, the models, the delivered plan, warnings."""
+    from retail_assets.lib.lake import Lake
+
+    lake = Lake(settings.lake_root, settings.landing_root, settings.warehouse_path)
+    return {
+        "tables": _tables(lake),
+        "models": _models(instance, lake),
+        "delivery": _delivery(instance, lake, keys[-1]),
+        "warnings": [w for s in stages for w in s.warnings],
+        "stages": stages,
+        "days": keys,
+    }
+
+
+def _tables(lake) -> list[tuple[str, str, int | None, int | None]]:
+    """``(schema, table, rows, days)`` of every view in the catalog, layer by layer.
+
+    ``rows`` is None when the catalog cannot be read; ``days`` is None for a whole table.
+    """
+    import duckdb
+
+    try:
+        with duckdb.connect(str(lake.warehouse_path), read_only=True) as con:
+            views = con.execute(
+                "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+            counts = {
+                (s, t): con.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0]
+                for s, t in views
+            }
+    except duckdb.Error:  # busy (another writer) or missing: say so, without counts
+        counts = {}
+    order = {name: i for i, name in enumerate(LAYERS)}
+    out = []
+    for schema, table in sorted(counts, key=lambda v: (order.get(v[0], 99), v[1])):
+        files = lake.partition_files(schema, table)
+        days = sum(1 for f in files if f.parent.name.startswith("date="))
+        out.append((schema, table, counts.get((schema, table)), days or None))
+    return out
+
+
+def _metadata(instance, key: str) -> dict:
+    """The latest materialization's metadata of asset ``key`` as plain values ({} if none)."""
+    import dagster as dg
+
+    event = instance.get_latest_materialization_event(dg.AssetKey.from_user_string(key))
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+
+def _models(instance, lake) -> list[dict]:
+    """Each model: its champion, what it was trained on and its headline metric, or why not.
+
+    From the latest materialization's metadata in the instance: ``trained``,
+    ``training_rows/first/last`` and ``headline`` where the asset reports them, else its
+    own metric keys and the champion's ``trained_on`` in the model registry. ``champion`` is
+    True when the model has a real champion (not an empty table or a placeholder).
+    """
+    from retail_assets.lib.ml.registry import ModelRegistry
+
+    registry = ModelRegistry(lake.lake_root)
+    models = [_forecast_selection(instance, lake)]
+    specs = [
+        ("review sentiment", "ml/review_sentiment", "review_sentiment", "texts"),
+        ("sales direction", "ml/sales_direction_model", "sales_direction", "weekly rows"),
+        ("purchase propensity", "ml/purchase_propensity", "purchase_propensity", "rows"),
+        ("customer segments", "ml/customer_segments", "customer_segments", "customers"),
     ]
-    log.error("%s failed (run %s):\n%s", what, result.run_id, "\n".join(failures))
-    return 1
+    for label, key, name, unit in specs:
+        meta = _metadata(instance, key)
+        try:
+            champ = registry.champion(name)
+        except (OSError, ValueError):
+            champ = None
+        row = {"model": label, "version": f"v{champ.version}" if champ else "", "trained_on": ""}
+        if not meta:
+            row |= {"headline": "not materialized", "champion": False}
+            models.append(row)
+            continue
+        if meta.get("trained") is False or meta.get("not_trained"):
+            why = meta.get("not_trained") or "too little data"
+            row |= {"headline": f"not trained: {why}", "champion": False}
+            models.append(row)
+            continue
+        trained = (champ.metadata.get("trained_on") or {}) if champ else {}
+        rows = meta.get("training_rows", trained.get("rows"))
+        first = meta.get("training_first", trained.get("first"))
+        last = meta.get("training_last", trained.get("last"))
+        span = f"{first}..{last}" if first and last and first != last else (last or first or "")
+        if rows is not None:
+            row["trained_on"] = f"{int(rows):,} {unit}" + (f", {span}" if span else "")
+        row["headline"] = _headline(name, meta) or str(meta.get("headline") or "trained")
+        row["champion"] = champ is not None
+        models.append(row)
+    return models
+
+
+def _headline(name: str, meta: dict) -> str | None:
+    """A model's main figures in about 50 characters, from its own metadata keys.
+
+    None when the keys are missing: the caller then uses the asset's own ``headline``.
+    """
+
+    def f(key: str, digits: int = 3) -> str | None:
+        value = meta.get(key)
+        return f"{value:.{digits}f}" if isinstance(value, int | float) else None
+
+    if name == "review_sentiment" and f("macro_f1"):
+        return f"macro-F1 {f('macro_f1')}, accuracy {f('accuracy')}"
+    if name == "sales_direction" and f("cv_roc_auc"):
+        base = f("cv_best_baseline_roc_auc")
+        return (
+            f"ROC-AUC {f('cv_roc_auc')} CV"
+            + (f" vs {base} baseline" if base else "")
+            + f", {f('holdout_roc_auc')} holdout"
+        )
+    if name == "purchase_propensity" and f("pr_auc"):
+        lift = f("pr_auc_over_base_rate", 1)
+        return (
+            f"PR-AUC {f('pr_auc', 4)}"
+            + (f" = {lift}x base rate" if lift else f" (base rate {f('base_rate', 4)})")
+            + f", top-decile lift {f('top_decile_lift', 1)}"
+        )
+    if name == "customer_segments" and isinstance(meta.get("segments"), dict):
+        names = meta["segments"]
+        total = sum(names.values()) or 1
+        top = sorted(names.items(), key=lambda i: -i[1])[:3]
+        return f"{len(names)} segments: " + ", ".join(f"{n} {c / total:.0%}" for n, c in top)
+    return None
+
+
+def _forecast_selection(instance, lake) -> dict:
+    """The series whose model won the cross-validation, their MASE and the winners' mix."""
+    import polars as pl
+
+    meta = _metadata(instance, "ml/forecast_models")
+    row = {"model": "forecast selection", "version": "", "trained_on": "", "champion": False}
+    try:
+        choices = lake.read("ml", "forecast_models")
+    except Exception:  # noqa: BLE001 - the summary never fails the command
+        choices = pl.DataFrame()
+    if not meta or choices.is_empty() or "cv_mase" not in choices.columns:
+        row["headline"] = "not materialized"
+        return row
+    cv = choices.filter(pl.col("cv_mase").is_not_null())
+    champions = int(meta.get("series_cv_champion", cv.height))
+    series = int(meta.get("series", choices.height))
+    days = meta.get("history_days")
+    as_of = meta.get("as_of", "")
+    row["trained_on"] = f"{series:,} series, " + (f"{days} days to {as_of}" if days else as_of)
+    row["champion"] = champions > 0
+    if not champions:
+        row["headline"] = "no series long enough for cross-validation (rules only)"
+        return row
+    mix = cv.group_by("model").len().sort("len", descending=True).head(3)
+    top = ", ".join(f"{m} {n / max(cv.height, 1):.0%}" for m, n in mix.iter_rows())
+    row["headline"] = (
+        f"{champions:,} of {series:,} by CV, median MASE {cv['cv_mase'].median():.3f}; {top}"
+    )
+    return row
+
+
+def _delivery(instance, lake, day: str) -> dict:
+    """Where the last day's plan went: the sink, each target's status, the payload file."""
+    meta = _metadata(instance, "activation/dsp_delivery")
+    try:
+        receipts = lake.read("activation", "dsp_delivery", [day])
+    except Exception:  # noqa: BLE001 - a summary never fails the command
+        receipts = None
+    payload = lake.partition_path("activation", "dsp_payload", day, filename="payload.json")
+    sink = str(meta.get("sink", ""))
+    return {
+        "sink": sink if "://" in sink or not sink else _shown(Path(sink)),
+        "receipts": []
+        if receipts is None or receipts.is_empty()
+        else list(receipts.select("target", "status").iter_rows()),
+        "payload": _shown(payload) if payload.exists() else "",
+    }
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -280,10 +612,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``retail-assets`` command."""
+def _configure_logging(*, quiet: bool) -> None:
+    """Log lines for a person: INFO by default; for a quiet ``materialize`` only errors.
+
+    A quiet ``materialize`` draws its own progress: the Python warnings and the libraries'
+    log lines (alembic migrating the instance's SQLite, Dagster's own) are noise there; the
+    run's events are in the instance anyway.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if quiet:
+        import warnings
+
+        warnings.simplefilter("ignore")
+        logging.getLogger().setLevel(logging.ERROR)
+        for name in ("alembic", "dagster", "retail_assets"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``retail-assets`` command."""
     parser = argparse.ArgumentParser(prog="retail-assets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("materialize", help="materialize every asset for daily partitions")
@@ -292,7 +640,17 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument(
         "--days",
         type=int,
-        help="number of partitions ending at --end (default: RETAIL_DEMO_DAYS, 28)",
+        help="number of partitions ending at --end (default: RETAIL_DEMO_DAYS, 365)",
+    )
+    m.add_argument(
+        "--customers",
+        type=_customers,
+        help="size of the simulated customer base (sets RETAIL_CUSTOMERS; default 20,000)",
+    )
+    m.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print Dagster's event stream and every log line (the UI shows them anyway)",
     )
     m.set_defaults(func=cmd_materialize)
     u = sub.add_parser("ui", help="start the Dagster UI and daemon")
@@ -326,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("payload", help="path to a payload.json")
     v.set_defaults(func=cmd_verify)
     args = parser.parse_args(argv)
+    _configure_logging(quiet=args.func is cmd_materialize and not args.verbose)
     try:
         return args.func(args)
     except (ValueError, OSError) as exc:

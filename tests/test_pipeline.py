@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import dagster as dg
 import duckdb
 import polars as pl
-from conftest import DAYS
+import pytest
+from conftest import DAYS, Pipeline
+
+from retail_assets.cli import FORECAST_KEYS, RANGE_END, RANGE_START
 
 TABLES = [
     "raw.product_catalog",
@@ -51,8 +55,48 @@ EMPTY_IN_THREE_DAYS = (
     "ml.forecast_accuracy",
     "activation.audience_uploads",
 )
+#: Runs the fixture makes, as `retail-assets materialize` does (less the model stages).
+RUNS = ["reference_data", "all_assets", "feature_tables", "forecasts", "activation"]
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 IPV4 = re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Pipeline:
+    """The whole graph over three days, built as `retail-assets materialize` builds it.
+
+    The reference data; every daily asset but the forecasts and activation over the three
+    days in ONE run (tagged with the range, as a single-run backfill is); the whole-table SQL
+    models; then the forecasts and the plan for the last day. (The CLI also selects forecast
+    models and trains the models in between: three days are too few for either.)
+    """
+    p = Pipeline(tmp_path_factory.mktemp("warehouse"))
+    assert p.reference().success, "reference_data failed"
+    daily = sorted(
+        k.to_user_string()
+        for k in p.defs.resolve_job_def("all_assets").asset_layer.selected_asset_keys
+        if k.path[0] != "activation" and k.to_user_string() not in FORECAST_KEYS
+    )
+    assert p.run_range(DAYS[0], DAYS[-1], selection=",".join(daily)).success, "history failed"
+    assert p.tables().success, "feature_tables failed"
+    for job in ("forecasts", "activation"):
+        result = p.defs.resolve_job_def(job).execute_in_process(
+            partition_key=DAYS[-1], instance=p.instance, raise_on_error=False
+        )
+        assert result.success, f"{job} for {DAYS[-1]} failed"
+    return p
+
+
+def test_history_is_one_run_over_the_range(pipeline):
+    runs = list(reversed(pipeline.instance.get_runs()))  # oldest first
+    assert [r.job_name for r in runs] == RUNS
+    history = runs[1]
+    assert (history.tags[RANGE_START], history.tags[RANGE_END]) == (DAYS[0], DAYS[-1])
+    # Every day of every daily table came from that one run.
+    sessions = dg.AssetKey(["governed", "sessions"])
+    records = pipeline.instance.fetch_materializations(sessions, limit=10).records
+    assert sorted(r.partition_key for r in records) == DAYS
+    assert {r.run_id for r in records} == {history.run_id}
 
 
 def _catalog(pipeline):
@@ -135,11 +179,11 @@ def test_no_raw_pii_anywhere_in_the_catalog_or_payload(pipeline):
             for name, dtype in df.schema.items():
                 if dtype == pl.Utf8:
                     texts.extend(df[name].drop_nulls().unique().to_list())
-    for day in DAYS:
-        path = pipeline.lake.partition_path(
-            "activation", "dsp_payload", day, filename="payload.json"
-        )
-        texts.append(path.read_text())
+    # The plan is made for the last day only (activation runs one day per run).
+    path = pipeline.lake.partition_path(
+        "activation", "dsp_payload", DAYS[-1], filename="payload.json"
+    )
+    texts.append(path.read_text())
     blob = "\n".join(texts)
     assert not EMAIL.search(blob)
     assert not IPV4.search(blob)
