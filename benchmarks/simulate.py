@@ -8,6 +8,14 @@ is built before the day is timed; the day is ``sessions`` + ``app_events`` + ``s
 ``transactions``, and its events are the rows of those four frames. The reference
 (``reference_simulator.py``) simulates the same distributions row by row in pure Python on a
 sample of customers, in the same process, so ``speedup_vs_reference`` compares like with like.
+
+``cpu_user_seconds`` / ``cpu_system_seconds`` split the day's CPU time: system time is the
+kernel giving the process new memory (page faults), which on some VMs costs more than the
+simulation itself (``RESULTS.md``); ``events_per_cpu_second`` is less affected than
+``events_per_second`` when other processes share the cores. ``next_day_*`` is the following
+day in the same process, after the first day's frames are dropped, as a range run of
+consecutive days sees it (memory the process already had is cheaper to write into than new
+memory).
 """
 
 from __future__ import annotations
@@ -54,17 +62,25 @@ def report(name: str, value) -> None:
     print(f"{name}: {value}", flush=True)
 
 
-def report_day(prefix: str, sim, day: dt.date, customers: int) -> float:
+def report_day(prefix: str, sim, day: dt.date, customers: int, per_method: bool = True) -> float:
     """Simulate ``day``, print its figures with ``prefix``, return events per second."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
     frames = simulate_day(sim, day)
+    after = resource.getrusage(resource.RUSAGE_SELF)
     events = sum(frame.height for frame, _ in frames.values())
     seconds = sum(secs for _, secs in frames.values())
-    for method, (frame, secs) in frames.items():
+    for method, (frame, secs) in frames.items() if per_method else ():
         report(f"{prefix}{method}_events", frame.height)
         report(f"{prefix}{method}_seconds", secs)
     report(f"{prefix}events", events)
     report(f"{prefix}simulate_seconds", seconds)
     report(f"{prefix}events_per_second", events / seconds)
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    report(f"{prefix}cpu_user_seconds", user)
+    report(f"{prefix}cpu_system_seconds", system)
+    report(f"{prefix}events_per_cpu_second", events / max(user + system, 1e-9))
+    if not per_method:
+        return events / seconds
     report(f"{prefix}events_per_customer", events / customers)
     # Signals are ~1,000 rows a day whatever the customer count: compare the rest per customer.
     signals = frames["signals"][0].height
@@ -98,6 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     report("customers_build_seconds", time.perf_counter() - start)
     rate = report_day("", sim, args.day, customers)
     report("peak_memory_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # The next day in the same process (a range run's second day); the first day's frames
+    # are gone, so it writes into memory the process already has.
+    report_day("next_day_", sim, args.day + dt.timedelta(days=1), customers, per_method=False)
     del sim
     gc.collect()
 

@@ -998,6 +998,7 @@ class Simulator:
         keep = start < day_end - 3_600_000_000  # a session needs time to happen today
         s_user, s_num, persona, start = s_user[keep], s_num[keep], persona[keep], start[keep]
         views = views[keep]
+        del n_sessions, first_of_user, first, gap, offsets, keep
         v_persona = np.repeat(persona, views)
         v = v_persona.size
         # The product viewed (its category by the persona's basket weights and the day's
@@ -1011,8 +1012,10 @@ class Simulator:
         cart_p = np.minimum((p.app_v2c * top)[:, None] * lift[tb.product_category], 1.0)
         joint = np.stack([weight * (1 - cart_p), weight * cart_p], axis=2)
         outcome = draw_grouped(rng, joint.reshape(weight.shape[0], -1), v_persona, bins=16_384)
+        del v_persona  # intermediates go as soon as they are used: a lower peak (RESULTS.md)
         per_view = outcome & 1  # carted; then events per view: the view, cart add, purchase
-        product = outcome >> 1
+        product = outcome
+        product >>= 1
         view_start = np.cumsum(views) - views
         # One uniform per candidate: the cart add stays at the customer's journey stage's
         # rate, and turns into a purchase in the session at the stage's rate.
@@ -1027,6 +1030,7 @@ class Simulator:
         per_view[maybe[u >= stays]] = 0
         # On a journey's last two days a session may end with the purchase of a cart left on
         # an earlier day: its last view (of that product), then the purchase.
+        del maybe, cell, stays, u
         late = np.flatnonzero(stage >= 2)
         odds = views[late] * plan.recover["app"][persona[late], stage[late]]
         back = late[rng.random(late.size) < odds]
@@ -1041,6 +1045,7 @@ class Simulator:
         cart_ts = view_ts[cart] + cart_wait
         buy_ts = view_ts[buy] + rng.integers(60_000_000, 900_000_000, buy.size)
         buy_ts[: bought.size] += cart_wait[np.searchsorted(cart, bought)]
+        del cart_wait
 
         # Layout: every view, followed by its cart add and its purchase (either may be absent).
         per_view += 1
@@ -1050,14 +1055,19 @@ class Simulator:
         n = v + cart.size + buy.size
         ts = np.empty(n, np.int64)
         ts[at] = view_ts
-        ts[at[cart] + 1] = cart_ts
+        del view_ts
+        at_cart = at[cart] + 1
         at_buy = at[buy] + per_view[buy] - 1
+        del at
+        ts[at_cart] = cart_ts
         ts[at_buy] = buy_ts
         np.minimum(ts, day_end, out=ts)
         kind = np.full(n, tb.app_events.views[0])
-        kind[at[cart] + 1] = tb.app_events.views[1]
+        kind[at_cart] = tb.app_events.views[1]
         kind[at_buy] = tb.app_events.views[2]
+        del at_cart, at_buy, cart_ts, buy_ts
         product = np.repeat(product, per_view)
+        del per_view
         per_session = views.copy()
         for extra in (cart, buy):
             per_session += np.bincount(
@@ -1171,6 +1181,14 @@ class Simulator:
     # ------------------------------------------------------------------ store sales
     def baskets(self, day: dt.date) -> pl.DataFrame:
         """Store basket lines for ``day`` with the customer and persona behind each."""
+        return self._store_lines(day, with_customer=True)
+
+    def _store_lines(self, day: dt.date, with_customer: bool) -> pl.DataFrame:
+        """The lines of :meth:`baskets`; :meth:`transactions` without the customer columns.
+
+        Intermediates are dropped as soon as they are used and each column is built after the
+        previous one, so the day's memory peak stays low (fresh pages are the cost of a day).
+        """
         rng = rng_for(self.seed, "transactions", day)
         c, p, cfg, tb = self.customer_table, self._p, self.config, self._tables
         shoppers = self._active(rng, "store", day)
@@ -1181,51 +1199,61 @@ class Simulator:
         empty = ~lines.any(axis=1)
         forced = draw_rows(rng, incl_p[empty])
         lines[np.flatnonzero(empty), forced] = True
+        del incl_p, empty, forced
         basket, category = np.nonzero(lines)
+        n_lines = lines.sum(axis=1)
+        del lines
         l_persona = persona[basket]
         cell = l_persona * len(self.category_names) + category
         product = self._products(rng, cell)
         qty = rng.integers(p.qty_lo.ravel()[cell], p.qty_hi.ravel()[cell] + 1)
+        del cell
         unit = np.round(self._list_price[product] * (1 - self.discount(day)[category]), 2)
         home = c["home_store"][shoppers]
         # 85 % shop at their home store; the others at any store, drawn per shopper.
         away = rng.integers(0, cfg.stores, shoppers.size)
         store = np.where(rng.random(shoppers.size) < 0.85, home, away)
+        del home, away
         # Stores open 08:00-22:00: shoppers come in their preferred hours within that.
         lo = np.clip(p.hour_lo[persona], 8, 21)
         hi = np.clip(p.hour_hi[persona], lo, 21)
         secs = lo * 3600 + rng.random(persona.size) * (hi - lo + 1) * 3600
         ts = (day - _EPOCH).days * _DAY_US + (secs * 1e6).astype(np.int64)
+        del lo, hi, secs, persona
         date_str = day.strftime("%Y%m%d")
 
         # Lines come basket by basket in (timestamp, basket_id) order.
-        n_lines = lines.sum(axis=1)
         order = _order_by_time_then_id(ts)
         counts = n_lines[order]
         n = int(counts.sum())
         first = np.cumsum(counts) - counts
         at = np.repeat(np.cumsum(n_lines)[order] - counts - first, counts) + np.arange(n)
+        del order, counts, first
         b = basket[at]
+        del basket
         ids = self._transaction_ids(date_str, n_lines)
+        columns = {"transaction_id": ids.array(ids.views.take(at))}
+        del ids
         basket_ids = numbered(f"B{date_str}-", shoppers.size)
-        return frame(
-            {
-                "transaction_id": ids.array(ids.views.take(at)),
-                "basket_id": basket_ids.array(basket_ids.views.take(b)),
-                "transaction_date": values(
-                    np.full(n, (day - _EPOCH).days, np.int32), type=pa.date32()
-                ),
-                "transaction_ts": values(ts.take(b), type=pa.timestamp("us", "UTC")),
-                "store_id": tb.stores.array(tb.stores.views.take(store.take(b))),
-                "product_id": tb.product_ids.array(tb.product_ids.views.take(product.take(at))),
-                "category": tb.categories.array(tb.categories.views.take(category.take(at))),
-                "quantity": values(qty.take(at)),
-                "unit_price": values(unit.take(at)),
-                "revenue": values(np.round(unit * qty, 2).take(at)),
-                "customer_index": values(shoppers.take(b)),
-                "persona": tb.personas.array(tb.personas.views.take(l_persona.take(at))),
-            }
+        columns["basket_id"] = basket_ids.array(basket_ids.views.take(b))
+        del basket_ids
+        columns["transaction_date"] = values(
+            np.full(n, (day - _EPOCH).days, np.int32), type=pa.date32()
         )
+        columns["transaction_ts"] = values(ts.take(b), type=pa.timestamp("us", "UTC"))
+        columns["store_id"] = tb.stores.array(tb.stores.views.take(store.take(b)))
+        del ts, store
+        columns["product_id"] = tb.product_ids.array(tb.product_ids.views.take(product.take(at)))
+        columns["category"] = tb.categories.array(tb.categories.views.take(category.take(at)))
+        del product, category
+        columns["quantity"] = values(qty.take(at))
+        columns["unit_price"] = values(unit.take(at))
+        columns["revenue"] = values(np.round(unit * qty, 2).take(at))
+        del qty, unit
+        if with_customer:
+            columns["customer_index"] = values(shoppers.take(b))
+            columns["persona"] = tb.personas.array(tb.personas.views.take(l_persona.take(at)))
+        return frame(columns)
 
     def _transaction_ids(self, date_str: str, n_lines: np.ndarray) -> Text:
         """``X{date}-{basket}-{line}`` for every line, baskets in number order."""
@@ -1244,8 +1272,11 @@ class Simulator:
         return strings(blocks, shared=len(date_str) + 2)
 
     def transactions(self, day: dt.date) -> pl.DataFrame:
-        """Store x product sales lines for ``day``, as a point-of-sale system records them."""
-        return self.baskets(day).drop("customer_index", "persona")
+        """Store x product sales lines for ``day``, as a point-of-sale system records them.
+
+        :meth:`baskets` without ``customer_index`` and ``persona`` (not built at all).
+        """
+        return self._store_lines(day, with_customer=False)
 
 
 @dataclass(frozen=True)
