@@ -43,6 +43,22 @@ forecasts and bounds of all three are clipped at zero (as ``refresh`` does: dema
 negative). Everything runs once on a few warm-up series first, so numba's compilation and
 Prophet's first Stan load are not timed (``warmup_seconds``).
 
+**Selection budget** (``--selection-budget``; what the product's main command runs after
+building its history): the real ``forecast_model_selection`` job, on a lake of
+``--budget-days`` (365; 120 with ``--quick``) days of ``--customers`` (20,000) simulated
+customers built with the real assets in one range run (``raw/transactions``, ``raw/signals``
+and the three feature tables the selection reads, plus the reference data), or on the lake
+already at ``--lake``. Settings come from the environment as in the product
+(``Settings.from_env``), so the default levels and candidates are measured:
+``budget_<variant>_wall_seconds`` (the job, in process, Dagster included),
+``_selection_seconds`` and ``_fit_seconds``, ``_series``, ``_cv_champions`` and
+``_fallbacks`` (and why). ``--store-product`` adds the opt-in of every store x product series
+(``RETAIL_FORECAST_LEVELS=category,store_product``, ``RETAIL_FORECAST_N_JOBS`` from
+``--store-product-n-jobs``, -1) with the default candidates and with
+``--store-product-candidates``; ``--forecast-range`` times the
+daily forecasts and their accuracy over every built day in one range run. This mode uses
+every core (no single-thread pools) and skips the simulated-series figures above.
+
 **Census.** NAICS 443 (electronics and appliance stores), not seasonally adjusted, monthly
 sales from the published MRTS workbook (``--census``, read with
 ``retail_assets.lib.census.read_mrts``): the last 24 months held out, selection and fit on
@@ -54,23 +70,27 @@ seasonal naive forecast of the same months. ``n/a`` without the file.
 from __future__ import annotations
 
 import os
+import sys
 
 # One core: set before numpy, polars and numba are imported (their pools read these once).
-for _var in (
-    "POLARS_MAX_THREADS",
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-):
-    os.environ[_var] = "1"
+# The selection budget measures the product as it runs, on every core.
+if "--selection-budget" not in sys.argv:
+    for _var in (
+        "POLARS_MAX_THREADS",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+    ):
+        os.environ[_var] = "1"
 
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
+import json  # noqa: E402
 import logging  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
@@ -350,6 +370,187 @@ def census(path: Path) -> None:
     report("census_coverage_95", ours["coverage_95"])
 
 
+# ---------------------------------------------------------------------------- selection budget
+#: What the selection reads (and the reference data: the calendar, for its regressors).
+BUDGET_ASSETS = (
+    "raw/transactions",
+    "raw/signals",
+    "features/daily_sales_by_store_product",
+    "features/daily_sales_by_category",
+    "features/daily_category_signals",
+)
+BUDGET_START = dt.date(2025, 1, 1)
+
+
+def _platform(root: Path, customers: int, **env):
+    """The platform as the product builds it: settings from the environment, under ``root``."""
+    from retail_assets.defs.resources import RetailPlatform
+    from retail_assets.lib.settings import Settings
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RETAIL_FORECAST_")}
+    base.update(RETAIL_DATA_DIR=str(root), RETAIL_CUSTOMERS=str(customers), **env)
+    return RetailPlatform.from_settings(Settings.from_env(base))
+
+
+def _range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
+def _failures(result) -> str:
+    return "; ".join(
+        e.step_failure_data.error.message.strip()[:500]
+        for e in result.all_events
+        if e.is_step_failure and e.step_failure_data.error
+    )
+
+
+def build_lake(root: Path, customers: int, days: int) -> tuple[dt.date, dt.date]:
+    """Reference data and ``days`` days of what the selection reads, in one range run."""
+    import dagster as dg
+
+    from retail_assets.definitions import build_definitions
+
+    first, last = BUDGET_START, BUDGET_START + dt.timedelta(days=days - 1)
+    defs = build_definitions(_platform(root, customers))
+    instance = dg.DagsterInstance.ephemeral()
+    began = time.perf_counter()
+    result = defs.resolve_job_def("reference_data").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    if not result.success:
+        raise SystemExit(f"reference data failed: {_failures(result)}")
+    result = defs.resolve_job_def("all_assets").execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey.from_user_string(k) for k in BUDGET_ASSETS],
+        tags=_range_tags(first, last),
+    )
+    if not result.success:
+        raise SystemExit(f"building {days} days failed: {_failures(result)}")
+    report("budget_build_seconds", time.perf_counter() - began)
+    return first, last
+
+
+def _days_built(root: Path) -> tuple[dt.date, dt.date]:
+    files = sorted((root / "lake" / "features" / "daily_sales_by_category").glob("date=*"))
+    if not files:
+        raise SystemExit(f"no features/daily_sales_by_category under {root}/lake")
+    first, last = (dt.date.fromisoformat(f.name.split("=", 1)[1]) for f in (files[0], files[-1]))
+    return first, last
+
+
+def time_selection(root: Path, customers: int, variant: str, **env) -> None:
+    """Run ``forecast_model_selection`` on the lake at ``root``; report its figures."""
+    import dagster as dg
+
+    from retail_assets.definitions import build_definitions
+
+    platform = _platform(root, customers, **env)
+    defs = build_definitions(platform)
+    log.info(
+        "selection %s: levels %s, candidates %s, n_jobs %s",
+        variant,
+        platform.forecast_levels,
+        platform.forecast_candidates or "default",
+        platform.forecast_n_jobs,
+    )
+    began = time.perf_counter()
+    result = defs.resolve_job_def("forecast_model_selection").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    wall = time.perf_counter() - began
+    if not result.success:
+        raise SystemExit(f"selection {variant} failed: {_failures(result)}")
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["ml", "forecast_models"])
+    ]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    prefix = f"budget_{variant}"
+    report(f"{prefix}_levels", ",".join(platform.forecast_levels))
+    report(f"{prefix}_candidates", ",".join(platform.forecast_candidates) or "default")
+    report(f"{prefix}_wall_seconds", wall)
+    report(f"{prefix}_selection_seconds", float(meta["selection_seconds"]))
+    report(f"{prefix}_fit_seconds", float(meta["fit_seconds"]))
+    report(f"{prefix}_history_days", meta["history_days"])
+    report(f"{prefix}_series", meta["series"])
+    report(f"{prefix}_cv_champions", meta["series_cv_champion"])
+    report(f"{prefix}_fallbacks", meta["series_fallback"])
+    report(f"{prefix}_fallback_reasons", json.dumps(meta["fallback_reasons"]))
+    report(f"{prefix}_models_chosen", json.dumps(meta["models_chosen"]))
+    report(f"{prefix}_within_30_seconds", _verdict(wall <= 30))
+
+
+def time_forecast_range(root: Path, customers: int, first: dt.date, last: dt.date) -> None:
+    """The daily forecasts and their accuracy for every day built, in one range run."""
+    import dagster as dg
+
+    from retail_assets.definitions import build_definitions
+
+    defs = build_definitions(_platform(root, customers))
+    began = time.perf_counter()
+    result = defs.resolve_job_def("all_assets").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        asset_selection=[
+            dg.AssetKey(["ml", "sales_forecasts"]),
+            dg.AssetKey(["ml", "forecast_accuracy"]),
+        ],
+        tags=_range_tags(first, last),
+    )
+    if not result.success:
+        raise SystemExit(f"forecast range failed: {_failures(result)}")
+    report("budget_forecast_range_days", (last - first).days + 1)
+    report("budget_forecast_range_wall_seconds", time.perf_counter() - began)
+    for e in result.all_events:
+        if e.event_type_value == "STEP_SUCCESS":
+            seconds = e.event_specific_data.duration_ms / 1000
+            report(f"budget_forecast_range_step_seconds_{e.step_key}", seconds)
+
+
+def selection_budget(args: argparse.Namespace) -> None:
+    """The ``--selection-budget`` mode (see the module docstring)."""
+    began = time.perf_counter()
+    days = args.budget_days or (120 if args.quick else 365)
+    report("load_average_at_start", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    report("cores", os.cpu_count())
+    with tempfile.TemporaryDirectory(prefix="forecast-budget-") as tmp:
+        root = args.lake or Path(tmp)
+        if args.lake and (root / "lake" / "features" / "daily_sales_by_category").exists():
+            first, last = _days_built(root)
+            log.info("using the lake at %s (%s..%s)", root, first, last)
+        else:
+            log.info("building %d days at %d customers under %s", days, args.customers, root)
+            first, last = build_lake(root, args.customers, days)
+        report("budget_customers", args.customers)
+        report("budget_days", (last - first).days + 1)
+        time_selection(root, args.customers, "default")
+        if args.forecast_range:
+            time_forecast_range(root, args.customers, first, last)
+        if args.store_product:
+            every = {"RETAIL_FORECAST_LEVELS": "category,store_product"}
+            jobs = args.store_product_n_jobs
+            time_selection(
+                root, args.customers, "store_product", RETAIL_FORECAST_N_JOBS=jobs, **every
+            )
+            time_selection(
+                root,
+                args.customers,
+                "store_product_cheap",
+                RETAIL_FORECAST_N_JOBS=jobs,
+                RETAIL_FORECAST_CANDIDATES=args.store_product_candidates,
+                **every,
+            )
+            # Leave the default selection as the one stored.
+            time_selection(root, args.customers, "default_again")
+    report("load_average_at_end", " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    report("wall_seconds", time.perf_counter() - began)
+
+
 # ---------------------------------------------------------------------------- main
 def _verdict(ok: bool | None) -> str:
     return NA if ok is None else ("pass" if ok else "fail")
@@ -367,9 +568,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--refresh-repeats", type=int, default=3, help="timed refreshes")
     parser.add_argument("--census", type=Path, default=CENSUS, help="MRTS workbook")
     parser.add_argument("--seed", type=int, default=SEED)
+    budget = parser.add_argument_group("selection budget (--selection-budget)")
+    budget.add_argument(
+        "--selection-budget",
+        action="store_true",
+        help="time the forecast_model_selection job on a year of simulated history, instead",
+    )
+    budget.add_argument("--budget-days", type=int, help="days built (365; 120 with --quick)")
+    budget.add_argument("--customers", type=int, default=20_000, help="simulated customers")
+    budget.add_argument("--lake", type=Path, help="a data dir to build in or reuse (kept)")
+    budget.add_argument(
+        "--store-product", action="store_true", help="also every store x product series"
+    )
+    budget.add_argument(
+        "--store-product-candidates",
+        default="MSTL,SeasonalNaive,HistoricAverage",
+        help="the cheaper candidates measured with --store-product",
+    )
+    budget.add_argument(
+        "--store-product-n-jobs",
+        default="-1",
+        help="RETAIL_FORECAST_N_JOBS of the store x product selections (-1: every core)",
+    )
+    budget.add_argument(
+        "--forecast-range", action="store_true", help="also the daily forecasts of every day"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     warnings.filterwarnings("ignore")
+    if args.selection_budget:
+        logging.getLogger("dagster").setLevel(logging.WARNING)
+        selection_budget(args)
+        return
     n_series = args.series or (100 if args.quick else 1_000)
     n_arima = min(n_series, args.autoarima_series or (20 if args.quick else 100))
     n_prophet = min(n_series, args.prophet_series or (20 if args.quick else 100))

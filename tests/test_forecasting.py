@@ -251,6 +251,37 @@ def test_awkward_series_get_a_kind_and_a_sensible_model(mixed):
     assert set(fitted.series) == set(expected_kinds) - {"tiny"}
 
 
+def test_every_series_is_a_cross_validated_champion_or_a_named_fallback(mixed):
+    _, sel, _, _ = mixed
+    assert sorted(sel.champions["unique_id"]) == ["intermittent", "regular"]
+    assert sel.champions["mase"].null_count() == 0
+    assert sel.champions.height + sel.fallbacks.height == sel.choices.height
+    # With h=7 and two windows, a regular-looking series needs 15 days to fit on and 14 to
+    # score: 29; one that looks intermittent two horizons more, for its conformal intervals.
+    need = "too short for cross-validation (needs 29 days: 2 windows of 7 after enough to fit on)"
+    assert sel.fallback_reasons() == {
+        f"{need}: naive": 2,  # short5, short10: under two seasons
+        f"{need}: seasonal naive": 1,  # short20
+        "constant: naive (its future is its past)": 1,
+        "fewer than 3 observations: not forecast": 1,
+        "no sales at all: naive (zero)": 1,
+    }
+    sparse = series("sparse", [0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 2.0] * 4)
+    reason = choice(select_models(sparse, CFG), "sparse")["reason"]
+    assert reason.startswith("too short for cross-validation (needs 43 days")
+
+
+def test_forecast_levels_default_to_categories_and_can_ask_for_every_store_product():
+    from retail_assets.lib.settings import Settings, SettingsError
+
+    assert Settings().forecast_levels == ("category",)
+    assert Settings.from_env({}).forecast_levels == ("category",)
+    every = {"RETAIL_FORECAST_LEVELS": "category,store_product"}
+    assert Settings.from_env(every).forecast_levels == ("category", "store_product")
+    with pytest.raises(SettingsError, match="RETAIL_FORECAST_LEVELS"):
+        Settings.from_env({"RETAIL_FORECAST_LEVELS": "store"})
+
+
 def test_awkward_series_forecasts(mixed):
     history, sel, fitted, fc = mixed
     assert "tiny" not in fc["unique_id"].to_list()
@@ -324,6 +355,23 @@ def test_refresh_applies_stored_choice_to_new_history_and_covers_unseen_series()
     assert (new["model"] == "SeasonalNaive").all()
     new_week = full.filter(pl.col("unique_id") == "new")["y"].to_numpy()[-7:]
     np.testing.assert_allclose(new["yhat"].to_numpy(), np.tile(new_week, 2)[:10])
+
+
+def test_a_stored_model_without_a_value_for_some_day_gives_way_to_naive():
+    # Chosen on a long history, applied to the first days of a backfill: a seasonal naive
+    # model has nothing to repeat for most of the week ahead.
+    rng = np.random.default_rng(5)
+    long = series("s", weekly(84, rng, 1.0))
+    cfg = ForecastConfig(h=7, n_windows=2, n_jobs=1, candidates=("SeasonalNaive",))
+    fitted = fit_models(long, select_models(long, cfg).choices, cfg)
+    assert fitted.series == {"s": "SeasonalNaive"}
+    first_days = series("s", [5.0, 7.0, 6.0, 9.0])
+    fc = refresh(fitted, first_days)
+    assert (fc["model"] == "Naive").all()
+    assert fc["yhat"].to_list() == [9.0] * cfg.h
+    assert_nested(fc)
+    # A full week of history keeps the stored model.
+    assert (refresh(fitted, long)["model"] == "SeasonalNaive").all()
 
 
 # ----------------------------------------------------------------- metrics on hand-made frames
@@ -600,6 +648,24 @@ def test_bad_history_is_a_clear_forecast_error(frame, message):
     assert fitted.series == {"a": "Naive"}
     with pytest.raises(ForecastError, match=message):
         refresh(fitted, frame)
+
+
+def test_processes_only_for_costly_models_on_many_series_and_spawned():
+    import multiprocessing
+
+    from retail_assets.lib import forecasting as fc
+
+    many = pl.concat([series(f"s{i}", np.arange(1.0, 4.0)) for i in range(fc.PARALLEL_MIN_SERIES)])
+    few = many.filter(pl.col("unique_id") != "s0")
+    cfg = ForecastConfig(n_jobs=2)
+    ets, croston = fc.make_model("AutoETS", cfg), fc.make_model("CrostonOptimized", cfg)
+    assert fc._n_jobs(cfg, many, [ets, croston]) == 2
+    assert fc._n_jobs(cfg, few, [ets]) == 1  # starting the workers would cost more
+    assert fc._n_jobs(cfg, many, [croston]) == 1  # milliseconds a series
+    assert fc._n_jobs(ForecastConfig(n_jobs=1), many, [ets]) == 1
+    # The workers start clean, never forked from a process whose threads may hold locks.
+    pool, _ = fc._StatsForecast(models=[ets], freq="1d", n_jobs=2)._get_pool()
+    assert pool.__self__ is multiprocessing.get_context("spawn")
 
 
 def test_unknown_models_and_bad_settings_are_forecast_errors():

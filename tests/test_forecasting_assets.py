@@ -8,6 +8,7 @@ four months of events first.
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import shutil
 
 import dagster as dg
@@ -16,8 +17,15 @@ import polars as pl
 import pytest
 from conftest import SHARED_DATA, Pipeline
 
-from retail_assets.defs.forecasting.assets import MODELS_FILE, load_fitted
+from retail_assets.defs.forecasting.assets import (
+    MODELS_FILE,
+    load_fitted,
+    load_history,
+    regressors,
+)
+from retail_assets.defs.publishing import SCHEMA_CHECK
 from retail_assets.lib import forecasting as fc
+from retail_assets.lib.frames import LINEAGE_COLUMNS
 
 FIRST = dt.date(2025, 1, 1)
 DAYS = 120
@@ -89,13 +97,15 @@ def _run(p: Pipeline, job: str, partition: str | None = None):
     )
 
 
-def _materialization(result, key: str):
-    (event,) = [
+def _materialization(result, key: str, days: int = 1):
+    """The metadata of ``key``'s materialization (a range run has one event per day, alike)."""
+    events = [
         e
         for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey.from_user_string(key)
     ]
-    return event.materialization.metadata
+    assert len(events) == days, [e.partition for e in events]
+    return events[-1].materialization.metadata
 
 
 def test_selection_refresh_and_realized_accuracy(sales):
@@ -132,6 +142,12 @@ def test_selection_refresh_and_realized_accuracy(sales):
 
     meta = _materialization(result, "ml/forecast_models")
     assert meta["series"].value == 5
+    # 120 days: every series long enough for cross-validation, so every one a real champion.
+    assert meta["series_cv_champion"].value == 5
+    assert meta["series_fallback"].value == 0
+    assert meta["fallback_reasons"].value == {}
+    assert meta["cv_forecast_rows"].value > 0
+    assert meta["series_by_level"].value == {"category": 3, "store_product": 2}
     assert "store_product" in meta["accuracy_by_level"].value
     assert "SARIMA_X" in meta["regressors_comparison"].value
     fitted = load_fitted(lake)
@@ -259,3 +275,173 @@ def test_selection_and_refresh_on_a_dask_cluster_match_the_local_run(sales):
     assert dask_fc.select(cols).equals(local_fc.select(cols))
     for c in ("yhat", "lo_80", "hi_80", "lo_95", "hi_95"):
         assert np.allclose(dask_fc[c], local_fc[c], rtol=1e-9), c
+
+
+def test_selection_counts_real_champions_and_names_each_fallback(tmp_path):
+    # 40 days, 7-day horizon, two windows: regular series need 29 days (two weeks and a day
+    # to fit on, then two windows of 7), intermittent ones 43 (two horizons more for their
+    # conformal intervals): the category and S01 series get a champion, S02 falls back.
+    p = Pipeline(tmp_path, forecast_horizon=7, forecast_cv_windows=2)
+    rng = np.random.default_rng(3)
+    for i in range(40):
+        _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
+    result = _run(p, "forecast_model_selection")
+    assert result.success
+    models = p.lake.read("ml", "forecast_models")
+    fallback = models.filter(pl.col("unique_id") == "store_product:S02/P0002").row(0, named=True)
+    assert fallback["kind"] == "short" and fallback["cv_mase"] is None
+    assert fallback["model"] == "SeasonalNaive"
+    reason = "too short for cross-validation (needs 43 days: 2 windows of 7 after enough to fit on)"
+    assert fallback["reason"] == f"{reason}: seasonal naive"
+    champions = models.filter(pl.col("unique_id") != "store_product:S02/P0002")
+    assert set(champions["reason"]) <= set(fc.CV_REASONS)
+    assert champions["cv_mase"].null_count() == 0
+    meta = _materialization(result, "ml/forecast_models")
+    assert meta["series_cv_champion"].value == 4
+    assert meta["series_fallback"].value == 1
+    assert meta["fallback_reasons"].value == {f"{reason}: seasonal naive": 1}
+    assert meta["history_days"].value == 40
+
+
+def test_selection_on_too_little_history_falls_back_everywhere_and_says_so(tmp_path):
+    p = Pipeline(tmp_path, forecast_horizon=7, forecast_cv_windows=2)
+    rng = np.random.default_rng(3)
+    for i in range(28):
+        _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
+    result = _run(p, "forecast_model_selection")
+    assert result.success
+    meta = _materialization(result, "ml/forecast_models")
+    assert meta["series_cv_champion"].value == 0
+    assert meta["series_fallback"].value == 5
+    assert meta["cv_forecast_rows"].value == 0
+    assert sum(meta["fallback_reasons"].value.values()) == 5
+    reasons = meta["fallback_reasons"].value
+    assert all(r.startswith("too short for cross-validation") for r in reasons), reasons
+    logs = [e.user_message for e in p.instance.all_logs(result.run_id)]
+    assert any("no series has the history cross-validation needs" in m for m in logs)
+
+
+# ------------------------------------------------------------------ a range of days in one run
+
+
+def _day_data(lake, table: str, days: list[str]) -> dict[str, pl.DataFrame]:
+    """Each day's partition of ``ml.<table>`` without the lineage columns (run id, time)."""
+    return {d: lake.read("ml", table, [d]).drop(list(LINEAGE_COLUMNS)) for d in days}
+
+
+def test_a_range_run_forecasts_and_scores_every_day_as_one_day_runs_do(sales, tmp_path_factory):
+    # Selection first, so that the range applies stored models, not only the seasonal naive
+    # fallback; the categories' models are then swapped for the seasonal ARIMA with
+    # regressors, so that each day's regressors are exercised too.
+    assert _run(sales, "forecast_model_selection").success
+    fitted = load_fitted(sales.lake)
+    history = load_history(sales.lake, ["category", "store_product"], FIRST, LAST).drop("level")
+    choices = sales.lake.read("ml", "forecast_models").select(
+        "unique_id",
+        pl.when(pl.col("level") == "category")
+        .then(pl.lit(fc.EXOG_MODEL))
+        .otherwise(pl.col("model"))
+        .alias("model"),
+    )
+    exog = regressors(sales.lake, fitted.config.h, FIRST, LAST)
+    forced = fc.fit_models(history, choices, fitted.config, exog=exog)
+    forced.fitted_at = fitted.fitted_at
+    models_pkl = sales.lake.partition_path("ml", "forecast_models", None, filename=MODELS_FILE)
+    models_pkl.write_bytes(pickle.dumps(forced))
+    assert fc.EXOG_MODEL in load_fitted(sales.lake).groups
+    # The same lake, forecast one day per run.
+    per_day_root = tmp_path_factory.mktemp("per_day")
+    shutil.copytree(sales.lake.lake_root, per_day_root / "lake")
+    per_day = Pipeline(per_day_root, forecast_horizon=7, forecast_cv_windows=2)
+    days = [(LAST - dt.timedelta(days=i)).isoformat() for i in range(9, -1, -1)]
+    for day in days:
+        assert _run(per_day, "forecasts", day).success, day
+
+    result = sales.run_range(days[0], days[-1], selection="ml/sales_forecasts,ml/forecast_accuracy")
+    assert result.success
+    for table in ("sales_forecasts", "forecast_accuracy"):
+        ranged = _day_data(sales.lake, table, days)
+        alone = _day_data(per_day.lake, table, days)
+        for day in days:
+            # Same columns, types, values and row order: only the lineage columns differ.
+            assert ranged[day].equals(alone[day]), (table, day)
+    forecasts = sales.lake.read("ml", "sales_forecasts", days)
+    assert forecasts["forecast_origin"].n_unique() == len(days)
+    assert forecasts.filter(pl.col("level") == "category")["model"].unique().to_list() == [
+        fc.EXOG_MODEL
+    ]
+    scored = sales.lake.read("ml", "forecast_accuracy", days)
+    # The first day's forecasts came before the range (none here); every later day has some.
+    assert scored["ds"].n_unique() == len(days) - 1
+    assert scored.filter(pl.col("ds") == LAST)["forecasts"].max() == 7
+
+    # One step per asset, one schema check each for the whole range.
+    steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert sorted(steps) == sorted(set(steps))
+    assert {"ml__sales_forecasts", "ml__forecast_accuracy"} <= set(steps)
+    checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == SCHEMA_CHECK
+    ]
+    by_asset = {}
+    for c in checks:
+        by_asset.setdefault(c.asset_key.to_user_string(), []).append(c.passed)
+    assert by_asset == {"ml/sales_forecasts": [True], "ml/forecast_accuracy": [True]}
+    # Per-run metadata: rows per day, and fan charts of the last day only.
+    meta = _materialization(result, "ml/sales_forecasts", days=len(days))
+    assert meta["days_written"].value == len(days)
+    assert meta["days_forecast"].value == len(days)
+    for day in days:
+        assert f"| {day} | {5 * 7:,} |" in meta["rows_by_day"].value
+    charts = meta["fan_charts"].value
+    assert charts.count("data:image/png;base64") == 2  # the largest series of each level
+    assert meta["last_origin"].value == days[-1]
+    assert meta["series_with_selected_model"].value == 5
+    meta = _materialization(result, "ml/forecast_accuracy", days=len(days))
+    assert meta["days_written"].value == len(days)
+    assert meta["series_scored"].value == scored.height
+    assert meta["days_with_nothing_to_score"].value == 1
+    assert "backtest_so_far" in meta
+
+
+def test_a_range_with_one_bad_day_publishes_no_forecasts_and_names_the_day(sales):
+    day_before = (LAST - dt.timedelta(days=3)).isoformat()
+    assert _run(sales, "forecasts", day_before).success
+    before = sales.lake.read("ml", "sales_forecasts", [day_before])
+    # A broken revenue figure (NaN) on the last day: a seasonal naive forecast repeats the
+    # last week, so that day's forecasts have no value and fail the schema; the days
+    # before it are fine.
+    path = sales.lake.partition_path("features", "daily_sales_by_category", LAST.isoformat())
+    broken = pl.read_parquet(path).with_columns(
+        pl.when(pl.col("category") == "Grocery")
+        .then(float("nan"))
+        .otherwise(pl.col("revenue"))
+        .alias("revenue")
+    )
+    sales.lake.write_partition(broken, "features", "daily_sales_by_category", LAST.isoformat())
+
+    result = sales.run_range(day_before, LAST.isoformat(), selection="ml/sales_forecasts")
+    assert not result.success
+    (check,) = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert (check.check_name, check.passed, check.severity) == (
+        SCHEMA_CHECK,
+        False,
+        dg.AssetCheckSeverity.ERROR,
+    )
+    assert check.metadata["failed_days"].value == [LAST.isoformat()]
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert f"1 of 4 day(s) failed the schema check: {LAST.isoformat()}" in message
+    # Nothing of the range was published: the earlier day kept its forecasts, the others
+    # have none, and no staged file is left behind.
+    assert sales.lake.read("ml", "sales_forecasts", [day_before]).equals(before)
+    assert [f.parent.name for f in sales.lake.partition_files("ml", "sales_forecasts")] == [
+        f"date={day_before}"
+    ]
+    assert not list(sales.lake.table_dir("ml", "sales_forecasts").rglob("*.tmp"))

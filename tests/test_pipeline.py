@@ -70,7 +70,8 @@ def pipeline(tmp_path_factory) -> Pipeline:
     models; then the forecasts and the plan for the last day. (The CLI also selects forecast
     models and trains the models in between: three days are too few for either.)
     """
-    p = Pipeline(tmp_path_factory.mktemp("warehouse"))
+    # Store x product forecasts too (the default is categories), so their intervals are tested.
+    p = Pipeline(tmp_path_factory.mktemp("warehouse"), forecast_levels=["category", "store_product"])
     assert p.reference().success, "reference_data failed"
     daily = sorted(
         k.to_user_string()

@@ -62,7 +62,7 @@ class RetailPlatform(dg.ConfigurableResource):
         default=30, description="Days ahead the forecasts reach (RETAIL_FORECAST_HORIZON)."
     )
     forecast_levels: list[str] = Field(
-        default=["category", "store_product"],
+        default=["category"],
         description="Levels of the series hierarchy forecast: total, category, store_product "
         "(RETAIL_FORECAST_LEVELS).",
     )

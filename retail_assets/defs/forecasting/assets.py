@@ -1,14 +1,19 @@
 """Forecasting: demand per series of the sales hierarchy, models chosen by cross-validation.
 
 - ``ml/forecast_models`` (with ``ml/forecast_cv_accuracy``): weekly. Reads up to
-  ``RETAIL_FORECAST_HISTORY_DAYS`` of daily sales, cross-validates the candidates on every
-  series, keeps the best by MASE and fits it once. Also compares a seasonal ARIMA with and
-  without regressors (festival flag, discount, signals lagged by the horizon) per category.
-- ``ml/sales_forecasts``: daily. Applies each series' stored model to the history up to the
-  partition's day (statsforecast ``forward``: no re-estimation) and forecasts the horizon with
-  80 and 95 % intervals.
-- ``ml/forecast_accuracy``: daily. Scores every forecast made for the partition's day against
-  its actual, once it has arrived: a backtest that grows with every partition.
+  ``RETAIL_FORECAST_HISTORY_DAYS`` of daily sales of the levels forecast
+  (``RETAIL_FORECAST_LEVELS``: the categories by default), cross-validates the candidates on
+  every series long enough, keeps the best by MASE and fits it once; a series too short
+  falls back to a rule's model, and the metadata counts champions and fallbacks by reason.
+  Also compares a seasonal ARIMA with and without regressors (festival flag, discount,
+  signals lagged by the horizon) per category. Six categories take seconds; every store x
+  product series (~2,850 at 20,000 customers) takes minutes (benchmarks/RESULTS.md).
+- ``ml/sales_forecasts``: daily, a range of days per run. Applies each series' stored model
+  to the history up to each day (statsforecast ``forward``: no re-estimation) and forecasts
+  the horizon with 80 and 95 % intervals.
+- ``ml/forecast_accuracy``: daily, a range of days per run. Scores every forecast made for
+  each day against its actual, once it has arrived: a backtest that grows with every
+  partition.
 - ``ml/census_forecast``: the Census MRTS series of NAICS 443 (electronics and appliance
   stores), monthly, 24 months held out, against a seasonal naive model.
 """
@@ -16,6 +21,7 @@
 import contextlib
 import datetime as dt
 import pickle
+import time
 from collections.abc import Iterator
 
 import dagster as dg
@@ -23,12 +29,19 @@ import polars as pl
 
 from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, day_keys, lookback
-from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
+from retail_assets.defs.publishing import (
+    DayPublisher,
+    passes_schema,
+    publish_days,
+    publish_table,
+    run_days,
+    schema_check_spec,
+)
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.census import CENSUS
 from retail_assets.lib import forecasting as fc
 from retail_assets.lib import plots
-from retail_assets.lib.lake import Lake
+from retail_assets.lib.lake import Lake, read_parquet_file
 
 SALES_BY_CATEGORY = dg.AssetKey(["features", "daily_sales_by_category"])
 SALES_BY_STORE_PRODUCT = dg.AssetKey(["features", "daily_sales_by_store_product"])
@@ -89,6 +102,18 @@ def load_history(lake: Lake, levels: list[str], first: dt.date, last: dt.date) -
     A series runs from its first sale to ``last``; days without sales are 0. Series ids are
     ``total``, ``category:<category>`` and ``store_product:<store>/<product>``.
     """
+    return complete_series(sales_rows(lake, levels, first, last), first, last)
+
+
+_HISTORY_SCHEMA = {"unique_id": pl.Utf8, "level": pl.Utf8, "ds": pl.Date, "y": pl.Float64}
+
+
+def sales_rows(lake: Lake, levels: list[str], first: dt.date, last: dt.date) -> pl.DataFrame:
+    """The sales marts' rows of ``[first, last]`` as series points, ``unique_id, level, ds, y``.
+
+    Only the days that sold (no zeros filled in): read once for a whole range of days, then
+    cut into each day's window with :func:`complete_series`.
+    """
     days = day_keys(first, last)
     frames = []
     if {"total", "category"} & set(levels):
@@ -138,21 +163,30 @@ def load_history(lake: Lake, levels: list[str], first: dt.date, last: dt.date) -
                 )
             )
     if not frames:
-        return pl.DataFrame(
-            schema={"unique_id": pl.Utf8, "level": pl.Utf8, "ds": pl.Date, "y": pl.Float64}
-        )
-    long = pl.concat(frames, how="vertical_relaxed").with_columns(
-        pl.col("ds").cast(pl.Date), pl.col("y").cast(pl.Float64)
+        return pl.DataFrame(schema=_HISTORY_SCHEMA)
+    return pl.concat(frames, how="vertical_relaxed").select(
+        "unique_id", "level", pl.col("ds").cast(pl.Date), pl.col("y").cast(pl.Float64)
     )
-    # Every series from its first sale to the last day, zeros where nothing sold.
-    spans = long.group_by("unique_id", "level").agg(pl.col("ds").min().alias("start"))
+
+
+def complete_series(rows: pl.DataFrame, first: dt.date, last: dt.date) -> pl.DataFrame:
+    """The series of ``rows`` (:func:`sales_rows`) within ``[first, last]``, gaps filled.
+
+    Every series runs from its first row in the window to ``last``, 0 where nothing sold,
+    sorted by ``unique_id, ds``: the history of one day's window, whether ``rows`` were read
+    for that day alone or for a whole range.
+    """
+    window = rows.filter(pl.col("ds").is_between(first, last))
+    if window.is_empty():
+        return pl.DataFrame(schema=_HISTORY_SCHEMA)
+    spans = window.group_by("unique_id", "level").agg(pl.col("ds").min().alias("start"))
     grid = spans.with_columns(
         pl.date_ranges("start", pl.lit(last), interval="1d").alias("ds")
     ).explode("ds")
     return (
-        grid.join(long.select("unique_id", "ds", "y"), on=["unique_id", "ds"], how="left")
+        grid.join(window.select("unique_id", "ds", "y"), on=["unique_id", "ds"], how="left")
         .select("unique_id", "level", "ds", pl.col("y").fill_null(0.0))
-        .sort("unique_id", "ds")
+        .sort("unique_id", "ds", maintain_order=True)
     )
 
 
@@ -162,7 +196,13 @@ def regressors(lake: Lake, h: int, first: dt.date, last: dt.date) -> pl.DataFram
     Covers ``[first, last + h]``: the calendar is known ahead, and a signal lagged by the
     horizon is known for every forecast day. None when the inputs are missing.
     """
-    end = last + dt.timedelta(days=h)
+    return regressors_from(*regressor_inputs(lake, h, first, last), h, first, last)
+
+
+def regressor_inputs(
+    lake: Lake, h: int, first: dt.date, last: dt.date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The retail calendar and the category signals the regressors of ``[first, last]`` need."""
     cal = lake.read("raw", "retail_calendar", columns=["date", "is_festival", "max_discount"])
     signals = lake.read(
         "features",
@@ -170,8 +210,21 @@ def regressors(lake: Lake, h: int, first: dt.date, last: dt.date) -> pl.DataFram
         day_keys(first - dt.timedelta(days=h), last),
         columns=["signal_date", "category", "sentiment_mean", "event_volume"],
     )
+    return cal, signals
+
+
+def regressors_from(
+    cal: pl.DataFrame, signals: pl.DataFrame, h: int, first: dt.date, last: dt.date
+) -> pl.DataFrame | None:
+    """:func:`regressors` from inputs read once (:func:`regressor_inputs`), maybe for more days."""
     if cal.is_empty() or signals.is_empty():
         return None
+    signals = signals.filter(
+        pl.col("signal_date").is_between(first - dt.timedelta(days=h), last)
+    )
+    if signals.is_empty():
+        return None
+    end = last + dt.timedelta(days=h)
     cal = cal.filter(pl.col("date").is_between(first, end))
     if cal["date"].max() is None or cal["date"].max() < end:
         return None
@@ -235,7 +288,7 @@ _SELECTION_SPEC = {
     "group_name": "forecasting",
     "kinds": {"statsforecast", "polars", "parquet"},
     "owners": ["team:planning"],
-    "code_version": "2",
+    "code_version": "3",
 }
 
 
@@ -245,9 +298,11 @@ _SELECTION_SPEC = {
         dg.AssetSpec(
             FORECAST_MODELS,
             deps=[SALES_BY_CATEGORY, SALES_BY_STORE_PRODUCT, CATEGORY_SIGNALS, CALENDAR],
-            description="The forecasting model of every series (category, store x product), "
-            "chosen by rolling-origin cross-validation on MASE and fitted once; the fitted "
-            "models are stored beside the table (models.pkl) for the daily refresh.",
+            description="The forecasting model of every series of the levels forecast "
+            "(RETAIL_FORECAST_LEVELS: categories by default; total, store x product on request), "
+            "chosen by rolling-origin cross-validation on MASE and fitted once, or by rule for "
+            "a series too short to cross-validate (the reason says which); the fitted models "
+            "are stored beside the table (models.pkl) for the daily refresh.",
             **_SELECTION_SPEC,
         ),
         dg.AssetSpec(
@@ -287,9 +342,24 @@ def forecast_models(context: dg.AssetExecutionContext, platform: RetailPlatform)
         selection = fc.select_models(
             history.drop("level"), config, exog=exog, client=client, log=context.log.info
         )
+    began = time.perf_counter()
     fitted = fc.fit_models(history.drop("level"), selection.choices, config, exog=exog)
     fitted.fitted_at = last.isoformat()
-    context.log.info(f"selection took {selection.seconds:.1f} s for {len(levels)} series")
+    fit_seconds = time.perf_counter() - began
+    champions, fallbacks = selection.champions.height, selection.fallbacks.height
+    reasons = selection.fallback_reasons()
+    context.log.info(
+        f"selection took {selection.seconds:.1f} s and the fit {fit_seconds:.1f} s for "
+        f"{len(levels)} series: {champions} with a champion chosen by cross-validation, "
+        f"{fallbacks} by rule" + (f" ({reasons})" if reasons else "")
+    )
+    if fallbacks and not champions:
+        context.log.warning(
+            f"no series has the history cross-validation needs ({history['ds'].n_unique()} "
+            f"days up to {last}; {config.min_cv_length()} for a regular series: "
+            f"{config.n_windows} windows of {config.h} days after enough to fit on): every "
+            "series falls back to a seasonal naive or naive model until there is"
+        )
 
     level_of = pl.col("unique_id").replace_strict(levels, default="category")
     choices = selection.choices.select(
@@ -326,6 +396,17 @@ def forecast_models(context: dg.AssetExecutionContext, platform: RetailPlatform)
         "series": len(levels),
         "selection_seconds": round(selection.seconds, 2),
         "selection_seconds_per_series": round(selection.seconds / max(1, len(levels)), 4),
+        "fit_seconds": round(fit_seconds, 2),
+        "history_days": history["ds"].n_unique(),
+        "series_by_level": dg.MetadataValue.json(
+            dict(choices.group_by("level").len().sort("level").iter_rows())
+        ),
+        # A real champion: chosen among the candidates by cross-validation. A fallback: a
+        # series too short to cross-validate (or constant, all zero), given a model by rule.
+        "series_cv_champion": champions,
+        "series_fallback": fallbacks,
+        "fallback_reasons": dg.MetadataValue.json(reasons),
+        "cv_forecast_rows": selection.cv.height,
         "models_chosen": dg.MetadataValue.json({str(m): n for m, n in chosen_counts.iter_rows()}),
         "series_kinds": dg.MetadataValue.json(
             dict(choices.group_by("kind").len().sort("kind").iter_rows())
@@ -406,16 +487,26 @@ def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform)
     Each series' model, chosen and fitted by ``ml/forecast_models``, is applied to the last
     26 weeks of history with its stored parameters (no re-estimation). Series the selection has
     not seen yet (or every series, before the first selection) get a seasonal naive forecast.
+    A run covers a range of days: the sales (and regressors) of the whole range and its
+    26-week lookback are read once, and each day is forecast from its own window, as a run of
+    that day alone would.
     """
-    origin = dt.date.fromisoformat(context.partition_key)
+    days = run_days(context)
+    origins = [dt.date.fromisoformat(d) for d in days]
     lake = platform.lake()
     config = forecast_config(platform)
-    first = origin - dt.timedelta(days=REFRESH_HISTORY_DAYS - 1)
-    history = load_history(lake, list(platform.forecast_levels), first, origin)
-    if history.is_empty():
+    lookback_days = dt.timedelta(days=REFRESH_HISTORY_DAYS - 1)
+    rows = sales_rows(lake, list(platform.forecast_levels), origins[0] - lookback_days, origins[-1])
+    empty = [
+        d
+        for d, origin in zip(days, origins, strict=True)
+        if rows.filter(pl.col("ds").is_between(origin - lookback_days, origin)).is_empty()
+    ]
+    if empty:
         raise dg.Failure(
-            description=f"no daily sales up to {origin}: materialize "
-            "features/daily_sales_by_category and features/daily_sales_by_store_product first",
+            description=f"no daily sales up to {_days_text(empty)}: materialize "
+            "features/daily_sales_by_category and features/daily_sales_by_store_product first; "
+            "nothing was written",
             allow_retries=False,
         )
     fitted = load_fitted(lake)
@@ -429,21 +520,75 @@ def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform)
         context.log.warning(
             f"stored models were chosen for h={fitted.config.h}; forecasting h={config.h}"
         )
-    exog = future = None
+    inputs = None
     if fc.EXOG_MODEL in fitted.groups:
-        exog = regressors(lake, config.h, first, origin)
-        future = exog.filter(pl.col("ds") > origin) if exog is not None else None
-    levels = dict(history.select("unique_id", "level").unique().iter_rows())
+        inputs = regressor_inputs(lake, config.h, origins[0] - lookback_days, origins[-1])
+    selected = fitted.series
+    out = DayPublisher(context, lake, SALES_FORECASTS, by_day=True)
+    last_history = last_forecasts = None
+    stale: list[str] = []
     with dask_client(platform, context.log) as client:
-        forecasts = fc.refresh(
-            fitted,
-            history.drop("level"),
-            h=config.h,
-            exog=exog,
-            future_exog=future,
-            client=client,
+        for day, origin in zip(days, origins, strict=True):
+            first = origin - lookback_days
+            history = complete_series(rows, first, origin)
+            exog = future = None
+            if inputs is not None:
+                exog = regressors_from(*inputs, config.h, first, origin)
+                future = exog.filter(pl.col("ds") > origin) if exog is not None else None
+            forecasts = fc.refresh(
+                fitted,
+                history.drop("level"),
+                h=config.h,
+                exog=exog,
+                future_exog=future,
+                client=client,
+            )
+            out.add(day, _forecast_table(forecasts, history, origin))
+            if fitted.fitted_at and (origin - dt.date.fromisoformat(fitted.fitted_at)).days > 14:
+                stale.append(day)
+            last_history, last_forecasts = history, forecasts
+    if stale:
+        context.log.warning(
+            f"the stored models were chosen on data up to {fitted.fitted_at}, over two weeks "
+            f"before {_days_text(stale)}; rerun ml/forecast_models (weekly schedule "
+            "forecast_model_selection)"
         )
-    out = forecasts.select(
+    last = out.last if out.last is not None else pl.DataFrame(schema={"unique_id": pl.Utf8})
+    meta = {
+        "days_forecast": len(days),
+        "last_origin": days[-1],
+        # The last day's figures: each day of a range forecasts the same series, give or take
+        # a new one.
+        "series_forecast": last["unique_id"].n_unique(),
+        "series_with_selected_model": sum(
+            1 for uid in last["unique_id"].unique() if uid in selected
+        ),
+        "models_fitted_on": fitted.fitted_at or "none yet",
+        "models": dg.MetadataValue.json(
+            dict(
+                last.group_by("model").agg(pl.col("unique_id").n_unique()).sort("model").iter_rows()
+            )
+            if not last.is_empty()
+            else {}
+        ),
+        "horizon_days": config.h,
+    }
+    if stale:
+        meta["days_with_stale_models"] = len(stale)
+    # Audit every day first: the charts draw the last day's forecasts, which only a day that
+    # passed its schema check is sure to have (no missing bounds).
+    out.flush()
+    if not out.failures and last_forecasts is not None and not last.is_empty():
+        meta["fan_charts"] = dg.MetadataValue.md(
+            _fan_charts(last_history, last_forecasts, origins[-1])
+        )
+    yield from publish_days([out], {SALES_FORECASTS: meta})
+
+
+def _forecast_table(forecasts: pl.DataFrame, history: pl.DataFrame, origin: dt.date):
+    """``refresh``'s forecasts of one origin as rows of ``ml.sales_forecasts``."""
+    levels = dict(history.select("unique_id", "level").unique().iter_rows())
+    return forecasts.select(
         pl.lit(origin).alias("forecast_origin"),
         pl.col("unique_id").replace_strict(levels).alias("level"),
         "unique_id",
@@ -452,31 +597,31 @@ def sales_forecasts(context: dg.AssetExecutionContext, platform: RetailPlatform)
         ((pl.col("ds") - pl.lit(origin)).dt.total_days()).cast(pl.Int64).alias("horizon"),
         *fc.FORECAST_COLUMNS[3:],
     )
-    stale = fitted.fitted_at and (origin - dt.date.fromisoformat(fitted.fitted_at)).days > 14
-    if stale:
-        context.log.warning(
-            f"the stored models were chosen on data up to {fitted.fitted_at}; rerun "
-            "ml/forecast_models (weekly schedule forecast_model_selection)"
-        )
-    meta = {
-        "series_forecast": out["unique_id"].n_unique(),
-        "series_with_selected_model": sum(
-            1 for uid in out["unique_id"].unique() if uid in fitted.series
-        ),
-        "models_fitted_on": fitted.fitted_at or "none yet",
-        "models": dg.MetadataValue.json(
-            dict(
-                out.group_by("model").agg(pl.col("unique_id").n_unique()).sort("model").iter_rows()
-            )
-        ),
-        "horizon_days": config.h,
-    }
-    if not out.is_empty():
-        meta["fan_charts"] = dg.MetadataValue.md(_fan_charts(history, forecasts, origin))
-    yield from publish_table(context, lake, SALES_FORECASTS, out, metadata=meta)
+
+
+def _days_text(days: list[str]) -> str:
+    if len(days) <= 5:
+        return ", ".join(days)
+    return f"{len(days)} days ({days[0]}, {days[1]}, ... {days[-1]})"
 
 
 # ---------------------------------------------------------------------------- realized accuracy
+#: Days of actuals before a scored day behind its MASE scale (the seasonal naive error).
+ACCURACY_SCALE_DAYS = 56
+#: Forecast rows a run of ``ml/forecast_accuracy`` holds at once: a range is scored in chunks
+#: of days (a year of 30-day forecasts of a few categories is one chunk; of ~3,000 store x
+#: product series, chunks of about three weeks).
+ACCURACY_CHUNK_ROWS = 2_000_000
+_PAST_SCHEMA = {
+    "forecast_origin": pl.Date,
+    "level": pl.Utf8,
+    "unique_id": pl.Utf8,
+    "ds": pl.Date,
+    "model": pl.Utf8,
+    **{c: pl.Float64 for c in fc.FORECAST_COLUMNS[3:]},
+}
+
+
 @dg.asset(
     pool=COMPUTE_POOL,
     retry_policy=TRANSIENT_RETRY,
@@ -499,58 +644,69 @@ def forecast_accuracy(context: dg.AssetExecutionContext, platform: RetailPlatfor
     Every forecast of the day (one per earlier origin within the horizon) is scored against
     the actual revenue: MAE, RMSE, MASE, sMAPE, bias and whether the 80 and 95 % intervals
     held it. One row per series and model; the table is a backtest that grows with every
-    partition, and the metadata summarizes it so far.
+    partition, and the metadata summarizes it so far. A run covers a range of days: the
+    actuals (with the 8 weeks before, for MASE's scale) and the forecasts made for the range
+    are read once (in chunks of days at scale) and each day is scored as a run of that day
+    alone would.
     """
-    day = dt.date.fromisoformat(context.partition_key)
+    days = run_days(context)
+    dates = [dt.date.fromisoformat(d) for d in days]
     lake = platform.lake()
     h = platform.forecast_horizon
-    origins = day_keys(day - dt.timedelta(days=h), day - dt.timedelta(days=1))
-    past = lake.read("ml", "sales_forecasts", origins)
-    actuals = load_history(lake, list(platform.forecast_levels), day - dt.timedelta(days=56), day)
-    todays = actuals.filter(pl.col("ds") == day)
-    if past.is_empty() or todays.is_empty():
+    scale_days = dt.timedelta(days=ACCURACY_SCALE_DAYS)
+    rows = sales_rows(lake, list(platform.forecast_levels), dates[0] - scale_days, dates[-1])
+    series = max(1, rows["unique_id"].n_unique())
+    per_chunk = max(1, ACCURACY_CHUNK_ROWS // (series * h))
+    out = DayPublisher(context, lake, FORECAST_ACCURACY, by_day=True)
+    no_forecasts: list[str] = []
+    no_actuals: list[str] = []
+    scored_days: list[pl.DataFrame] = []
+    for i in range(0, len(dates), per_chunk):
+        chunk = dates[i : i + per_chunk]
+        past_all = _forecasts_for(lake, chunk[0], chunk[-1], h)
+        for day in chunk:
+            actuals = complete_series(rows, day - scale_days, day)
+            todays = actuals.filter(pl.col("ds") == day)
+            past = past_all.filter(pl.col("ds") == day)
+            if past.is_empty():
+                no_forecasts.append(day.isoformat())
+            elif todays.is_empty():
+                no_actuals.append(day.isoformat())
+            scored = _score_day(day, past, actuals, todays)
+            out.add(day.isoformat(), scored)
+            scored_days.append(scored)
+    if no_forecasts or no_actuals:
         context.log.warning(
-            f"nothing to score for {day}: "
-            + ("no forecasts were made for it" if past.is_empty() else "no actuals yet")
+            "nothing to score for "
+            + "; ".join(
+                f"{_days_text(d)}: {why}"
+                for d, why in (
+                    (no_forecasts, "no forecasts were made for the day"),
+                    (no_actuals, "no actuals yet"),
+                )
+                if d
+            )
         )
-    past = past.filter(pl.col("ds") == day) if not past.is_empty() else past
-    scale = fc.seasonal_scale(actuals.filter(pl.col("ds") < day), fc.SEASON)
-    scored = (
-        fc.realized_accuracy(past, todays.select("unique_id", "ds", "y"), scale)
-        if not past.is_empty() and not todays.is_empty()
-        else pl.DataFrame()
-    )
-    if scored.is_empty():
-        out = pl.DataFrame(schema=_ACCURACY_SCHEMA)
-    else:
-        levels = dict(past.select("unique_id", "level").unique().iter_rows())
-        actual = dict(todays.select("unique_id", "y").iter_rows())
-        out = scored.select(
-            pl.lit(day).alias("ds"),
-            pl.col("unique_id").replace_strict(levels).alias("level"),
-            "unique_id",
-            "model",
-            pl.col("points").cast(pl.Int64).alias("forecasts"),
-            pl.col("unique_id").replace_strict(actual, return_dtype=pl.Float64).alias("actual"),
-            "mae",
-            "rmse",
-            pl.col("mase").fill_nan(None),
-            "smape",
-            "bias",
-            "coverage_80",
-            "coverage_95",
-        )
-    meta = {"series_scored": out.height}
+    run_rows = pl.concat(scored_days, how="vertical_relaxed")
+    meta: dict = {
+        "series_scored": run_rows.height,
+        "days_scored": len(days) - len(no_forecasts) - len(no_actuals),
+    }
+    if no_forecasts or no_actuals:
+        meta["days_with_nothing_to_score"] = len(no_forecasts) + len(no_actuals)
+    this_run = set(days)
     so_far = [
-        f for f in lake.partition_files("ml", "forecast_accuracy") if day.isoformat() not in str(f)
+        f
+        for f in lake.partition_files("ml", "forecast_accuracy")
+        if f.parent.name.split("=", 1)[-1] not in this_run
     ]
     history = (
         pl.concat(
-            [pl.read_parquet(so_far).drop("lineage_id", "processed_at"), out],
+            [pl.read_parquet(so_far).drop("lineage_id", "processed_at"), run_rows],
             how="vertical_relaxed",
         )
         if so_far
-        else out
+        else run_rows
     )
     if not history.is_empty():
         summary = (
@@ -568,7 +724,49 @@ def forecast_accuracy(context: dg.AssetExecutionContext, platform: RetailPlatfor
             .sort("level")
         )
         meta["backtest_so_far"] = dg.MetadataValue.md(_md(summary))
-    yield from publish_table(context, lake, FORECAST_ACCURACY, out, metadata=meta)
+    yield from publish_days([out], {FORECAST_ACCURACY: meta})
+
+
+def _forecasts_for(lake: Lake, first: dt.date, last: dt.date, h: int) -> pl.DataFrame:
+    """Every forecast made for the days ``[first, last]`` (origins up to ``h`` days before)."""
+    origins = day_keys(first - dt.timedelta(days=h), last - dt.timedelta(days=1))
+    frames = [
+        read_parquet_file(f, list(_PAST_SCHEMA)).filter(pl.col("ds").is_between(first, last))
+        for f in lake.partition_files("ml", "sales_forecasts", origins)
+    ]
+    frames = [f for f in frames if not f.is_empty()]
+    if not frames:
+        return pl.DataFrame(schema=_PAST_SCHEMA)
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _score_day(
+    day: dt.date, past: pl.DataFrame, actuals: pl.DataFrame, todays: pl.DataFrame
+) -> pl.DataFrame:
+    """Rows of ``ml.forecast_accuracy`` for one day: its forecasts against its actuals."""
+    if past.is_empty() or todays.is_empty():
+        return pl.DataFrame(schema=_ACCURACY_SCHEMA)
+    scale = fc.seasonal_scale(actuals.filter(pl.col("ds") < day), fc.SEASON)
+    scored = fc.realized_accuracy(past, todays.select("unique_id", "ds", "y"), scale)
+    if scored.is_empty():
+        return pl.DataFrame(schema=_ACCURACY_SCHEMA)
+    levels = dict(past.select("unique_id", "level").unique().iter_rows())
+    actual = dict(todays.select("unique_id", "y").iter_rows())
+    return scored.select(
+        pl.lit(day).alias("ds"),
+        pl.col("unique_id").replace_strict(levels).alias("level"),
+        "unique_id",
+        "model",
+        pl.col("points").cast(pl.Int64).alias("forecasts"),
+        pl.col("unique_id").replace_strict(actual, return_dtype=pl.Float64).alias("actual"),
+        "mae",
+        "rmse",
+        pl.col("mase").fill_nan(None),
+        "smape",
+        "bias",
+        "coverage_80",
+        "coverage_95",
+    )
 
 
 _ACCURACY_SCHEMA = {
