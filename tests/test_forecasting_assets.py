@@ -79,9 +79,13 @@ def _write_day(lake, day: dt.date, rng: np.random.Generator) -> None:
     lake.write_partition(_stamp(signals), "features", "daily_category_signals", day.isoformat())
 
 
+#: These tests forecast both levels of their small lake (the product's default is categories).
+BOTH_LEVELS = ["category", "store_product"]
+
+
 @pytest.fixture
 def sales(tmp_path) -> Pipeline:
-    p = Pipeline(tmp_path, forecast_horizon=7, forecast_cv_windows=2)
+    p = Pipeline(tmp_path, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_cv_windows=2)
     rng = np.random.default_rng(7)
     for i in range(DAYS):
         _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
@@ -205,7 +209,9 @@ def test_forecasts_before_any_selection_use_seasonal_naive(sales):
 def test_unknown_candidate_fails_clearly_and_keeps_the_stored_selection(sales, tmp_path):
     assert _run(sales, "forecast_model_selection").success
     before = sales.lake.read("ml", "forecast_models")
-    bad = Pipeline(sales.root, forecast_horizon=7, forecast_candidates=["Prophet"])
+    bad = Pipeline(
+        sales.root, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_candidates=["Prophet"]
+    )
     result = _run(bad, "forecast_model_selection")
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
@@ -255,6 +261,7 @@ def test_selection_and_refresh_on_a_dask_cluster_match_the_local_run(sales):
     ) as cluster:
         on_dask = Pipeline(
             sales.root,
+            forecast_levels=BOTH_LEVELS,
             forecast_horizon=7,
             forecast_cv_windows=2,
             dask_scheduler=cluster.scheduler_address,
@@ -281,7 +288,7 @@ def test_selection_counts_real_champions_and_names_each_fallback(tmp_path):
     # 40 days, 7-day horizon, two windows: regular series need 29 days (two weeks and a day
     # to fit on, then two windows of 7), intermittent ones 43 (two horizons more for their
     # conformal intervals): the category and S01 series get a champion, S02 falls back.
-    p = Pipeline(tmp_path, forecast_horizon=7, forecast_cv_windows=2)
+    p = Pipeline(tmp_path, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_cv_windows=2)
     rng = np.random.default_rng(3)
     for i in range(40):
         _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
@@ -304,7 +311,7 @@ def test_selection_counts_real_champions_and_names_each_fallback(tmp_path):
 
 
 def test_selection_on_too_little_history_falls_back_everywhere_and_says_so(tmp_path):
-    p = Pipeline(tmp_path, forecast_horizon=7, forecast_cv_windows=2)
+    p = Pipeline(tmp_path, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_cv_windows=2)
     rng = np.random.default_rng(3)
     for i in range(28):
         _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
@@ -352,7 +359,9 @@ def test_a_range_run_forecasts_and_scores_every_day_as_one_day_runs_do(sales, tm
     # The same lake, forecast one day per run.
     per_day_root = tmp_path_factory.mktemp("per_day")
     shutil.copytree(sales.lake.lake_root, per_day_root / "lake")
-    per_day = Pipeline(per_day_root, forecast_horizon=7, forecast_cv_windows=2)
+    per_day = Pipeline(
+        per_day_root, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_cv_windows=2
+    )
     days = [(LAST - dt.timedelta(days=i)).isoformat() for i in range(9, -1, -1)]
     for day in days:
         assert _run(per_day, "forecasts", day).success, day

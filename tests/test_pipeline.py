@@ -71,7 +71,9 @@ def pipeline(tmp_path_factory) -> Pipeline:
     models and trains the models in between: three days are too few for either.)
     """
     # Store x product forecasts too (the default is categories), so their intervals are tested.
-    p = Pipeline(tmp_path_factory.mktemp("warehouse"), forecast_levels=["category", "store_product"])
+    p = Pipeline(
+        tmp_path_factory.mktemp("warehouse"), forecast_levels=["category", "store_product"]
+    )
     assert p.reference().success, "reference_data failed"
     daily = sorted(
         k.to_user_string()

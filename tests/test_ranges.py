@@ -53,7 +53,9 @@ def _partition_files(root: Path) -> dict[str, Path]:
 
 
 def _data(path: Path) -> pl.DataFrame:
-    return pl.read_parquet(path).drop([c for c in LINEAGE_COLUMNS if c in pl.read_parquet_schema(path)])
+    return pl.read_parquet(path).drop(
+        [c for c in LINEAGE_COLUMNS if c in pl.read_parquet_schema(path)]
+    )
 
 
 def _data_bytes(path: Path) -> bytes:
@@ -117,9 +119,7 @@ def test_a_range_run_is_one_step_per_asset_with_one_check_result_each(range_and_
     assert by_asset["raw/sessions"] == [True]
     assert by_asset["governed/consent_audit"] == [True]
     assert by_asset["features/daily_sales_by_category"] == [True]
-    sessions = [
-        c for c in schema_checks if c.asset_key == dg.AssetKey(["raw", "sessions"])
-    ][0]
+    sessions = [c for c in schema_checks if c.asset_key == dg.AssetKey(["raw", "sessions"])][0]
     assert sessions.metadata["days_checked"].value == len(DAYS)
 
 
@@ -128,7 +128,9 @@ def test_a_range_run_reports_rows_per_day(range_and_days):
     record = ranged.instance.get_latest_materialization_event(dg.AssetKey(["raw", "transactions"]))
     meta = record.asset_materialization.metadata
     files = ranged.lake.partition_files("raw", "transactions")
-    per_day = {f.parent.name[5:]: pl.scan_parquet(f).select(pl.len()).collect().item() for f in files}
+    per_day = {
+        f.parent.name[5:]: pl.scan_parquet(f).select(pl.len()).collect().item() for f in files
+    }
     assert meta["days_written"].value == len(DAYS)
     assert meta["rows_written"].value == sum(per_day.values())
     table = meta["rows_by_day"].value

@@ -208,7 +208,12 @@ class DayPublisher:
     ) -> None:
         self.context, self.lake, self.key = context, lake, key
         self.schema, self.table = key.path
-        self.landing, self.source, self.by_day, self.chunk_rows = landing, source, by_day, chunk_rows
+        self.landing, self.source, self.by_day, self.chunk_rows = (
+            landing,
+            source,
+            by_day,
+            chunk_rows,
+        )
         self.processed_at = dt.datetime.now(dt.UTC)
         self.staged: StagedDays = lake.stage_days(self.schema, self.table, landing)
         self._buffer: list[tuple[str, pl.DataFrame]] = []
@@ -308,7 +313,9 @@ class DayPublisher:
 
     def failed_check(self) -> dg.AssetCheckResult:
         """The blocking check's failure, naming every failed day."""
-        table = "| day | column | check | failed rows | examples (masked) |\n|---|---|---|---|---|\n"
+        table = (
+            "| day | column | check | failed rows | examples (masked) |\n|---|---|---|---|---|\n"
+        )
         table += "".join(
             f"| {day} | {f['column']} | {f['check']} | {f['failed_rows']} | {f['examples']} |\n"
             for day, r in self.failures
@@ -449,7 +456,9 @@ def rows_by_day_table(rows_by_day: Mapping[str, int]) -> str:
         f"| {w} | {len(ns)} | {sum(ns):,} | {min(ns):,} | {max(ns):,} |\n"
         for w, ns in weeks.items()
     )
-    return "| week of | days | rows | fewest / day | most / day |\n|---|---:|---:|---:|---:|\n" + body
+    return (
+        "| week of | days | rows | fewest / day | most / day |\n|---|---:|---:|---:|---:|\n" + body
+    )
 
 
 def _span(days: Sequence[str]) -> str:

@@ -490,8 +490,7 @@ def _counts_by(tagged: pl.DataFrame, by: str, reasons: dict[str, str]) -> dict:
         *[(reason == name).sum().alias(name) for name in reasons],
     )
     return {
-        row[by]: {k: int(v) for k, v in row.items() if k != by}
-        for row in per.iter_rows(named=True)
+        row[by]: {k: int(v) for k, v in row.items() if k != by} for row in per.iter_rows(named=True)
     }
 
 
