@@ -69,24 +69,11 @@ class Pipeline:
         As a single-run backfill does: the run is tagged with the range, and every daily
         asset covers all of its days in one step.
         """
-        if selection is None and self.reference_result is None:
-            self.reference()
-        job = self.defs.resolve_job_def("all_assets")
-        kwargs = {}
-        if selection:
-            kwargs["asset_selection"] = [
-                dg.AssetKey.from_user_string(s) for s in selection.split(",")
-            ]
-        return job.execute_in_process(
-            instance=self.instance,
-            raise_on_error=False,
-            run_config=run_config,
-            tags={
-                "dagster/asset_partition_range_start": first,
-                "dagster/asset_partition_range_end": last,
-            },
-            **kwargs,
-        )
+        tags = {
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        }
+        return self._all_assets(selection, run_config, tags=tags)
 
     def run(self, partition: str, selection: str | None = None, run_config=None):
         """Run ``all_assets`` (or ``selection``) for one partition.
@@ -94,20 +81,17 @@ class Pipeline:
         A whole-graph run builds the reference data first, once, as ``retail-assets
         materialize`` does; a run of selected assets does not.
         """
+        return self._all_assets(selection, run_config, partition_key=partition)
+
+    def _all_assets(self, selection: str | None, run_config, **kwargs):
         if selection is None and self.reference_result is None:
             self.reference()
-        job = self.defs.resolve_job_def("all_assets")
-        kwargs = {}
         if selection:
             kwargs["asset_selection"] = [
                 dg.AssetKey.from_user_string(s) for s in selection.split(",")
             ]
-        return job.execute_in_process(
-            partition_key=partition,
-            instance=self.instance,
-            raise_on_error=False,
-            run_config=run_config,
-            **kwargs,
+        return self.defs.resolve_job_def("all_assets").execute_in_process(
+            instance=self.instance, raise_on_error=False, run_config=run_config, **kwargs
         )
 
 

@@ -242,15 +242,6 @@ class DayPublisher:
         if self._buffered >= self.chunk_rows:
             self.flush()
 
-    def add_split(self, df: pl.DataFrame, column: str, days: Sequence[str]) -> None:
-        """Add a frame holding several days, split on its date ``column`` (absent days empty)."""
-        parts = {
-            (k[0] if isinstance(k, tuple) else k): part
-            for k, part in df.partition_by(column, as_dict=True, maintain_order=True).items()
-        }
-        for day in days:
-            self.add(day, parts.get(dt.date.fromisoformat(day), df.clear()))
-
     def _validate(self, frames: list[tuple[str, pl.DataFrame]]) -> None:
         name = self.name
         if not self.by_day and len(frames) > 1:
@@ -307,7 +298,7 @@ class DayPublisher:
         if len(self.failures) > 10:
             lines.append(f"... and {len(self.failures) - 10} more day(s)")
         lines.append(
-            f"Nothing was written: every partition of {self.name} in {_span(days)} is unchanged."
+            f"Nothing was written: every partition of {self.name} in {span(days)} is unchanged."
         )
         return "\n".join(lines)
 
@@ -372,8 +363,7 @@ class DayPublisher:
         rows = sum(w.rows for w in written)
         size = sum(w.bytes for w in written)
         self.context.log.info(
-            f"wrote {rows} rows of {self.name} in {len(written)} day(s) {_span(days)} "
-            f"({size} bytes)"
+            f"wrote {rows} rows of {self.name} in {len(written)} day(s) {span(days)} ({size} bytes)"
         )
         last = self.last if self.last is not None else pl.DataFrame()
         stamped = with_lineage(last, self.context.run_id, self.processed_at)
@@ -461,7 +451,8 @@ def rows_by_day_table(rows_by_day: Mapping[str, int]) -> str:
     )
 
 
-def _span(days: Sequence[str]) -> str:
+def span(days: Sequence[str]) -> str:
+    """``first..last`` of a range of days (the day itself for one)."""
     if not days:
         return "(no days)"
     return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"

@@ -113,11 +113,7 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
             for k, v in {**counts[day], **volumes}.items():
                 totals[k] += v
             if len(days) <= 7:
-                dropped = {k: counts[day][k] for k in DROP_REASONS}
-                context.log.info(
-                    f"{day}: {counts[day]['rows_in']} rows in, {counts[day]['rows_kept']} kept, "
-                    f"{dropped}"
-                )
+                _log_day(context, day, counts[day], DROP_REASONS)
             sessions.add(day, parts.get(day, governed.clear()).drop(PARTITION))
             audit.add(day, row)
     context.log.info(
@@ -174,6 +170,12 @@ def _by_partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
         k[0]: part
         for k, part in frame.partition_by(PARTITION, as_dict=True, maintain_order=True).items()
     }
+
+
+def _log_day(context, day: str, counts: dict[str, int], reasons: dict[str, str]) -> None:
+    """One line per day of a short range: rows in, kept and dropped by reason."""
+    dropped = {k: counts[k] for k in reasons}
+    context.log.info(f"{day}: {counts['rows_in']} rows in, {counts['rows_kept']} kept, {dropped}")
 
 
 def _days_text(days: list[str]) -> str:
@@ -289,11 +291,7 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
             for k, v in counts[day].items():
                 totals[k] = totals.get(k, 0) + v
             if len(days) <= 7:
-                dropped = {k: counts[day][k] for k in APP_EVENT_DROP_REASONS}
-                context.log.info(
-                    f"{day}: {counts[day]['rows_in']} rows in, {counts[day]['rows_kept']} kept, "
-                    f"{dropped}"
-                )
+                _log_day(context, day, counts[day], APP_EVENT_DROP_REASONS)
             out.add(day, parts.get(day, governed.clear()).drop(PARTITION))
     yield from publish_days(
         [out], {GOVERNED_APP_EVENTS: _drop_metadata(totals, APP_EVENT_DROP_REASONS)}

@@ -22,6 +22,7 @@ from retail_assets.defs.publishing import (
     publish_table,
     run_days,
     schema_check_spec,
+    span,
 )
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import ingest
@@ -195,7 +196,7 @@ def raw_sessions(
                 raise dg.Failure(
                     description=f"source 'ga4' selected but no export file for {day} "
                     f"(events_{day:%Y%m%d}*) in {platform.inbox('ga4')}; nothing of "
-                    f"{_span(days)} was written",
+                    f"{span(days)} was written",
                     allow_retries=False,
                 )
             try:
@@ -373,10 +374,6 @@ def _add_counts(totals: dict[str, int], df: pl.DataFrame, column: str) -> None:
 def _sorted(counts: dict[str, int]) -> dict[str, int]:
     """Most frequent first, as ``value_counts(sort=True)`` orders them."""
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
-
-
-def _span(days: list[str]) -> str:
-    return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
 
 
 defs = dg.Definitions(
