@@ -20,11 +20,12 @@ the GraphQL API only:
    a view), the rows in the lake's partition files (their Parquet footers) and Dagster's
    metadata must agree, with no natural key twice and no partition materialized twice.
 
-   Dagster's metadata per run: a one-day run reports ``dagster/partition_row_count``; a range
-   run gives every partition of its range the same metadata, so its rows are counted once per
-   run (``rows_written``, or an SQL model's ``window_rows``), and its ``rows_by_day`` table
-   (per day up to two weeks, per week beyond) is compared with the lake's footers, day by day
-   or week by week.
+   Dagster's metadata: every day's materialization reports that day's
+   ``dagster/partition_row_count`` (in a range run as in a one-day run), compared with the
+   day's Parquet footers. A range run's last day also carries the run's summary: its
+   ``days_written`` must equal the days Dagster recorded for the run, its ``rows_written``
+   the sum of those days, and its ``rows_by_day`` table (per day up to two weeks, per week
+   beyond) the lake's footers, day by day or week by week.
 
 Prints one ``name: value`` per line (progress goes to stderr):
 
@@ -589,11 +590,10 @@ def metadata_rows(
 ) -> TableCheck:
     """Rows of the table by Dagster's metadata, reconciled with the lake's footers ``lake``.
 
-    The latest materialization of each day is grouped by run. A one-day run reports the day's
-    ``dagster/partition_row_count``. A range run gives every day of its range the same
-    metadata: its ``rows_written`` (an SQL model's ``window_rows``) counts once, its
-    ``days_written`` must equal the days Dagster recorded for it, and its ``rows_by_day``
-    must match the lake day by day (or week by week).
+    The latest materialization of each day is grouped by run. Every day reports its own
+    ``dagster/partition_row_count``, matched with the lake. A range run's last day carries the
+    run's summary: ``days_written`` must equal the days Dagster recorded for the run,
+    ``rows_written`` their sum, and ``rows_by_day`` the lake day by day (or week by week).
     """
     c = TableCheck(table.key)
     answer = server.graphql(
@@ -617,35 +617,45 @@ def metadata_rows(
         by_run.setdefault(m["runId"], []).append(m)
     for run_id, mats in by_run.items():
         days = sorted(m["partition"] for m in mats)
-        meta = {e["label"]: e.get("intRepr", e.get("mdStr")) for e in mats[0]["metadataEntries"]}
         span = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
-        if len(days) == 1 and meta.get("dagster/partition_row_count") is not None:
-            n = int(meta["dagster/partition_row_count"])
-            c.expected += n
-            c.runs[run_id] = f"{span}: partition_row_count {n}"
-            if lake.get(days[0]) != n:
-                c.partition_mismatches.append(f"{days[0]}: metadata {n}, lake {lake.get(days[0])}")
+        metas = {
+            m["partition"]: {
+                e["label"]: e.get("intRepr", e.get("mdStr")) for e in m["metadataEntries"]
+            }
+            for m in mats
+        }
+        # Every day's event carries that day's count, in a range run as in a one-day run.
+        total = 0
+        for day in days:
+            n = metas[day].get("dagster/partition_row_count")
+            if n is None:
+                c.problems.append(f"run {run_id}: no dagster/partition_row_count for {day}")
+                c.missing_partitions.append(day)
+                continue
+            total += int(n)
+            if lake.get(day) != int(n):
+                c.partition_mismatches.append(f"{day}: metadata {n}, lake {lake.get(day)}")
+        c.expected += total
+        # A range run's summary rides on its last day: days and rows written, rows by day.
+        summary = metas[days[-1]]
+        if len(days) == 1 or "days_written" not in summary:
+            c.runs[run_id] = f"{span}: partition_row_count {total}"
+            if len(days) > 1:
+                c.problems.append(f"run {run_id} ({span}): no run summary on its last day")
             continue
-        total = meta.get("rows_written", meta.get("window_rows"))
-        if total is None:
-            c.problems.append(f"run {run_id} ({span}): no row count in its metadata")
-            c.missing_partitions += days
-            continue
-        c.expected += int(total)
-        c.runs[run_id] = f"{span}: rows_written {total}"
-        written = meta.get("days_written")
-        if written is not None and int(written) != len(days):
+        c.runs[run_id] = f"{span}: rows_written {summary.get('rows_written')}"
+        if int(summary["days_written"]) != len(days):
             c.problems.append(
-                f"run {run_id} wrote {written} days, Dagster recorded {len(days)} for it "
-                "(part of its range rewritten since, or a partition recorded twice)"
+                f"run {run_id} wrote {summary['days_written']} days, Dagster recorded "
+                f"{len(days)} for it (part of its range rewritten since, or a partition "
+                "recorded twice)"
             )
-        in_lake = sum(lake.get(d, 0) for d in days)
-        if in_lake != int(total):
+        if summary.get("rows_written") is not None and int(summary["rows_written"]) != total:
             c.partition_mismatches.append(
-                f"run {run_id} ({span}): metadata {total}, lake {in_lake}"
+                f"run {run_id} ({span}): rows_written {summary['rows_written']}, days {total}"
             )
-        if meta.get("rows_by_day"):
-            kind, counts = parse_rows_by_day(meta["rows_by_day"])
+        if summary.get("rows_by_day"):
+            kind, counts = parse_rows_by_day(summary["rows_by_day"])
             buckets: dict[str, int] = {}
             for d in days:
                 b = d if kind == "day" else _monday(d)

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the checkout, whatever an installed copy points to
 #: Unpartitioned inputs a one-day asset may have: reference data built once from
 #: configuration, a view over one-day tables, and the Census file (absent, read as empty).
 ONE_DAY_UNPARTITIONED = {

@@ -136,8 +136,16 @@ def test_a_range_run_reports_rows_per_day(range_and_days):
     table = meta["rows_by_day"].value
     for day, rows in per_day.items():
         assert f"| {day} | {rows:,} |" in table
-    # A range's metadata is the run's: no per-partition count that would be wrong for each.
-    assert "dagster/partition_row_count" not in meta
+    # The run's summary rides on its last day; every day's event has that day's own count and
+    # nothing else heavy (the schema and preview are not copied 365 times into the instance).
+    assert record.dagster_event.partition == DAYS[-1]
+    events = ranged.instance.fetch_materializations(dg.AssetKey(["raw", "transactions"]), 100)
+    by_day = {r.partition_key: r.asset_materialization.metadata for r in events.records}
+    assert sorted(by_day) == sorted(per_day)
+    for day, rows in per_day.items():
+        assert by_day[day]["dagster/partition_row_count"].value == rows
+        assert by_day[day]["range"].value == f"{DAYS[0]}..{DAYS[-1]} ({len(DAYS)} days)"
+        assert ("dagster/column_schema" in by_day[day]) == (day == DAYS[-1])
     # Every day of the range got a materialization, all from the one run.
     partitions = ranged.instance.get_materialized_partitions(dg.AssetKey(["raw", "transactions"]))
     assert partitions == set(DAYS)

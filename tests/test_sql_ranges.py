@@ -181,9 +181,13 @@ def test_a_range_in_one_run_equals_the_days_run_one_by_one(ranges):
     for name in names:
         mine = [e for e in events if e.asset_key == dg.AssetKey(["features", name])]
         assert sorted(e.partition for e in mine) == RANGE
-        meta = mine[0].materialization.metadata
         rows = {day: by_range[name][day].height for day in RANGE}
-        assert "dagster/partition_row_count" not in meta
+        for e in mine:  # each day's own count; the run's summary on the last day only
+            assert (
+                e.materialization.metadata["dagster/partition_row_count"].value == rows[e.partition]
+            )
+            assert ("rows_by_day" in e.materialization.metadata) == (e.partition == RANGE[-1])
+        (meta,) = [e.materialization.metadata for e in mine if e.partition == RANGE[-1]]
         assert meta["days_written"].value == 9
         assert meta["rows_written"].value == sum(rows.values())
         table = meta["rows_by_day"].value

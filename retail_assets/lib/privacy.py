@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -310,6 +310,20 @@ def page_path_expr(url: pl.Expr) -> pl.Expr:
     )
 
 
+def map_distinct(values: pl.Series, expr: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
+    """``expr`` computed once per distinct value of ``values`` and joined back to every row.
+
+    For a costly expression (a regex) on a column with few distinct values: a year of a
+    site's events has millions of rows but hundreds of pages, and the page-path regex per row
+    was most of governing them (2 s per 360,000 rows, 25 ms over their 471 URLs).
+    """
+    lut = values.unique().to_frame("v").with_columns(expr(pl.col("v")).alias("out"))
+    rows = values.to_frame("v").join(
+        lut, on="v", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return rows["out"].alias(values.name)
+
+
 REDACTED = "(redacted)"
 
 
@@ -429,7 +443,7 @@ def govern_sessions(
         "ga_session_number",
         "analytics_storage",
         "ads_storage",
-        page_path_expr(pl.col("page_location")).alias("page_path"),
+        map_distinct(kept["page_location"], page_path_expr).alias("page_path"),
         "traffic_source",
         "traffic_medium",
         "default_channel_group",

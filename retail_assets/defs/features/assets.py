@@ -24,7 +24,12 @@ import polars as pl
 from retail_assets.defs.governance import assets as governance
 from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, lookback
-from retail_assets.defs.publishing import SCHEMA_CHECK, column_schema, rows_by_day_table
+from retail_assets.defs.publishing import (
+    SCHEMA_CHECK,
+    column_schema,
+    day_materializations,
+    rows_by_day_table,
+)
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census
@@ -318,9 +323,7 @@ def build_sql_asset(
             metadata["dagster/column_lineage"] = _lineage_metadata(done.lineage)
         elif done.lineage_error:
             context.log.warning(done.lineage_error)
-        yield dg.MaterializeResult(
-            asset_key=key, metadata=metadata, data_version=dg.DataVersion(done.data_version)
-        )
+        yield day_materializations(context, key, metadata, done.rows_by_day, done.data_version)
         assert done.checks is not None
         yield from _check_results(model, key, done.checks)
 
