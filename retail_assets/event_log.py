@@ -41,6 +41,7 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
+        """From ``dagster.yaml``: a relative ``base_dir`` is inside ``DAGSTER_HOME``."""
         base_dir = config_value["base_dir"]
         if not os.path.isabs(base_dir) and os.environ.get("DAGSTER_HOME"):
             base_dir = os.path.join(os.environ["DAGSTER_HOME"], base_dir)
@@ -81,10 +82,12 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.clear()
 
     def wipe(self) -> None:
+        """Close the open databases, then delete them as Dagster's class does."""
         self._close_engines()
         super().wipe()
 
     def dispose(self) -> None:
+        """Close the open databases and stop Dagster's file watchers."""
         self._close_engines()
         super().dispose()
 
