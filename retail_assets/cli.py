@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -127,6 +128,7 @@ class _Runner:
 
         job = self.defs.resolve_job_def(job_name)
         run_id = str(uuid.uuid4())
+        tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), **(tags or {})}
         self.instance.add_event_listener(run_id, stage.listener(self.instance, run_id))
         self.runs += 1
         try:
@@ -135,7 +137,7 @@ class _Runner:
                 instance=self.instance,
                 raise_on_error=False,
                 run_id=run_id,
-                tags={"retail_assets/source": "cli", **(tags or {})},
+                tags={SOURCE_TAG: "cli", **tags},
                 **kwargs,
             )
         except Exception as exc:  # the run could not start: run config, storage, plan
@@ -147,6 +149,50 @@ class _Runner:
             return None
         stage.failed = True
         return _run_failure(stage.label, result)
+
+
+#: Tags of the CLI's runs: where they came from, and the process that runs them.
+SOURCE_TAG, PID_TAG, HOST_TAG = "retail_assets/source", "retail_assets/pid", "retail_assets/host"
+
+
+def reap_dead_runs(instance) -> list[str]:
+    """Fail the CLI's runs whose process is gone, and free the pool slots they held.
+
+    A run executed in this process (not by the daemon) that was killed (SIGKILL, the memory
+    killer, a crash) stays STARTED in the instance and keeps its steps' pool slots; the next
+    run's steps would wait for those slots forever. ``dagster dev``'s run monitoring does this
+    for the runs the daemon launched; this is the same for ours. Returns the run ids failed.
+    """
+    import dagster as dg
+
+    reaped = []
+    host = socket.gethostname()
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={SOURCE_TAG: "cli"},
+        )
+    )
+    for run in runs:
+        pid = run.tags.get(PID_TAG, "")
+        if run.tags.get(HOST_TAG) != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, f"the retail-assets process that ran it (pid {pid}) is gone; marked failed"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
@@ -195,6 +241,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                     failure = console.StageFailure(stage.label, [("", str(exc))], None)
             if failure is None:
                 instance = dg.DagsterInstance.get()
+                for run_id in reap_dead_runs(instance):
+                    err.print(
+                        f"run {run_id} of an earlier retail-assets command had stopped without "
+                        "ending (its process is gone): marked failed, its pool slots freed"
+                    )
                 runner = _Runner(defs, instance, verbose=args.verbose)
                 try:
                     failure = _materialize(runner, display, defs, keys, settings)

@@ -41,10 +41,16 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        """From ``dagster.yaml``: a relative ``base_dir`` is inside ``DAGSTER_HOME``."""
+        """From ``dagster.yaml``: ``base_dir`` absolute (as installed), or inside DAGSTER_HOME."""
         base_dir = config_value["base_dir"]
-        if not os.path.isabs(base_dir) and os.environ.get("DAGSTER_HOME"):
-            base_dir = os.path.join(os.environ["DAGSTER_HOME"], base_dir)
+        if not os.path.isabs(base_dir):
+            home = os.environ.get("DAGSTER_HOME")
+            if not home:
+                raise ValueError(
+                    f"event_log_storage base_dir {base_dir!r} in dagster.yaml is relative and "
+                    "DAGSTER_HOME is not set: write the folder's absolute path"
+                )
+            base_dir = os.path.join(home, base_dir)
         return cls(inst_data=inst_data, base_dir=base_dir)
 
     def _engine(self, shard: str):

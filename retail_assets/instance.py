@@ -7,6 +7,7 @@ folder has none. A ``dagster.yaml`` already there is the user's and is left alon
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from importlib.resources import files
@@ -17,9 +18,22 @@ log = logging.getLogger("retail_assets")
 DEFAULT_HOME = ".dagster_home"
 
 
-def packaged_dagster_yaml() -> str:
-    """The text of the ``dagster.yaml`` shipped with the package."""
-    return files("retail_assets").joinpath("dagster.yaml").read_text(encoding="utf-8")
+#: The event log's folder in the packaged ``dagster.yaml``, made absolute when installed.
+EVENT_LOG_DIR = "    base_dir: history/runs\n"
+
+
+def packaged_dagster_yaml(home: Path | None = None) -> str:
+    """The text of the ``dagster.yaml`` shipped with the package.
+
+    With ``home``, as installed there: the event log's ``base_dir`` is ``home/history/runs``
+    (Dagster's own place for it). A relative path would be read against whatever
+    ``DAGSTER_HOME`` the reading process has, or its working folder.
+    """
+    text = files("retail_assets").joinpath("dagster.yaml").read_text(encoding="utf-8")
+    if home is not None:
+        path = (Path(home) / "history" / "runs").as_posix()
+        text = text.replace(EVENT_LOG_DIR, f"    base_dir: {json.dumps(path)}\n", 1)
+    return text
 
 
 def ensure_dagster_home(home: str | Path | None = None, *, set_env: bool = True) -> Path:
@@ -38,7 +52,7 @@ def ensure_dagster_home(home: str | Path | None = None, *, set_env: bool = True)
         home.mkdir(parents=True, exist_ok=True)
         if not config.exists():
             tmp = config.with_name(".dagster.yaml.tmp")
-            tmp.write_text(packaged_dagster_yaml(), encoding="utf-8")
+            tmp.write_text(packaged_dagster_yaml(home), encoding="utf-8")
             os.replace(tmp, config)
             log.info("installed %s (run queue, pools, retries for a 2-core laptop)", config)
     except OSError as exc:

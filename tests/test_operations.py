@@ -18,9 +18,11 @@ DAILY = sorted(
 def test_the_cli_installs_dagster_yaml_and_dagster_reads_it(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = ensure_dagster_home(tmp_path / "home", set_env=False)
-    assert (home / "dagster.yaml").read_text() == packaged_dagster_yaml()
+    assert (home / "dagster.yaml").read_text() == packaged_dagster_yaml(home)
     instance = dg.DagsterInstance.from_config(str(home))
     try:
+        # The event log is in this folder, whatever DAGSTER_HOME the reader has (none here).
+        assert instance.event_log_storage._base_dir == str(home / "history" / "runs")
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         config = instance.get_concurrency_config()
         assert config.run_queue_config.max_concurrent_runs == 3
