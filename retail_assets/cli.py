@@ -306,31 +306,26 @@ def _materialize(runner: _Runner, display, defs, keys: list[str], settings):
                     failure.stage += f" (days {chunk[0]}..{chunk[-1]})"
                 return failure
         stage.detail = f"{keys[0]}..{last}"
-    # The SQL models that are whole tables or views, over every day now in the lake.
-    with display.stage("feature tables") as stage:
-        if failure := runner.run(stage, "feature_tables"):
-            return failure
-    # Each series' forecasting model, chosen by cross-validation over the history, then the
-    # last day's forecasts with them.
-    with display.stage("forecast selection") as stage:
-        if failure := runner.run(stage, "forecast_model_selection"):
-            return failure
-    with display.stage("forecasts") as stage:
-        if failure := runner.run(stage, "forecasts", partition_key=last):
-            return failure
-        stage.detail = f"from {last}"
-    # The models (sentiment, direction, propensity, segments), then their drift monitor.
-    with display.stage("model training") as stage:
-        if failure := runner.run(stage, "model_training"):
-            return failure
-    with display.stage("monitoring") as stage:
-        if failure := runner.run(stage, "model_monitoring"):
-            return failure
-    # The plan for the flight after the last day, delivered to RETAIL_DSP_SINK.
-    with display.stage("activation") as stage:
-        if failure := runner.run(stage, "activation", partition_key=last):
-            return failure
-        stage.detail = f"plan from {dt.date.fromisoformat(last) + dt.timedelta(days=1)}"
+    after = dt.date.fromisoformat(last) + dt.timedelta(days=1)
+    # Then, in order, each stage: (label, job, partition or the whole history, detail shown).
+    # The SQL models that are whole tables or views, over every day now in the lake; each
+    # series' forecasting model, chosen by cross-validation over the history, then the last
+    # day's forecasts with them; the models (sentiment, direction, propensity, segments) and
+    # their drift monitor; the plan for the flight after the last day, to RETAIL_DSP_SINK.
+    for label, job_name, day, detail in (
+        ("feature tables", "feature_tables", None, None),
+        ("forecast selection", "forecast_model_selection", None, None),
+        ("forecasts", "forecasts", last, f"from {last}"),
+        ("model training", "model_training", None, None),
+        ("monitoring", "model_monitoring", None, None),
+        ("activation", "activation", last, f"plan from {after}"),
+    ):
+        with display.stage(label) as stage:
+            partition = {"partition_key": day} if day else {}
+            if failure := runner.run(stage, job_name, **partition):
+                return failure
+            if detail:
+                stage.detail = detail
     return None
 
 

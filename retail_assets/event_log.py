@@ -25,7 +25,7 @@ class LocalSqliteEventLogStorage(SqliteEventLogStorage):
     class keeps one engine per database file open (the index and the eight most recent runs)
     and sets ``PRAGMA synchronous=NORMAL`` on Dagster's WAL-mode databases: SQLite's own
     recommendation for WAL, durable across a crash of the process; a power cut can lose the
-    last events, never corrupt a file. About 4 ms an event (benchmarks/RESULTS.md).
+    last events, never corrupt a file. About 2.4 ms an event (benchmarks/RESULTS.md).
 
     Selected in the packaged ``dagster.yaml``; delete its ``event_log_storage`` section to get
     Dagster's default class on the same files.

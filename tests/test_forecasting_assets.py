@@ -284,14 +284,20 @@ def test_selection_and_refresh_on_a_dask_cluster_match_the_local_run(sales):
         assert np.allclose(dask_fc[c], local_fc[c], rtol=1e-9), c
 
 
+def _short_history(tmp_path, days: int) -> Pipeline:
+    """A lake of ``days`` days of both levels, forecast 7 days ahead on two CV windows."""
+    p = Pipeline(tmp_path, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_cv_windows=2)
+    rng = np.random.default_rng(3)
+    for i in range(days):
+        _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
+    return p
+
+
 def test_selection_counts_real_champions_and_names_each_fallback(tmp_path):
     # 40 days, 7-day horizon, two windows: regular series need 29 days (two weeks and a day
     # to fit on, then two windows of 7), intermittent ones 43 (two horizons more for their
     # conformal intervals): the category and S01 series get a champion, S02 falls back.
-    p = Pipeline(tmp_path, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_cv_windows=2)
-    rng = np.random.default_rng(3)
-    for i in range(40):
-        _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
+    p = _short_history(tmp_path, days=40)
     result = _run(p, "forecast_model_selection")
     assert result.success
     models = p.lake.read("ml", "forecast_models")
@@ -311,10 +317,7 @@ def test_selection_counts_real_champions_and_names_each_fallback(tmp_path):
 
 
 def test_selection_on_too_little_history_falls_back_everywhere_and_says_so(tmp_path):
-    p = Pipeline(tmp_path, forecast_levels=BOTH_LEVELS, forecast_horizon=7, forecast_cv_windows=2)
-    rng = np.random.default_rng(3)
-    for i in range(28):
-        _write_day(p.lake, FIRST + dt.timedelta(days=i), rng)
+    p = _short_history(tmp_path, days=28)
     result = _run(p, "forecast_model_selection")
     assert result.success
     meta = _materialization(result, "ml/forecast_models")

@@ -128,7 +128,7 @@ def check_table(lake: Lake, key: dg.AssetKey, partitions: list[str] | None) -> d
     rows = digests = 0
     # Decoding and hashing run in polars, outside the GIL: one thread per core reads a year's
     # files about 1.6x faster than one. Results come back in file order.
-    with ThreadPoolExecutor(max_workers=min(len(files), os.cpu_count() or 1) or 1) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
         for outcome in pool.map(_verify, files):
             if isinstance(outcome, CorruptFileError):
                 bad.append(str(outcome))
