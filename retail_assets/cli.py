@@ -320,6 +320,8 @@ def _materialize(runner: _Runner, display, defs, keys: list[str], settings):
         ("monitoring", "model_monitoring", None, None),
         ("activation", "activation", last, f"plan from {after}"),
     ):
+        if job_name not in {j.name for j in defs.jobs}:
+            continue  # the retailer's world has no such stage (nothing declared feeds it)
         with display.stage(label) as stage:
             partition = {"partition_key": day} if day else {}
             if failure := runner.run(stage, job_name, **partition):
@@ -512,6 +514,25 @@ def _delivery(instance, lake, day: str) -> dict:
     }
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a configuration folder: the packaged YAML files and a sources.yaml template."""
+    from retail_assets.lib.world import FILENAME, init_config
+
+    folder = Path(args.folder)
+    written = init_config(folder, force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    kept = sorted({p.name for p in folder.glob("*.yaml")} - {p.name for p in written})
+    if kept:
+        print(f"kept (exists; --force overwrites): {', '.join(kept)}")
+    print(
+        f"next: edit {folder / FILENAME} (world: retailer, your sources), then\n"
+        f"  export RETAIL_CONFIG_DIR={folder}\n"
+        "  retail-assets materialize --start YYYY-MM-DD --end YYYY-MM-DD"
+    )
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Start ``dagster dev`` (webserver and daemon) with a persistent DAGSTER_HOME."""
     import subprocess
@@ -702,6 +723,10 @@ def main(argv: list[str] | None = None) -> int:
         help="print Dagster's event stream and every log line (the UI shows them anyway)",
     )
     m.set_defaults(func=cmd_materialize)
+    i = sub.add_parser("init", help="write a configuration folder with a sources.yaml template")
+    i.add_argument("folder", nargs="?", default="config")
+    i.add_argument("--force", action="store_true", help="overwrite files that exist")
+    i.set_defaults(func=cmd_init)
     u = sub.add_parser("ui", help="start the Dagster UI and daemon")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)

@@ -16,8 +16,9 @@ from retail_assets.defs.models import assets as models
 from retail_assets.defs.operations import with_operations
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.defs.sources import assets as sources
-from retail_assets.defs.sources import census, landing
+from retail_assets.defs.sources import census, landing, retailer
 from retail_assets.lib.settings import Settings
+from retail_assets.lib.world import World
 
 # `all_assets` mixes range-per-run assets with activation, which plans one day per run. A
 # backfill launched from the job runs one day per run (Dagster uses the smallest policy);
@@ -37,10 +38,17 @@ def build_definitions(
     """
     settings = Settings.from_env()
     platform = platform or RetailPlatform.from_settings(settings)
+    world = platform.world()
+    # The retailer's world: its declared sources replace the simulator's, and what has
+    # nothing to read is left out below (prune).
+    source_defs = (
+        [dg.Definitions(assets=retailer.build(world)), governance.retailer_defs]
+        if world.retailer
+        else [sources.defs, landing.defs]
+    )
     merged = dg.Definitions.merge(
-        sources.defs,
+        *source_defs,
         census.defs,
-        landing.defs,
         governance.defs,
         governance_erasure.defs,
         governance_pii_scan.defs,
@@ -55,6 +63,7 @@ def build_definitions(
             resources={"platform": platform, "creative_writer": creative_writer or CreativeWriter()}
         ),
     )
+    merged = prune(merged, world)
     checks = integrity.build(integrity.table_keys(merged.assets or []))
     # Backfill and freshness policies on every daily asset, from one place.
     return dg.Definitions(
@@ -66,6 +75,122 @@ def build_definitions(
         resources=merged.resources,
         executor=operations.executor(settings.executor),
     )
+
+
+#: Inputs an asset can do without (it reads them as empty): ``{asset: {dependency}}``. SQL
+#: models declare theirs in their header (``optional:``).
+OPTIONAL_DEPS = {
+    dg.AssetKey(["governed", "app_events"]): {dg.AssetKey(["raw", "customers"])},
+    dg.AssetKey(["governed", "app_events_audit"]): {dg.AssetKey(["raw", "customers"])},
+}
+
+
+#: Assets that read a source inside them (not through a dependency), by the source that lets
+#: them run in the retailer's world; without it they would fall back to simulated data.
+NEEDS_SOURCE = {dg.AssetKey(["activation", "channel_response_curves"]): "media_history"}
+
+
+def _optional(key: dg.AssetKey) -> set[dg.AssetKey]:
+    table = tuple(key.path)
+    model = next((m for m in features.MODELS if m.table == table), None)
+    refs = {dg.AssetKey(list(r)) for r in model.optional_refs} if model else set()
+    return refs | OPTIONAL_DEPS.get(key, set())
+
+
+def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
+    """The definitions without what the declared world cannot feed.
+
+    An asset whose required input is not defined (a simulator-only source, or an asset
+    already left out) is left out, with its checks; an optional input that is not defined is
+    dropped from the asset's dependencies, and the asset reads it as empty. Jobs keep the
+    assets that remain (a job left with none goes, with its schedules and sensors).
+
+    Left out rather than skipped at run time: in Dagster a skipped asset skips everything
+    downstream of it, so user features would not run on orders when web events are not
+    declared; and a graph of assets that never run tells a retailer nothing.
+    """
+    declared = set(world.sources.declared())
+    assets = [
+        a
+        for a in merged.assets or []
+        if not world.retailer
+        or all(NEEDS_SOURCE.get(k, next(iter(declared), "")) in declared for k in a.keys)  # type: ignore[union-attr]
+    ]
+    while True:
+        present = {k for a in assets for k in a.keys}  # type: ignore[union-attr]
+        keep = [
+            a
+            for a in assets
+            if all(
+                dep in present or dep in _optional(key)
+                for key, deps in a.asset_deps.items()  # type: ignore[union-attr]
+                for dep in deps
+            )
+        ]
+        if len(keep) == len(assets):
+            break
+        assets = keep
+    present = {k for a in assets for k in a.keys}  # type: ignore[union-attr]
+
+    def trim(spec: dg.AssetSpec) -> dg.AssetSpec:
+        deps = [d for d in spec.deps if d.asset_key in present]
+        return spec if len(deps) == len(spec.deps) else spec.replace_attributes(deps=deps)
+
+    assets = [
+        a.map_asset_specs(trim)  # type: ignore[union-attr]
+        if any(d not in present for deps in a.asset_deps.values() for d in deps)  # type: ignore[union-attr]
+        else a
+        for a in assets
+    ]
+    graph = dg.Definitions(assets=assets, resources=merged.resources).resolve_asset_graph()
+    jobs = []
+    for job in merged.jobs or []:
+        selection = getattr(job, "selection", None)
+        if selection is None:
+            jobs.append(job)
+            continue
+        chosen = selection.resolve(graph, allow_missing=True)
+        try:
+            selection.resolve(graph)
+        except dg.DagsterInvalidSubsetError:  # it names keys that are not there: keep the rest
+            if chosen:
+                job = dg.define_asset_job(
+                    job.name,
+                    selection=dg.AssetSelection.assets(*sorted(chosen)),
+                    partitions_def=job.partitions_def,
+                    description=job.description,
+                    tags=job.tags,
+                )
+        if chosen:
+            jobs.append(job)
+    by_name = {j.name: j for j in jobs}
+    # Schedules and sensors hold their job: point them at the trimmed one, or drop them.
+    schedules = [
+        s.with_updated_job(by_name[s.job_name])
+        for s in merged.schedules or []
+        if s.job_name in by_name
+    ]
+    sensors = []
+    for sensor in merged.sensors or []:
+        targets = _target_jobs(sensor)
+        if not set(targets) <= set(by_name):
+            continue
+        sensors.append(
+            sensor.with_updated_jobs([by_name[n] for n in targets]) if targets else sensor
+        )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=merged.asset_checks,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
+        resources=merged.resources,
+    )
+
+
+def _target_jobs(sensor) -> list[str]:
+    """The names of the jobs a sensor requests runs of (none for a run-status sensor)."""
+    return [getattr(t, "job_name", None) or t.job.name for t in sensor.targets]
 
 
 defs = build_definitions()

@@ -168,7 +168,7 @@ def test_missing_key_outside_demo_profile_stops_governance(tmp_path):
         if e.is_step_failure
     }
     # Every asset that pseudonymizes stops; the raw data was written, nothing governed was.
-    assert set(failures) == {"governed_sessions", "governed__app_events"}
+    assert set(failures) == {"governed_sessions", "governed_app_events"}
     for message in failures.values():
         assert "RETAIL_PSEUDONYMIZATION_KEY is not set" in message
     reference = {

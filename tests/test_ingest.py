@@ -301,6 +301,7 @@ def test_events_csv_with_default_mapping(tmp_path):
             "product_id": pl.Utf8,
             "category": pl.Utf8,
             "price": pl.Float64,
+            "analytics_storage": pl.Utf8,
         }
     )
     assert got.height == 6

@@ -106,8 +106,14 @@ def test_consent_rules_and_reconciliation():
         "dropped_analytics_unset": 2,
         "dropped_missing_user_pseudo_id": 1,
         "dropped_erased": 0,
+        "kept_without_signal": 0,
     }
     assert governed["page_path"].to_list() == ["/a"]
+    # A declared grant policy keeps the rows with no signal ('Unset', NULL), counted apart.
+    granted, counts = govern_sessions(raw, Pseudonymizer("k" * 32, "k1"), unset="grant")
+    assert counts["dropped_analytics_unset"] == 0 and counts["dropped_analytics_denied"] == 1
+    assert counts["kept_without_signal"] == counts["rows_kept"] - 1
+    assert set(granted["analytics_storage"]) <= {"Yes", "Unset"}
     assert page_path("https://s.com/u/a@b.com/x") == "/"
 
 

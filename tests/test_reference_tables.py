@@ -73,6 +73,7 @@ def test_only_customers_with_analytics_consent_are_kept():
         "dropped_analytics_denied": 1,
         "dropped_analytics_unset": 3,  # 'Unset', NULL and an unknown value count as denied
         "dropped_erased": 0,
+        "kept_without_signal": 0,
     }
     assert counts["rows_in"] == counts["rows_kept"] + sum(counts[k] for k in CUSTOMER_DROP_REASONS)
     assert governed["customer_key"].to_list() == [PSD.hash_one("C1"), PSD.hash_one("C5")]
@@ -155,8 +156,14 @@ def test_app_events_of_consenting_customers_only():
         "dropped_analytics_unset": 2,
         "dropped_unknown_customer": 2,  # X9 is not a customer: consent unknown
         "dropped_erased": 0,
+        "kept_without_signal": 0,
     }
     assert counts["rows_in"] == counts["rows_kept"] + sum(counts[k] for k in APP_EVENT_DROP_REASONS)
+    # Under a declared grant policy, no signal ('Unset', or not a customer) is kept; 'No' is not.
+    _, granted = govern_app_events(events, customers, PSD, unset="grant")
+    assert granted["dropped_analytics_denied"] == 2 and granted["dropped_unknown_customer"] == 0
+    assert granted["dropped_analytics_unset"] == 0
+    assert granted["kept_without_signal"] == 4 and granted["rows_kept"] == 6
     assert governed["event_id"].to_list() == ["E0", "E4"]
     assert governed["customer_key"].to_list() == [PSD.hash_one("C1")] * 2
     assert governed["session_key"].to_list() == [PSD.hash_one("C1-739311-1")] * 2

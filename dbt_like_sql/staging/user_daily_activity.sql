@@ -2,9 +2,11 @@
 materialized: incremental
 partition_column: activity_date
 description: >
-  One row per customer and day with any app or logged-in web activity: product views, cart
-  additions, purchases, orders and revenue. Small enough to roll up over 30 or 90 days, so the
-  user features read this instead of raw events.
+  One row per customer and day with any app or logged-in web activity or order: product views,
+  cart additions, purchases, orders and revenue. Small enough to roll up over 30 or 90 days, so
+  the user features read this instead of raw events. Each input is optional: a retailer with
+  orders only (no events) gets purchases, orders and revenue from governed.orders, and views
+  and carts of 0.
 owner: team:analytics
 tags: [staging, users]
 columns:
@@ -17,6 +19,7 @@ columns:
   revenue: {type: double, description: "Revenue of the purchases.", tests: [not_null, {expression: ">= 0"}]}
   sessions: {type: bigint, description: "Distinct app and web sessions.", tests: [{expression: ">= 1"}]}
   last_event_at: {type: timestamptz, description: "Time of the day's last event (UTC)."}
+optional: [governed.app_events, governed.sessions, governed.orders]
 tests:
   - unique: [activity_date, customer_key]
 */
@@ -45,6 +48,20 @@ WITH events AS (
     FROM governed.sessions
     WHERE event_date >= {{ start_date }} AND event_date < {{ end_date }}
       AND customer_key IS NOT NULL
+
+    UNION ALL
+
+    -- A retailer's own orders (netted sales lines); empty in the simulated world.
+    SELECT
+        order_date,
+        customer_key,
+        'purchase',
+        'order-' || order_id,
+        order_id,
+        revenue,
+        order_ts
+    FROM governed.orders
+    WHERE order_date >= {{ start_date }} AND order_date < {{ end_date }}
 )
 
 SELECT

@@ -21,6 +21,7 @@ from retail_assets.lib.lake import Lake
 from retail_assets.lib.privacy import KeyRing, Pseudonymizer
 from retail_assets.lib.settings import Settings, SettingsError, parse_previous_keys
 from retail_assets.lib.simulator import Simulator
+from retail_assets.lib.world import ConsentPolicy, World, load_world
 
 
 @lru_cache(maxsize=2)
@@ -232,6 +233,15 @@ class RetailPlatform(dg.ConfigurableResource):
             self.warehouse_path,
             memory_limit=self.duckdb_memory_limit or None,
         )
+
+    def world(self) -> World:
+        """The validated world declaration (``sources.yaml``; simulated when there is none)."""
+        return load_world(Path(self.config_dir) if self.config_dir else None)
+
+    def consent_policy(self, source: str) -> ConsentPolicy:
+        """The declared consent policy of ``source`` (deny when undeclared or simulated)."""
+        declared = getattr(self.world().sources, source, None)
+        return getattr(declared, "consent", None) or ConsentPolicy()
 
     def delivery_sink(self) -> str:
         """The configured sink, or the ``outbox`` folder beside the lake."""

@@ -69,6 +69,7 @@ APP_EVENT_COLUMNS: dict[str, pl.DataType] = {
     "product_id": pl.Utf8(),
     "category": pl.Utf8(),
     "price": pl.Float64(),
+    "analytics_storage": pl.Utf8(),
 }
 SALES_COLUMNS: dict[str, pl.DataType] = {
     "date": pl.Date(),
@@ -763,6 +764,26 @@ class EventColumns(_Strict):
     category: str | None = None
     price: str | None = None
     session: str | None = None
+    #: The user's analytics consent on the event (yes/no, true/false, 1/0, granted/denied).
+    consent: str | None = None
+
+
+#: Consent spellings a file may use (case-insensitive), by canonical value.
+_CONSENT_WORDS = {
+    "Yes": ("yes", "y", "true", "t", "1", "granted", "opt-in", "opt_in", "optin"),
+    "No": ("no", "n", "false", "f", "0", "denied", "opt-out", "opt_out", "optout"),
+    "Unset": ("unset", "unknown", "not set", "(not set)"),
+}
+_CONSENT = {word: value for value, words in _CONSENT_WORDS.items() for word in words}
+
+
+def consent_values(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """``(Yes/No/Unset, unreadable)``: a consent column normalized; NULL and '' are Unset."""
+    low = values.cast(pl.Utf8).str.strip_chars().str.to_lowercase()
+    mapped = low.replace_strict(_CONSENT, default=None, return_dtype=pl.Utf8)
+    empty = low.is_null() | (low == "")
+    out = pl.select(pl.when(empty).then(pl.lit("Unset")).otherwise(mapped)).to_series()
+    return out.alias(values.name), out.is_null()
 
 
 class EventTypes(_Strict):
@@ -907,51 +928,62 @@ def _read_table(path: Path, wanted: dict[str, str]) -> tuple[pl.DataFrame, pl.Se
 
 
 def _parse_timestamps(
-    path: Path, df: pl.DataFrame, rows: pl.Series, mapping: EventsMapping
+    path: Path, df: pl.DataFrame, rows: pl.Series, mapping: EventsMapping, flag=None
 ) -> pl.Series:
     column = mapping.columns.timestamp
     raw = df[column]
     ts = df.select(_timestamp(pl.col(column), raw.dtype, mapping)).to_series()
-    _fail(path, column, raw.is_null(), "have no timestamp", rows)
-    _fail(
-        path,
+    flag = flag or (lambda c, bad, problem, values=None: _fail(path, c, bad, problem, rows, values))
+    flag(column, raw.is_null(), "have no timestamp")
+    flag(
         column,
         raw.is_not_null() & ts.is_null(),
         f"are not timestamps in the format {mapping.timestamp_format!r}",
-        rows,
         raw,
     )
     limit = _future_limit()
-    _fail(
-        path,
+    flag(
         column,
         ts > limit,
         f"are more than {_days(MAX_FUTURE)} in the future (after {limit:%Y-%m-%dT%H:%M:%SZ})",
-        rows,
         raw,
     )
     return ts.alias("event_timestamp")
 
 
-def _read_event_file(path: Path, mapping: EventsMapping) -> pl.DataFrame:
+def _read_event_file(
+    path: Path, mapping: EventsMapping, make_triage=None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """One events file in the canonical columns (plus ``_row``), and its quarantine.
+
+    Without ``make_triage`` any bad row fails the file; with it (rows -> a
+    :class:`retail_assets.lib.tabular.Triage`) bad rows are flagged there, left out and
+    returned as quarantine rows.
+    """
     cols = mapping.columns
     wanted = {k: v for k, v in cols.model_dump().items() if v is not None}
     df, rows = _read_table(path, wanted)
-    ts = _parse_timestamps(path, df, rows, mapping)
+    triage = make_triage(rows, wanted) if make_triage else None
+
+    def flag(column, bad, problem, values=None):
+        if triage is None:
+            _fail(path, column, bad, problem, rows, values)
+        else:
+            triage.flag(column, bad, problem, values)
+
+    ts = _parse_timestamps(path, df, rows, mapping, flag)
     text = {k: df[v].cast(pl.Utf8) for k, v in wanted.items() if k != "timestamp"}
     _fail_long_text(path, pl.DataFrame(text), rows, {k: wanted[k] for k in text})
     for key, label in [("user", "user"), ("product", "product"), ("event_type", "event type")]:
-        _fail(path, wanted[key], text[key].is_null(), f"have no {label}", rows)
+        flag(wanted[key], text[key].is_null(), f"have no {label}")
     lookup = mapping.event_types.lookup()
     kind = text["event_type"].replace_strict(lookup, default=None, return_dtype=pl.Utf8)
-    unknown = kind.is_null()
+    unknown = kind.is_null() & text["event_type"].is_not_null()
     if mapping.unknown_event_types == "error":
-        _fail(
-            path,
+        flag(
             cols.event_type,
             unknown,
             f"have an event type not listed in event_types ({sorted(lookup)})",
-            rows,
             text["event_type"],
         )
     price = pl.Series("price", [None] * df.height, dtype=pl.Float64)
@@ -963,12 +995,21 @@ def _read_event_file(path: Path, mapping: EventsMapping) -> pl.DataFrame:
             else raw.cast(pl.Float64, strict=False)
         )
         invalid = price.is_null() | ~price.is_finite()
-        _fail(path, cols.price, raw.is_not_null() & invalid, "are not numbers", rows, raw)
-        _fail(path, cols.price, price < 0, "are negative prices", rows, raw)
+        flag(cols.price, raw.is_not_null() & invalid, "are not numbers", raw)
+        flag(cols.price, price < 0, "are negative prices", raw)
     session = pl.Series("session_id", [None] * df.height, dtype=pl.Utf8)
     if cols.session:
         session = text["session"]
-        _fail(path, cols.session, session.is_null(), "have no session", rows)
+        flag(cols.session, session.is_null(), "have no session")
+    consent = pl.Series("analytics_storage", [None] * df.height, dtype=pl.Utf8)
+    if cols.consent:
+        consent, unreadable = consent_values(text["consent"])
+        flag(
+            cols.consent,
+            unreadable,
+            "are not consent values (yes/no, true/false, 1/0)",
+            text["consent"],
+        )
     category = text["category"] if cols.category else pl.Series([None] * df.height, dtype=pl.Utf8)
     out = pl.DataFrame(
         {
@@ -979,10 +1020,21 @@ def _read_event_file(path: Path, mapping: EventsMapping) -> pl.DataFrame:
             "product_id": text["product"],
             "category": category,
             "price": price,
+            "analytics_storage": consent.alias("analytics_storage"),
             "_row": rows,
         }
     )
-    return out.filter(~unknown)
+    keep = kind.is_not_null() | text["event_type"].is_null()
+    if triage is None:
+        return out.filter(keep), None
+    quarantine = triage.split(out, df.select(list(dict.fromkeys(wanted.values()))))[1]
+    return out.filter(keep & ~triage.bad), quarantine
+
+
+def _conflicts(tagged: pl.DataFrame, identity: list[str], columns: list[str]) -> pl.DataFrame:
+    """Rows of ``tagged`` that share an event identity with an earlier row but differ."""
+    distinct = tagged.unique(subset=columns, keep="first", maintain_order=True)
+    return distinct.filter(pl.struct(identity).is_duplicated())
 
 
 def _fail_conflicting_events(
@@ -998,30 +1050,38 @@ def _fail_conflicting_events(
     timestamp, user, event type and product with another price, category or session is a
     conflict nothing can resolve. The error names the later file and its rows.
     """
-    distinct = tagged.unique(subset=columns, keep="first", maintain_order=True)
-    conflicting = distinct.filter(pl.struct(identity).is_duplicated())
+    conflicting = _conflicts(tagged, identity, columns)
     if conflicting.is_empty():
         return
     later = conflicting.filter(pl.col("_file") == pl.col("_file").max())
     first = Path(files[int(conflicting["_file"].min())]).name
-    c = mapping.columns
-    varies = conflicting.group_by(identity).agg(
-        pl.col("price", "category", "session_id").n_unique() > 1
-    )
-    optional = {"price": c.price, "category": c.category, "session_id": c.session}
-    differ = [name for name, source in optional.items() if source and varies[name].any()]
     raise IngestError(
         Path(files[int(later["_file"][0])]),
-        f"{c.timestamp}, {c.user}, {c.event_type}, {c.product}",
+        _identity_columns(mapping),
         later.height,
         f"share an event_id with another row (in {first}: same timestamp, user, event type "
-        f"and product) but differ in {' or '.join(differ) or 'content'}",
+        f"and product) but differ in {_differ(conflicting, identity, mapping)}",
         row_numbers=later["_row"].to_list(),
         examples=[
             f"{r['user_id']} {r['event_type']} {r['product_id']} at {r['event_timestamp']}"
             for r in later.head(3).to_dicts()
         ],
     )
+
+
+def _identity_columns(mapping: EventsMapping) -> str:
+    c = mapping.columns
+    return f"{c.timestamp}, {c.user}, {c.event_type}, {c.product}"
+
+
+def _differ(conflicting: pl.DataFrame, identity: list[str], mapping: EventsMapping) -> str:
+    c = mapping.columns
+    varies = conflicting.group_by(identity).agg(
+        pl.col("price", "category", "session_id").n_unique() > 1
+    )
+    optional = {"price": c.price, "category": c.category, "session_id": c.session}
+    differ = [name for name, source in optional.items() if source and varies[name].any()]
+    return " or ".join(differ) or "content"
 
 
 def _event_ids(df: pl.DataFrame) -> pl.Series:
@@ -1079,16 +1139,71 @@ def read_events(
             an event type is not listed (when ``unknown_event_types`` is ``error``).
 
     """
-    frames = [
-        _read_event_file(Path(f), mapping).with_columns(pl.lit(i).alias("_file"))
-        for i, f in enumerate(files)
-    ]
+    return _read_events(files, mapping, day)[0]
+
+
+def read_events_quarantined(
+    files: list[Path], mapping: EventsMapping, spec, source: str = "app_events"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`read_events` under a declared ``invalid_rows`` policy: ``(events, quarantine)``.
+
+    ``spec`` is the source's declaration (:class:`retail_assets.lib.world.FileSource`). Under
+    ``quarantine``, bad rows and the later rows of an identity conflict (the same timestamp,
+    user, event type and product as an earlier row with another price, category or session)
+    are quarantined with file, row number and reason, up to ``max_invalid_share`` of a file.
+    """
+    from retail_assets.lib.tabular import Triage
+
+    def make(path):
+        return lambda rows, wanted: Triage(source, path, spec, rows, wanted)
+
+    return _read_events(files, mapping, None, make, strict=spec.invalid_rows == "error")
+
+
+def _read_events(files, mapping, day=None, make=None, strict=False):
+    from retail_assets.lib.tabular import empty_quarantine, quarantine_frame
+
+    frames, quarantined = [], [empty_quarantine()] if make else []
+    for i, f in enumerate(files):
+        out, bad = _read_event_file(Path(f), mapping, make(Path(f)) if make else None)
+        frames.append(out.with_columns(pl.lit(i).alias("_file")))
+        if bad is not None:
+            quarantined.append(bad)
     columns = [c for c in APP_EVENT_COLUMNS if c not in ("event_id", "event_date")]
+    quarantine = pl.concat(quarantined) if quarantined else None
     if not frames:
-        return pl.DataFrame(schema=APP_EVENT_COLUMNS)
+        return pl.DataFrame(schema=APP_EVENT_COLUMNS), quarantine
     identity = ["event_timestamp", "user_id", "event_type", "product_id"]
     tagged = pl.concat(frames).sort([*columns, "_file", "_row"], nulls_last=True)
-    _fail_conflicting_events(files, tagged, identity, columns, mapping)
+    if make is None or strict:
+        _fail_conflicting_events(files, tagged, identity, columns, mapping)
+    else:
+        conflicting = _conflicts(tagged, identity, columns)
+        # The first row of an identity (in file and row order) stays; later ones go aside.
+        first = conflicting.sort("_file", "_row").unique(
+            subset=identity, keep="first", maintain_order=True
+        )
+        later = conflicting.join(first.select("_file", "_row"), on=["_file", "_row"], how="anti")
+        if later.height:
+            reason = (
+                f"share an event_id with an earlier row (same timestamp, user, event type and "
+                f"product) but differ in {_differ(conflicting, identity, mapping)}"
+            )
+            for (i,), part in later.partition_by("_file", as_dict=True).items():
+                quarantine = pl.concat(
+                    [
+                        quarantine,
+                        quarantine_frame(
+                            "app_events",
+                            Path(files[int(i)]),
+                            part["_row"],
+                            _identity_columns(mapping),
+                            reason,
+                            part.select(pl.exclude("_file", "_row")),
+                        ),
+                    ]
+                )
+            tagged = tagged.join(later.select("_file", "_row"), on=["_file", "_row"], how="anti")
     df = tagged.drop("_file", "_row").unique(subset=identity, keep="first", maintain_order=True)
     if mapping.columns.session is None:
         ts = pl.col("event_timestamp")
@@ -1109,7 +1224,7 @@ def read_events(
     if day is not None:
         df = df.filter(pl.col("event_date") == day)
     df = df.sort(identity)
-    return df.with_columns(_event_ids(df)).select(list(APP_EVENT_COLUMNS))
+    return df.with_columns(_event_ids(df)).select(list(APP_EVENT_COLUMNS)), quarantine
 
 
 def dates_in_events(files: list[Path], mapping: EventsMapping) -> set[dt.date]:

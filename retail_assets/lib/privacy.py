@@ -40,6 +40,13 @@ APP_EVENT_DROP_REASONS = {
     **CUSTOMER_DROP_REASONS,
     "dropped_unknown_customer": "user_id is not in raw.customers: consent unknown (denied)",
 }
+#: Why an order line is left out of governed.orders (it stays in the store sales).
+ORDER_DROP_REASONS = {
+    **APP_EVENT_DROP_REASONS,
+    "dropped_no_customer": "the line has no customer id (a guest order): sales, not a customer",
+}
+#: What a consent policy (``unset`` in sources.yaml) does with rows that carry no signal.
+UNSET_POLICIES = ("deny", "grant")
 #: Upper age of each band but the last (``AGE_BANDS`` in lib/schemas.py).
 _AGE_BAND_TOPS = [24, 34, 44, 54, 64]
 
@@ -403,8 +410,14 @@ def govern_sessions(
     pseudonymizer: Pseudonymizer,
     suppressed: set[str] | None = None,
     by: str | None = None,
+    unset: str = "deny",
 ) -> tuple[pl.DataFrame, dict]:
     """Keep consented rows, pseudonymize identifiers, drop contact data, city and user properties.
+
+    ``unset`` is the policy for rows with no consent signal (analytics_storage NULL or
+    'Unset', as in every export of a site without Consent Mode): ``deny`` drops them,
+    ``grant`` keeps them (the declared basis is the caller's to record); the counts then
+    include ``kept_without_signal``.
 
     ``raw`` is the flat frame of :func:`retail_assets.lib.ga4.flatten`. Rows of erased people
     (``user_pseudo_id`` or ``user_id`` pseudonymizes to an entry of ``suppressed``, the
@@ -420,18 +433,19 @@ def govern_sessions(
     consent = pl.col("analytics_storage").fill_null("Unset")
     missing_id = pl.col("user_pseudo_id").is_null() | pl.col("ga_session_id").is_null()
     erased = suppressed_rows(raw, ["user_pseudo_id", "user_id"], pseudonymizer.hash_one, suppressed)
+    no_signal = ~consent.is_in(["Yes", "No"])
     reason = (
         pl.when(erased)
         .then(pl.lit("dropped_erased"))
         .when(consent == "No")
         .then(pl.lit("dropped_analytics_denied"))
-        .when(consent != "Yes")
+        .when(no_signal & (pl.lit(_check_policy(unset)) == "deny"))
         .then(pl.lit("dropped_analytics_unset"))
         .when(missing_id)
         .then(pl.lit("dropped_missing_user_pseudo_id"))
         .otherwise(pl.lit(None, dtype=pl.Utf8))
     )
-    kept, counts = _split(raw, reason, DROP_REASONS, by)
+    kept, counts = _split(raw, reason, DROP_REASONS, by, no_signal)
     governed = kept.select(
         pl.col("event_date").str.to_date("%Y%m%d"),
         "event_timestamp",
@@ -441,7 +455,7 @@ def govern_sessions(
         pl.lit(pseudonymizer.key_id).alias("key_id"),
         "ga_session_id",
         "ga_session_number",
-        "analytics_storage",
+        pl.col("analytics_storage").fill_null("Unset"),
         "ads_storage",
         map_distinct(kept["page_location"], page_path_expr).alias("page_path"),
         "traffic_source",
@@ -465,43 +479,64 @@ def govern_sessions(
     return governed, counts
 
 
-def _consent_reason(consent: pl.Expr) -> pl.Expr:
-    """The drop reason for an analytics_storage value: NULL (kept) only for 'Yes'."""
+def _check_policy(unset: str) -> str:
+    if unset not in UNSET_POLICIES:
+        raise ValueError(f"unset policy must be one of {UNSET_POLICIES}, got {unset!r}")
+    return unset
+
+
+def _consent_reason(consent: pl.Expr, unset: str = "deny") -> pl.Expr:
+    """The drop reason for an analytics_storage value; NULL means kept.
+
+    'Yes' is kept, and so is no signal ('Unset', NULL) when the policy is ``grant``.
+    """
     consent = consent.fill_null("Unset")
     return (
         pl.when(consent == "No")
         .then(pl.lit("dropped_analytics_denied"))
-        .when(consent != "Yes")
+        .when((consent != "Yes") & (pl.lit(_check_policy(unset)) == "deny"))
         .then(pl.lit("dropped_analytics_unset"))
         .otherwise(pl.lit(None, dtype=pl.Utf8))
     )
 
 
 def _split(
-    df: pl.DataFrame, reason: pl.Expr, reasons: dict[str, str], by: str | None = None
+    df: pl.DataFrame,
+    reason: pl.Expr,
+    reasons: dict[str, str],
+    by: str | None = None,
+    no_signal: pl.Expr | None = None,
 ) -> tuple[pl.DataFrame, dict]:
     """The rows whose ``reason`` is NULL, and the counts ``rows_in``, ``rows_kept``, reasons.
 
     With ``by`` (a column of ``df``, such as the partition day of each row), the counts are
-    ``{value: counts}`` for each value of that column.
+    ``{value: counts}`` for each value of that column. With ``no_signal`` (rows that carry no
+    consent signal) the counts add ``kept_without_signal``: kept rows a grant policy let in.
     """
-    tagged = df.with_columns(reason.alias("_drop_reason"))
-    kept = tagged.filter(pl.col("_drop_reason").is_null()).drop("_drop_reason")
+    tagged = df.with_columns(
+        reason.alias("_drop_reason"),
+        (no_signal if no_signal is not None else pl.lit(False)).alias("_no_signal"),
+    )
+    kept = tagged.filter(pl.col("_drop_reason").is_null()).drop("_drop_reason", "_no_signal")
     if by is not None:
         return kept, _counts_by(tagged, by, reasons)
     counts = {"rows_in": df.height, "rows_kept": kept.height}
     for name in reasons:
         counts[name] = int((tagged["_drop_reason"] == name).sum())
+    counts["kept_without_signal"] = int(
+        (tagged["_drop_reason"].is_null() & tagged["_no_signal"]).sum()
+    )
     return kept, counts
 
 
 def _counts_by(tagged: pl.DataFrame, by: str, reasons: dict[str, str]) -> dict:
-    """``{value of by: {rows_in, rows_kept, reason: rows}}`` of a frame tagged with reasons."""
+    """``{value of by: {rows_in, rows_kept, reason: rows, kept_without_signal}}``."""
     reason = pl.col("_drop_reason")
     per = tagged.group_by(by, maintain_order=True).agg(
         pl.len().alias("rows_in"),
         reason.is_null().sum().alias("rows_kept"),
         *[(reason == name).sum().alias(name) for name in reasons],
+        (reason.is_null() & pl.col("_no_signal")).sum().alias("kept_without_signal"),
     )
     return {
         row[by]: {k: int(v) for k, v in row.items() if k != by} for row in per.iter_rows(named=True)
@@ -514,7 +549,10 @@ def age_band_expr(age: pl.Expr) -> pl.Expr:
 
 
 def govern_customers(
-    customers: pl.DataFrame, pseudonymizer: Pseudonymizer, suppressed: set[str] | None = None
+    customers: pl.DataFrame,
+    pseudonymizer: Pseudonymizer,
+    suppressed: set[str] | None = None,
+    unset: str = "deny",
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Keep customers with analytics consent and reduce them to a PII-free dimension.
 
@@ -533,9 +571,10 @@ def govern_customers(
     reason = (
         pl.when(erased)
         .then(pl.lit("dropped_erased"))
-        .otherwise(_consent_reason(pl.col("analytics_storage")))
+        .otherwise(_consent_reason(pl.col("analytics_storage"), unset))
     )
-    kept, counts = _split(customers, reason, CUSTOMER_DROP_REASONS)
+    no_signal = ~pl.col("analytics_storage").fill_null("Unset").is_in(["Yes", "No"])
+    kept, counts = _split(customers, reason, CUSTOMER_DROP_REASONS, no_signal=no_signal)
     governed = kept.select(
         pseudonymizer.hash_series(kept["customer_id"]).alias("customer_key"),
         pseudonymizer.hash_series(kept["user_pseudo_id"]).alias("user_key"),
@@ -561,8 +600,14 @@ def govern_app_events(
     pseudonymizer: Pseudonymizer,
     suppressed: set[str] | None = None,
     by: str | None = None,
+    unset: str = "deny",
 ) -> tuple[pl.DataFrame, dict]:
     """Keep the app events of customers with analytics consent, with pseudonymized ids.
+
+    ``unset: grant`` also keeps events with no consent signal: a user not in ``customers``,
+    or one whose consent is 'Unset' (counted as ``kept_without_signal``). An
+    ``analytics_storage`` column on the events (a consent column of the events file), where
+    not NULL, decides before the customer table.
 
     An event is kept only when its ``user_id`` is a ``customer_id`` of ``customers``
     (raw.customers) whose ``analytics_storage`` is 'Yes'; events of users who are not in the
@@ -588,15 +633,20 @@ def govern_app_events(
     consent = pl.col("user_id").replace_strict(
         ids, customers["analytics_storage"].fill_null("Unset"), default=None, return_dtype=pl.Utf8
     )
+    if "analytics_storage" in events.columns:
+        own = pl.col("analytics_storage")
+        consent = pl.when(own.is_in(["Yes", "No"])).then(own).otherwise(consent)
     erased = suppressed_rows(events, ["user_id", "session_id"], pseudonymizer.hash_one, suppressed)
+    grant = _check_policy(unset) == "grant"
     reason = (
         pl.when(erased)
         .then(pl.lit("dropped_erased"))
-        .when(consent.is_null())
+        .when(consent.is_null() & pl.lit(not grant))
         .then(pl.lit("dropped_unknown_customer"))
-        .otherwise(_consent_reason(consent))
+        .otherwise(_consent_reason(consent, unset))
     )
-    kept, counts = _split(events, reason, APP_EVENT_DROP_REASONS, by)
+    no_signal = ~consent.fill_null("Unset").is_in(["Yes", "No"])
+    kept, counts = _split(events, reason, APP_EVENT_DROP_REASONS, by, no_signal)
     governed = kept.select(
         "event_id",
         "event_date",
@@ -612,5 +662,60 @@ def govern_app_events(
     )
     governed = governed.with_columns(
         redact_values(governed[c]).alias(c) for c in APP_EVENT_FREE_TEXT
+    )
+    return governed, counts
+
+
+def govern_orders(
+    orders: pl.DataFrame,
+    customers: pl.DataFrame,
+    pseudonymizer: Pseudonymizer,
+    suppressed: set[str] | None = None,
+    by: str | None = None,
+    unset: str = "deny",
+) -> tuple[pl.DataFrame, dict]:
+    """Netted sales lines of customers with analytics consent, the customer pseudonymized.
+
+    ``orders`` are ``raw.orders`` lines; only sales (``net_quantity`` > 0) count. A line
+    without a customer id is a guest order (``dropped_no_customer``: it stays in the store
+    sales); otherwise consent is the customer's in ``customers``, with ``unset`` the policy
+    for a customer with no signal or not in the table, as in :func:`govern_app_events`.
+    """
+    sales = orders.filter(pl.col("net_quantity") > 0)
+    consent = pl.col("customer_id").replace_strict(
+        customers["customer_id"],
+        customers["analytics_storage"].fill_null("Unset"),
+        default=None,
+        return_dtype=pl.Utf8,
+    )
+    erased = suppressed_rows(sales, ["customer_id"], pseudonymizer.hash_one, suppressed)
+    grant = _check_policy(unset) == "grant"
+    reason = (
+        pl.when(pl.col("customer_id").is_null())
+        .then(pl.lit("dropped_no_customer"))
+        .when(erased)
+        .then(pl.lit("dropped_erased"))
+        .when(consent.is_null() & pl.lit(not grant))
+        .then(pl.lit("dropped_unknown_customer"))
+        .otherwise(_consent_reason(consent, unset))
+    )
+    no_signal = pl.col("customer_id").is_not_null() & ~consent.fill_null("Unset").is_in(
+        ["Yes", "No"]
+    )
+    kept, counts = _split(sales, reason, ORDER_DROP_REASONS, by, no_signal)
+    governed = kept.select(
+        "order_id",
+        "line_id",
+        "order_date",
+        "order_ts",
+        pseudonymizer.hash_series(kept["customer_id"]).alias("customer_key"),
+        pl.lit(pseudonymizer.key_id).alias("key_id"),
+        "product_id",
+        "category",
+        "store_id",
+        pl.col("net_quantity").alias("quantity"),
+        "unit_price",
+        "revenue",
+        *([by] if by else []),
     )
     return governed, counts

@@ -116,27 +116,45 @@ class RawAppEvents(Lineage):
     product_id: str
     category: str = pa.Field(nullable=True)
     price: float = pa.Field(nullable=True, ge=0)
+    analytics_storage: str = pa.Field(
+        nullable=True,
+        isin=CONSENT,
+        description="The event's own analytics consent, when the events file has a consent "
+        "column (NULL: the customer's consent decides).",
+    )
 
 
 class Customers(Lineage):
-    """The customer base: persona, demographics, contact data and consent (landing only)."""
+    """The customer base: demographics, contact data and consent (landing only).
+
+    The simulator fills every column; a retailer's CRM export (or customers known only from
+    their orders) leaves what it does not have NULL: persona, age, income, household, home
+    store and the GA4 client id are the simulator's.
+    """
 
     customer_id: str = pa.Field(unique=True, metadata={"pii": "customer_id"})
-    user_pseudo_id: str = pa.Field(unique=True, metadata={"pii": "online_id"})
-    persona: str
-    age: int = pa.Field(ge=16, le=110)
-    income_band: str = pa.Field(isin=["low", "middle", "high"])
-    household_size: int = pa.Field(ge=1)
-    home_store: str
-    email: str = pa.Field(metadata={"pii": "direct"})
-    phone: str = pa.Field(metadata={"pii": "direct"})
-    country: str
-    city: str = pa.Field(metadata={"pii": "location"})
-    first_seen: pl.Date
+    user_pseudo_id: str = pa.Field(nullable=True, metadata={"pii": "online_id"})
+    persona: str = pa.Field(nullable=True)
+    age: int = pa.Field(nullable=True, ge=16, le=110)
+    income_band: str = pa.Field(nullable=True, isin=["low", "middle", "high"])
+    household_size: int = pa.Field(nullable=True, ge=1)
+    home_store: str = pa.Field(nullable=True)
+    email: str = pa.Field(nullable=True, metadata={"pii": "direct"})
+    phone: str = pa.Field(nullable=True, metadata={"pii": "direct"})
+    country: str = pa.Field(nullable=True)
+    city: str = pa.Field(nullable=True, metadata={"pii": "location"})
+    first_seen: pl.Date = pa.Field(nullable=True)
     analytics_storage: str = pa.Field(isin=CONSENT)
     ads_storage: str = pa.Field(isin=CONSENT)
     ad_user_data: str = pa.Field(isin=CONSENT, description="Consent to send data to ad platforms.")
     ad_personalization: str = pa.Field(isin=CONSENT, description="Consent to personalized ads.")
+
+    @pa.dataframe_check
+    @classmethod
+    def one_client_id_each(cls, data) -> pl.LazyFrame:
+        """A GA4 client id (user_pseudo_id), where known, belongs to one customer."""
+        ids = pl.col("user_pseudo_id")
+        return data.lazyframe.select(ids.is_null() | ~ids.is_duplicated())
 
 
 class ProductCatalog(Lineage):
@@ -221,7 +239,10 @@ class GovernedSessions(Lineage):
     key_id: str = pa.Field(description="Name of the pseudonymization key.")
     ga_session_id: int
     ga_session_number: int = pa.Field(nullable=True)
-    analytics_storage: str = pa.Field(isin=["Yes"])
+    analytics_storage: str = pa.Field(
+        isin=["Yes", "Unset"],
+        description="'Yes', or 'Unset' for a row kept by a declared unset: grant policy.",
+    )
     ads_storage: str = pa.Field(nullable=True, description="GA4 ads consent: Yes/No/Unset.")
     page_path: str = pa.Field(
         nullable=True,
@@ -251,6 +272,16 @@ class ConsentAudit(Lineage):
     dropped_analytics_unset: int = pa.Field(ge=0)
     dropped_missing_user_pseudo_id: int = pa.Field(ge=0)
     dropped_erased: int = pa.Field(ge=0)
+    kept_without_signal: int = pa.Field(
+        ge=0,
+        description="Rows kept with no consent signal (NULL or 'Unset'), under unset: grant.",
+    )
+    unset_policy: str = pa.Field(
+        isin=["deny", "grant"], description="The policy for rows without a consent signal."
+    )
+    consent_basis: str = pa.Field(
+        nullable=True, description="The written basis of a grant policy (sources.yaml)."
+    )
     cookieless_events: int = pa.Field(
         ge=0, description="Pings without any identifier (denied users): volume only."
     )
@@ -283,18 +314,21 @@ class GovernedCustomers(Lineage):
         description="HMAC-SHA256 of customer_id; joins governed.sessions.customer_key.",
     )
     user_key: str = pa.Field(
-        unique=True,
+        nullable=True,
         str_matches=HEX64,
         metadata={"pii": "pseudonymous_id"},
-        description="HMAC-SHA256 of user_pseudo_id; joins governed.sessions.user_key.",
+        description="HMAC-SHA256 of user_pseudo_id; joins governed.sessions.user_key (NULL "
+        "when the customer file has no GA4 client id).",
     )
     key_id: str = pa.Field(description="Name of the pseudonymization key.")
-    persona: str
-    age_band: str = pa.Field(isin=AGE_BANDS, description="Age band; exact age is not kept.")
-    income_band: str = pa.Field(isin=["low", "middle", "high"])
-    household_size: int = pa.Field(ge=1)
-    home_store: str
-    first_seen: pl.Date
+    persona: str = pa.Field(nullable=True)
+    age_band: str = pa.Field(
+        nullable=True, isin=AGE_BANDS, description="Age band; exact age is not kept."
+    )
+    income_band: str = pa.Field(nullable=True, isin=["low", "middle", "high"])
+    household_size: int = pa.Field(nullable=True, ge=1)
+    home_store: str = pa.Field(nullable=True)
+    first_seen: pl.Date = pa.Field(nullable=True)
     ads_storage: str = pa.Field(isin=CONSENT, description="Consent to ads cookies.")
     ad_user_data: str = pa.Field(isin=CONSENT, description="Consent to send data to ad platforms.")
     ad_personalization: str = pa.Field(isin=CONSENT, description="Consent to personalized ads.")
@@ -349,6 +383,82 @@ class RawTransactions(Lineage):
     quantity: int = pa.Field(ge=1)
     unit_price: float = pa.Field(gt=0)
     revenue: float = pa.Field(ge=0)
+
+
+class RawOrders(Lineage):
+    """A retailer's order lines as exported, with what is left of each sale after netting.
+
+    Cancellations and returns are lines with a negative quantity; each is netted against the
+    same customer's latest earlier purchases of the product (``net_quantity``). Landing only:
+    it holds customer ids.
+    """
+
+    order_id: str
+    line_id: str = pa.Field(unique=True, description="order id : file : row, one per line.")
+    order_date: pl.Date = pa.Field(description="Day of the order in the declared time zone.")
+    order_ts: UtcTimestamp
+    customer_id: str = pa.Field(
+        nullable=True, metadata={"pii": "customer_id"}, description="NULL for a guest order."
+    )
+    product_id: str
+    description: str = pa.Field(nullable=True)
+    category: str = pa.Field(nullable=True)
+    store_id: str
+    country: str = pa.Field(nullable=True)
+    quantity: int = pa.Field(description="As exported: negative for a cancellation or return.")
+    net_quantity: int = pa.Field(ge=0, description="Units left after netting (0 for returns).")
+    unit_price: float = pa.Field(ge=0)
+    revenue: float = pa.Field(ge=0, description="net_quantity x unit_price.")
+    is_cancellation: bool
+
+
+class GovernedOrders(Lineage):
+    """Sales lines of customers with analytics consent, after netting; customer pseudonymized."""
+
+    order_id: str
+    line_id: str = pa.Field(unique=True)
+    order_date: pl.Date
+    order_ts: UtcTimestamp
+    customer_key: str = pa.Field(
+        str_matches=HEX64,
+        metadata={"pii": "pseudonymous_id"},
+        description="HMAC-SHA256 of customer_id; joins governed.customers.",
+    )
+    key_id: str = pa.Field(description="Name of the pseudonymization key.")
+    product_id: str
+    category: str = pa.Field(nullable=True)
+    store_id: str
+    quantity: int = pa.Field(ge=1, description="Units after netting cancellations.")
+    unit_price: float = pa.Field(ge=0)
+    revenue: float = pa.Field(ge=0)
+
+
+class SourceAudit(Lineage):
+    """Per day of a source: rows in = kept + dropped by reason, and the consent policy."""
+
+    source: str
+    event_date: pl.Date = pa.Field(unique=True)
+    rows_in: int = pa.Field(ge=0)
+    rows_kept: int = pa.Field(ge=0)
+    dropped: int = pa.Field(ge=0)
+    dropped_by_reason: str = pa.Field(description="JSON: reason -> rows.")
+    kept_without_signal: int = pa.Field(ge=0)
+    unset_policy: str = pa.Field(isin=["deny", "grant"])
+    consent_basis: str = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    @classmethod
+    def reconciles(cls, data) -> pl.LazyFrame:
+        """Every row that came in is kept or dropped for a named reason."""
+        return data.lazyframe.select(pl.col("rows_in") == pl.col("rows_kept") + pl.col("dropped"))
+
+
+class Stores(Lineage):
+    """A retailer's stores (or channels)."""
+
+    store_id: str = pa.Field(unique=True)
+    store_name: str = pa.Field(nullable=True)
+    region: str = pa.Field(nullable=True)
 
 
 class CensusRetailSales(Lineage):
@@ -780,6 +890,11 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "raw.census_retail_sales": CensusRetailSales,
     "raw.product_catalog": ProductCatalog,
     "raw.retail_calendar": RetailCalendar,
+    "raw.orders": RawOrders,
+    "raw.stores": Stores,
+    "governed.orders": GovernedOrders,
+    "governed.app_events_audit": SourceAudit,
+    "governed.orders_audit": SourceAudit,
     "governed.sessions": GovernedSessions,
     "governed.consent_audit": ConsentAudit,
     "governed.customers": GovernedCustomers,

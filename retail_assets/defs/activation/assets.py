@@ -44,13 +44,27 @@ def media_history(
 ) -> tuple[pl.DataFrame, str]:
     """Daily spend and conversions per configured channel up to ``day``, and their source."""
     start = day - dt.timedelta(days=cfg.history_days - 1)
-    if platform.media_history:
-        path = Path(platform.media_history)
+    declared = platform.world().sources.media_history
+    paths = (
+        declared.paths(Path(platform.landing_root) / "inbox")
+        if declared is not None
+        else [Path(platform.media_history)]
+        if platform.media_history
+        else []
+    )
+    if declared is not None and not paths:
+        raise dg.Failure(
+            description=f"sources.yaml declares media_history with files {declared.files!r}, "
+            f"but no file matches under {Path(platform.landing_root) / 'inbox'}",
+            allow_retries=False,
+        )
+    if paths:
         try:
-            history = media.read_media_history(path)
+            history = pl.concat([media.read_media_history(p) for p in paths])
         except media.MediaHistoryError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
-        source = path.name
+        path = paths[0]
+        source = ", ".join(p.name for p in paths)
         history = history.filter(pl.col("date").is_between(start, day))
         unknown = sorted(set(history["channel"]) - set(cfg.channels))
         if unknown:

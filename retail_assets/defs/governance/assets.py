@@ -1,6 +1,7 @@
 """Governance: only consented rows pass, identifiers are pseudonymized, counts reconcile."""
 
 import datetime as dt
+import json
 
 import dagster as dg
 import polars as pl
@@ -26,17 +27,93 @@ from retail_assets.lib.privacy import (
     COOKIELESS_VOLUMES,
     CUSTOMER_DROP_REASONS,
     DROP_REASONS,
+    ORDER_DROP_REASONS,
     cookieless_volumes,
     govern_app_events,
     govern_customers,
+    govern_orders,
     govern_sessions,
 )
+from retail_assets.lib.world import ConsentPolicy
 
 GOVERNED_SESSIONS = dg.AssetKey(["governed", "sessions"])
 CONSENT_AUDIT = dg.AssetKey(["governed", "consent_audit"])
 GOVERNED_CUSTOMERS = dg.AssetKey(["governed", "customers"])
 GOVERNED_APP_EVENTS = dg.AssetKey(["governed", "app_events"])
+APP_EVENTS_AUDIT = dg.AssetKey(["governed", "app_events_audit"])
+GOVERNED_ORDERS = dg.AssetKey(["governed", "orders"])
+ORDERS_AUDIT = dg.AssetKey(["governed", "orders_audit"])
+RAW_ORDERS = dg.AssetKey(["raw", "orders"])
 OWNERS = ["team:privacy"]
+#: The non-blocking check that warns when a consent rule drops (nearly) all of a day's rows.
+CONSENT_CHECK = "consent_coverage"
+#: Share of a day's rows one consent rule must drop for the check to warn.
+CONSENT_WARN_SHARE = 0.99
+#: Drop reasons that are consent rules (not erasure, guest orders or cookieless pings).
+CONSENT_RULES = {
+    "dropped_analytics_denied": "analytics consent 'No'",
+    "dropped_analytics_unset": "no consent signal (NULL or 'Unset') under unset: deny",
+    "dropped_unknown_customer": "user not in the customer table (consent unknown) under "
+    "unset: deny",
+}
+
+
+def consent_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    """The non-blocking consent_coverage check of a governed table."""
+    return dg.AssetCheckSpec(
+        CONSENT_CHECK,
+        asset=key,
+        blocking=False,
+        description=f"Warns (WARN severity) on a day where one consent rule drops at least "
+        f"{CONSENT_WARN_SHARE:.0%} of the rows: a silent empty table is usually a missing "
+        "consent policy (sources.yaml: consent: {unset: grant, basis: ...}), not a site where "
+        "nobody consented.",
+    )
+
+
+def consent_check(
+    context,
+    key: dg.AssetKey,
+    source: str,
+    per_day: dict[str, dict[str, int]],
+    policy: ConsentPolicy,
+) -> dg.AssetCheckResult:
+    """The consent_coverage result over the run's days, and a log line saying what to do."""
+    flagged = []
+    for day, counts in sorted(per_day.items()):
+        rows = counts.get("rows_in", 0)
+        for rule in CONSENT_RULES:
+            dropped = counts.get(rule, 0)
+            if rows and dropped >= CONSENT_WARN_SHARE * rows:
+                flagged.append({"day": day, "rule": rule, "dropped": dropped, "rows_in": rows})
+    meta = {"unset_policy": policy.unset, "days_checked": len(per_day)}
+    if not flagged:
+        return dg.AssetCheckResult(
+            check_name=CONSENT_CHECK, asset_key=key, passed=True, metadata=meta
+        )
+    worst = max(flagged, key=lambda f: f["dropped"])
+    share = worst["dropped"] / worst["rows_in"]
+    text = (
+        f"{source}: on {len(flagged)} day(s) one consent rule dropped >= "
+        f"{CONSENT_WARN_SHARE:.0%} of the rows; e.g. {worst['day']}: {worst['rule']} "
+        f"({CONSENT_RULES[worst['rule']]}) dropped {worst['dropped']} of {worst['rows_in']} "
+        f"rows ({share:.0%})"
+    )
+    if worst["rule"] != "dropped_analytics_denied":
+        text += (
+            f". If these rows may be processed without a consent signal, declare it in "
+            f'sources.yaml under sources.{source}: consent: {{unset: grant, basis: "<your '
+            'lawful basis>"}}; the basis is kept in the audit'
+        )
+    context.log.warning(text)
+    return dg.AssetCheckResult(
+        check_name=CONSENT_CHECK,
+        asset_key=key,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=text,
+        metadata={**meta, "days_flagged": dg.MetadataValue.json(flagged[:50])},
+    )
 
 
 @dg.multi_asset(
@@ -76,7 +153,11 @@ OWNERS = ["team:privacy"]
         ),
     ],
     partitions_def=daily_partitions,
-    check_specs=[schema_check_spec(GOVERNED_SESSIONS), schema_check_spec(CONSENT_AUDIT)],
+    check_specs=[
+        schema_check_spec(GOVERNED_SESSIONS),
+        schema_check_spec(CONSENT_AUDIT),
+        consent_check_spec(GOVERNED_SESSIONS),
+    ],
 )
 def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Apply consent and pseudonymization to each day's raw web events."""
@@ -91,22 +172,31 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
         )
     pseudonymizer = platform.pseudonymizer(context.log)
     suppressed = load_suppression(lake)
+    policy = platform.consent_policy("web_events")
     sessions = DayPublisher(context, lake, GOVERNED_SESSIONS)
     audit = DayPublisher(context, lake, CONSENT_AUDIT)
-    totals = dict.fromkeys(["rows_in", "rows_kept", *DROP_REASONS, *COOKIELESS_VOLUMES], 0)
+    totals = dict.fromkeys(
+        ["rows_in", "rows_kept", *DROP_REASONS, "kept_without_signal", *COOKIELESS_VOLUMES], 0
+    )
+    per_day: dict[str, dict[str, int]] = {}
     for chunk_days, chunk in _chunks(lake, "sessions", days):
         # Every step is row by row: a chunk of days is governed at once, then split by day.
         flat = ga4.flatten(chunk, keep=(PARTITION,))
-        governed, counts = govern_sessions(flat, pseudonymizer, suppressed, by=PARTITION)
+        governed, counts = govern_sessions(
+            flat, pseudonymizer, suppressed, by=PARTITION, unset=policy.unset
+        )
         parts = _by_partition(governed)
         flats = _by_partition(flat)
         for day in chunk_days:
             volumes = cookieless_volumes(flats.get(day, flat.clear()))
             counts.setdefault(day, _no_rows(DROP_REASONS))
+            per_day[day] = counts[day]
             row = pl.DataFrame(
                 {
                     "event_date": [dt.date.fromisoformat(day)],
                     **{k: [v] for k, v in counts[day].items()},
+                    "unset_policy": [policy.unset],
+                    "consent_basis": pl.Series([policy.basis], dtype=pl.Utf8),
                     **{k: [v] for k, v in volumes.items()},
                 }
             )
@@ -129,10 +219,14 @@ def governed_sessions(context: dg.AssetExecutionContext, platform: RetailPlatfor
             },
             CONSENT_AUDIT: {
                 **{f"{k} ({v})": totals[k] for k, v in DROP_REASONS.items()},
+                "kept_without_signal": totals["kept_without_signal"],
+                "unset_policy": policy.unset,
+                **({"consent_basis": policy.basis} if policy.basis else {}),
                 **{f"{k} ({v})": totals[k] for k, v in COOKIELESS_VOLUMES.items()},
             },
         },
     )
+    yield consent_check(context, GOVERNED_SESSIONS, "web_events", per_day, policy)
 
 
 #: Column naming each raw row's partition day while a chunk of days is governed at once.
@@ -162,7 +256,7 @@ def _chunks(lake: Lake, table: str, days: list[str]):
 
 
 def _no_rows(reasons: dict[str, str]) -> dict[str, int]:
-    return dict.fromkeys(["rows_in", "rows_kept", *reasons], 0)
+    return dict.fromkeys(["rows_in", "rows_kept", *reasons, "kept_without_signal"], 0)
 
 
 def _by_partition(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
@@ -202,6 +296,14 @@ def _drop_metadata(counts: dict[str, int], reasons: dict[str, str]) -> dict[str,
     }
 
 
+def _customer_policy(platform: RetailPlatform) -> ConsentPolicy:
+    """The policy of the customers source, or of orders when customers come from orders."""
+    sources = platform.world().sources
+    if sources.customers is None and sources.orders is not None:
+        return sources.orders.consent
+    return platform.consent_policy("customers")
+
+
 @dg.asset(
     pool=COMPUTE_POOL,
     retry_policy=TRANSIENT_RETRY,
@@ -210,23 +312,29 @@ def _drop_metadata(counts: dict[str, int], reasons: dict[str, str]) -> dict[str,
     group_name="governance",
     kinds={"python", "polars", "parquet"},
     owners=OWNERS,
-    check_specs=[schema_check_spec(GOVERNED_CUSTOMERS)],
-    code_version="1",
+    check_specs=[schema_check_spec(GOVERNED_CUSTOMERS), consent_check_spec(GOVERNED_CUSTOMERS)],
+    code_version="2",
 )
 def governed_customers(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Customers who gave analytics consent, without contact data: one row per customer.
 
     For segmenting and joining behavior to customers without personal data. Customers whose
-    analytics consent is 'No' or 'Unset' are left out. Customer and web ids are replaced by
+    analytics consent is 'No' are left out, and so are those with no signal ('Unset') unless
+    the source's consent policy is `unset: grant`. Customer and web ids are replaced by
     the same HMAC-SHA256 pseudonyms as in `governed.sessions` (customer_key, user_key, with
     the key's id in key_id), so the tables join; exact age becomes an age band (16-24 ... 65+);
     email, phone, country and city are dropped. Keeps persona, income band, household size,
     home store, first visit and the three ads consents (ads_storage, ad_user_data,
-    ad_personalization) that decide whether a customer may be activated.
+    ad_personalization) that decide whether a customer may be activated. A retailer's own
+    customer file has no persona or demographics: those columns are NULL.
     """
     lake = platform.lake()
+    policy = _customer_policy(platform)
     governed, counts = govern_customers(
-        _raw_customers(lake), platform.pseudonymizer(context.log), load_suppression(lake)
+        _raw_customers(lake),
+        platform.pseudonymizer(context.log),
+        load_suppression(lake),
+        unset=policy.unset,
     )
     dropped = {k: counts[k] for k in CUSTOMER_DROP_REASONS}
     context.log.info(f"{counts['rows_in']} customers in, {counts['rows_kept']} kept, {dropped}")
@@ -235,33 +343,83 @@ def governed_customers(context: dg.AssetExecutionContext, platform: RetailPlatfo
         lake,
         GOVERNED_CUSTOMERS,
         governed,
-        metadata=_drop_metadata(counts, CUSTOMER_DROP_REASONS),
+        metadata={
+            **_drop_metadata(counts, CUSTOMER_DROP_REASONS),
+            "kept_without_signal": counts["kept_without_signal"],
+            "unset_policy": policy.unset,
+            **({"consent_basis": policy.basis} if policy.basis else {}),
+        },
+    )
+    yield consent_check(context, GOVERNED_CUSTOMERS, "customers", {"all": counts}, policy)
+
+
+def _audit_row(source: str, day: str, counts: dict[str, int], reasons, policy) -> pl.DataFrame:
+    dropped = {k: int(counts.get(k, 0)) for k in reasons}
+    return pl.DataFrame(
+        {
+            "source": [source],
+            "event_date": [dt.date.fromisoformat(day)],
+            "rows_in": [int(counts.get("rows_in", 0))],
+            "rows_kept": [int(counts.get("rows_kept", 0))],
+            "dropped": [sum(dropped.values())],
+            "dropped_by_reason": [json.dumps(dropped, sort_keys=True)],
+            "kept_without_signal": [int(counts.get("kept_without_signal", 0))],
+            "unset_policy": [policy.unset],
+            "consent_basis": pl.Series([policy.basis], dtype=pl.Utf8),
+        }
     )
 
 
-@dg.asset(
+def _audit_spec(key: dg.AssetKey, deps: list[dg.AssetKey], what: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key,
+        deps=deps,
+        group_name="governance",
+        kinds={"python", "polars", "parquet"},
+        owners=OWNERS,
+        description=f"Per day: {what} in, kept and dropped by reason (JSON), the rows kept "
+        "without a consent signal, and the consent policy with its written basis. Its check "
+        "fails unless in = kept + dropped.",
+        code_version="1",
+    )
+
+
+@dg.multi_asset(
     pool=COMPUTE_POOL,
     retry_policy=TRANSIENT_RETRY,
-    key=GOVERNED_APP_EVENTS,
-    deps=[RAW_APP_EVENTS, RAW_CUSTOMERS],
-    group_name="governance",
+    specs=[
+        dg.AssetSpec(
+            GOVERNED_APP_EVENTS,
+            deps=[RAW_APP_EVENTS, RAW_CUSTOMERS],
+            group_name="governance",
+            kinds={"python", "polars", "parquet"},
+            owners=OWNERS,
+            description=(
+                "App view, add-to-cart and purchase events of customers who gave analytics "
+                "consent. One row per event, for purchase-propensity and browsing features. "
+                "An event is kept when its own consent column says 'Yes', or else its user is "
+                "in the customer base (`raw.customers`) with analytics consent 'Yes'. Consent "
+                "'No' drops it; no signal (consent 'Unset', or a user not in the customer "
+                "base) drops it too, unless the source declares `unset: grant` with a basis. "
+                "User and session ids are replaced by HMAC-SHA256 pseudonyms (customer_key, "
+                "the same as in `governed.sessions` and `governed.customers`, and "
+                "session_key), with the key's id in key_id."
+            ),
+            code_version="2",
+        ),
+        _audit_spec(APP_EVENTS_AUDIT, [RAW_APP_EVENTS], "app events"),
+    ],
     partitions_def=daily_partitions,
-    kinds={"python", "polars", "parquet"},
-    owners=OWNERS,
-    check_specs=[schema_check_spec(GOVERNED_APP_EVENTS)],
-    code_version="1",
+    check_specs=[
+        schema_check_spec(GOVERNED_APP_EVENTS),
+        schema_check_spec(APP_EVENTS_AUDIT),
+        consent_check_spec(GOVERNED_APP_EVENTS),
+    ],
+    # Selecting governed/app_events alone (as older jobs and tests do) skips its audit.
+    can_subset=True,
 )
 def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """App view, add-to-cart and purchase events of customers who gave analytics consent.
-
-    One row per event, for purchase-propensity and browsing features. An event is kept only
-    when its user is in the customer base (`raw.customers`) with analytics consent 'Yes';
-    consent 'No' or 'Unset' drops it, and so does a user who is not in the customer base
-    (events from your own events file, say): their consent is unknown, so it counts as
-    denied. User and session ids are replaced by HMAC-SHA256 pseudonyms (customer_key, the
-    same as in `governed.sessions` and `governed.customers`, and session_key), with the key's
-    id in key_id. Rows in, kept and dropped by reason are in the materialization's metadata.
-    """
+    """Apply consent and pseudonymization to each day's raw app events."""
     lake = platform.lake()
     days = run_days(context)
     missing = [d for d in days if not lake.partition_files("raw", "app_events", [d], landing=True)]
@@ -271,15 +429,18 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
             "raw/app_events for those days first; nothing was written",
             allow_retries=False,
         )
-    customers = _raw_customers(lake, ["customer_id", "analytics_storage"])
+    customers = _customers_or_none(lake, platform)
+    policy = platform.consent_policy("app_events")
     pseudonymizer = platform.pseudonymizer(context.log)
     suppressed = load_suppression(lake)
     out = DayPublisher(context, lake, GOVERNED_APP_EVENTS)
+    audit = DayPublisher(context, lake, APP_EVENTS_AUDIT)
     totals: dict[str, int] = {}
+    per_day: dict[str, dict[str, int]] = {}
     for chunk_days, chunk in _chunks(lake, "app_events", days):
         try:
             governed, counts = govern_app_events(
-                chunk, customers, pseudonymizer, suppressed, by=PARTITION
+                chunk, customers, pseudonymizer, suppressed, by=PARTITION, unset=policy.unset
             )
         except ValueError as exc:
             raise dg.Failure(
@@ -288,14 +449,135 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
         parts = _by_partition(governed)
         for day in chunk_days:
             counts.setdefault(day, _no_rows(APP_EVENT_DROP_REASONS))
+            per_day[day] = counts[day]
             for k, v in counts[day].items():
                 totals[k] = totals.get(k, 0) + v
             if len(days) <= 7:
                 _log_day(context, day, counts[day], APP_EVENT_DROP_REASONS)
             out.add(day, parts.get(day, governed.clear()).drop(PARTITION))
+            audit.add(
+                day, _audit_row("app_events", day, counts[day], APP_EVENT_DROP_REASONS, policy)
+            )
     yield from publish_days(
-        [out], {GOVERNED_APP_EVENTS: _drop_metadata(totals, APP_EVENT_DROP_REASONS)}
+        _selected(context, [out, audit]),
+        {
+            GOVERNED_APP_EVENTS: {
+                **_drop_metadata(totals, APP_EVENT_DROP_REASONS),
+                "kept_without_signal": totals.get("kept_without_signal", 0),
+                "unset_policy": policy.unset,
+            },
+            APP_EVENTS_AUDIT: {"unset_policy": policy.unset},
+        },
     )
+    if GOVERNED_APP_EVENTS in context.selected_asset_keys:
+        yield consent_check(context, GOVERNED_APP_EVENTS, "app_events", per_day, policy)
+
+
+def _selected(context, publishers: list[DayPublisher]) -> list[DayPublisher]:
+    """The publishers of the assets this run selected (a subset may leave the audit out)."""
+    chosen = [p for p in publishers if p.key in context.selected_asset_keys]
+    for p in publishers:
+        if p not in chosen:
+            p.staged.discard()
+    return chosen
+
+
+def _customers_or_none(lake: Lake, platform: RetailPlatform) -> pl.DataFrame:
+    """raw.customers' ids and consent.
+
+    In a retailer world that declares neither customers nor orders there is no customer
+    table: every user's consent is unknown, and the events' own consent or the policy decides
+    (an empty table). Otherwise a missing raw.customers is an error.
+    """
+    columns = ["customer_id", "analytics_storage"]
+    sources = platform.world().sources
+    if platform.world().retailer and sources.customers is None and sources.orders is None:
+        return pl.DataFrame(schema={c: pl.Utf8 for c in columns})
+    return _raw_customers(lake, columns)
+
+
+@dg.multi_asset(
+    pool=COMPUTE_POOL,
+    retry_policy=TRANSIENT_RETRY,
+    specs=[
+        dg.AssetSpec(
+            GOVERNED_ORDERS,
+            deps=[RAW_ORDERS, RAW_CUSTOMERS],
+            group_name="governance",
+            kinds={"python", "polars", "parquet"},
+            owners=OWNERS,
+            description=(
+                "The retailer's sales lines of customers who gave analytics consent, after "
+                "cancellations are netted: one row per line, the customer id replaced by its "
+                "HMAC-SHA256 pseudonym (customer_key, joins governed.customers). Guest orders "
+                "(no customer id) stay in the store sales (`raw.transactions`) and are counted "
+                "here as dropped_no_customer; customers with no consent signal follow the "
+                "declared policy. The input of the customers' order history in the user "
+                "features (RFM, propensity, segments)."
+            ),
+            code_version="1",
+        ),
+        _audit_spec(ORDERS_AUDIT, [RAW_ORDERS], "order lines"),
+    ],
+    partitions_def=daily_partitions,
+    check_specs=[
+        schema_check_spec(GOVERNED_ORDERS),
+        schema_check_spec(ORDERS_AUDIT),
+        consent_check_spec(GOVERNED_ORDERS),
+    ],
+    can_subset=True,
+)
+def governed_orders(context: dg.AssetExecutionContext, platform: RetailPlatform):
+    """Apply consent and pseudonymization to each day's order lines."""
+    lake = platform.lake()
+    days = run_days(context)
+    customers = _customers_or_none(lake, platform)
+    policy = _customer_policy(platform)
+    pseudonymizer = platform.pseudonymizer(context.log)
+    suppressed = load_suppression(lake)
+    out = DayPublisher(context, lake, GOVERNED_ORDERS)
+    audit = DayPublisher(context, lake, ORDERS_AUDIT)
+    totals: dict[str, int] = {}
+    per_day: dict[str, dict[str, int]] = {}
+    for chunk_days, chunk in _chunks(lake, "orders", days):
+        governed, counts = govern_orders(
+            chunk, customers, pseudonymizer, suppressed, by=PARTITION, unset=policy.unset
+        )
+        parts = _by_partition(governed)
+        for day in chunk_days:
+            counts.setdefault(day, _no_rows(ORDER_DROP_REASONS))
+            per_day[day] = counts[day]
+            for k, v in counts[day].items():
+                totals[k] = totals.get(k, 0) + v
+            out.add(day, parts.get(day, governed.clear()).drop(PARTITION))
+            audit.add(day, _audit_row("orders", day, counts[day], ORDER_DROP_REASONS, policy))
+    context.log.info(
+        f"{_days_text(days)}: {totals.get('rows_in', 0)} sales lines in, "
+        f"{totals.get('rows_kept', 0)} kept, { {k: totals.get(k, 0) for k in ORDER_DROP_REASONS} }"
+    )
+    yield from publish_days(
+        _selected(context, [out, audit]),
+        {
+            GOVERNED_ORDERS: {
+                **_drop_metadata(
+                    {
+                        **dict.fromkeys(ORDER_DROP_REASONS, 0),
+                        "rows_in": 0,
+                        "rows_kept": 0,
+                        **totals,
+                    },
+                    ORDER_DROP_REASONS,
+                ),
+                "kept_without_signal": totals.get("kept_without_signal", 0),
+                "unset_policy": policy.unset,
+            },
+            ORDERS_AUDIT: {"unset_policy": policy.unset},
+        },
+    )
+    if GOVERNED_ORDERS in context.selected_asset_keys:
+        yield consent_check(context, GOVERNED_ORDERS, "orders", per_day, policy)
 
 
 defs = dg.Definitions(assets=[governed_sessions, governed_customers, governed_app_events])
+#: Governance of the retailer's orders: only in the retailer world (the simulator has no orders).
+retailer_defs = dg.Definitions(assets=[governed_orders])

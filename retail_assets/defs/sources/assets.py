@@ -259,6 +259,9 @@ def raw_app_events(
                 raise _failure(exc) from None
         else:
             df = platform.simulator().app_events(day)
+        if "analytics_storage" not in df.columns:
+            # The simulator's events carry no consent of their own: the customer's decides.
+            df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("analytics_storage"))
         _add_counts(funnel, df, "event_type")
         users.update(df["user_id"].unique().to_list())
         out.add(key, df)

@@ -161,14 +161,37 @@ def _fail_if(
 
 
 def training_data_from_signals(signals: pl.DataFrame) -> pl.DataFrame:
-    """The simulated reviews (``source == "review"`` with a rating) as ``text, label``."""
+    """The reviews (``source == "review"``) as ``text, label``.
+
+    The label is the rating's class; a review with no rating (a retailer's file labelled
+    negative/neutral/positive or 0/1) takes the class of its ``sentiment`` (-1, 0 or 1).
+    """
     missing = [c for c in ("source", "text", "rating") if c not in signals.columns]
     if missing:
         raise SentimentDataError(
             f"signals: missing column(s) {missing}; the frame has {signals.columns}"
         )
-    return signals.filter((pl.col("source") == "review") & pl.col("rating").is_not_null()).select(
-        "text", rating_to_class("rating")
+    if "sentiment" in signals.columns:
+        s = pl.col("sentiment")
+        from_label = (
+            pl.when(s < 0)
+            .then(pl.lit("negative"))
+            .when(s > 0)
+            .then(pl.lit("positive"))
+            .when(s == 0)
+            .then(pl.lit("neutral"))
+        )
+        label = (
+            pl.when(pl.col("rating").is_not_null())
+            .then(rating_to_class("rating"))
+            .otherwise(from_label)
+        )
+    else:
+        label = rating_to_class("rating")
+    return (
+        signals.filter(pl.col("source") == "review")
+        .select("text", label.alias("label"))
+        .filter(pl.col("label").is_not_null())
     )
 
 

@@ -1,0 +1,429 @@
+"""Which world the platform runs in, and where a retailer's own data comes from: ``sources.yaml``.
+
+``world: simulated`` (the packaged default) is the demo: every source comes from the simulator.
+``world: retailer`` reads only the sources the file declares, from files in the landing inbox,
+and the asset graph holds only what those sources can feed (``retail_assets.definitions``):
+nothing simulated is mixed into a retailer's data.
+
+Every source names its files (a glob under ``<landing>/inbox/``, or an absolute one), their
+format (CSV, TSV, Parquet or NDJSON, each optionally gzipped; ``auto`` reads it from the file
+name), the source column of each canonical column, the time zone of timestamps without an
+offset, what to do with invalid rows and, for sources about people, the consent policy.
+``retail-assets init`` writes a commented template (:data:`TEMPLATE`).
+"""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from retail_assets.lib.config import DEFAULT_CONFIG_DIR, _load, config_dir
+from retail_assets.lib.ingest import EventsMapping, EventTypes
+
+FILENAME = "sources.yaml"
+FORMATS = ("csv", "tsv", "parquet", "ndjson")
+#: The shortest written basis a ``grant`` policy accepts: a reason, not a placeholder.
+MIN_BASIS_CHARS = 20
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConsentPolicy(_Strict):
+    """What happens to rows that carry no consent signal (GA4 'Unset' or NULL, no column).
+
+    ``deny`` (the default) drops them, counted as unset. ``grant`` keeps them, and needs a
+    written ``basis`` (the lawful basis, e.g. a legitimate interest assessment, or the reason
+    the site has no consent banner); it is stored with every day's audit row.
+    """
+
+    unset: Literal["deny", "grant"] = "deny"
+    basis: str | None = None
+
+    @model_validator(mode="after")
+    def _basis(self) -> ConsentPolicy:
+        if self.unset == "grant" and len((self.basis or "").strip()) < MIN_BASIS_CHARS:
+            raise ValueError(
+                f"unset: grant needs a written basis of at least {MIN_BASIS_CHARS} characters "
+                "(why rows without a consent signal may be processed); it is kept in "
+                "governed.consent_audit"
+            )
+        return self
+
+
+class FileSource(_Strict):
+    """Files of one source and how to read them."""
+
+    files: str = Field(min_length=1, description="Glob under <landing>/inbox/, or absolute.")
+    format: Literal["auto", "csv", "tsv", "parquet", "ndjson"] = "auto"
+    header: bool = True
+    timezone: str = "UTC"
+    timestamp_format: str = "iso"
+    invalid_rows: Literal["error", "quarantine"] = "quarantine"
+    max_invalid_share: float = Field(default=0.01, ge=0, le=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {v!r}") from exc
+        return v
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        if v in ("epoch_s", "epoch_ms", "epoch_us", "iso") or "%" in v:
+            return v
+        raise ValueError("must be epoch_s, epoch_ms, epoch_us, iso or a strftime pattern")
+
+    def paths(self, inbox: Path) -> list[Path]:
+        """The files the glob matches now, sorted (absolute globs are used as they are)."""
+        pattern = self.files if Path(self.files).is_absolute() else str(Path(inbox) / self.files)
+        return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+
+
+class WebEventsColumns(_Strict):
+    """GA4 exports need no mapping: the export's own columns are read."""
+
+
+class WebEvents(FileSource):
+    """GA4 BigQuery export files (``events_YYYYMMDD*``, NDJSON or Parquet)."""
+
+    files: str = "ga4/events_*"
+    format: Literal["ga4"] = "ga4"  # type: ignore[assignment]
+    invalid_rows: Literal["error"] = "error"  # type: ignore[assignment]
+    consent: ConsentPolicy = ConsentPolicy()
+
+
+class EventColumns(_Strict):
+    """Source column of each canonical event column (timestamp, user, type, product required)."""
+
+    timestamp: str
+    user: str
+    event_type: str
+    product: str
+    category: str | None = None
+    price: str | None = None
+    session: str | None = None
+    #: A column holding the user's analytics consent on the event (Yes/No, true/false, 1/0...).
+    consent: str | None = None
+
+
+class AppEvents(FileSource):
+    """A generic events file: one row per view, add-to-cart or purchase."""
+
+    columns: EventColumns
+    event_types: EventTypes
+    unknown_event_types: Literal["error", "drop"] = "error"
+    session_gap_minutes: int = Field(default=30, ge=1, le=1440)
+    consent: ConsentPolicy = ConsentPolicy()
+
+    def mapping(self) -> EventsMapping:
+        """The events mapping :func:`retail_assets.lib.ingest.read_events` reads with."""
+        columns = self.columns.model_dump(exclude={"consent"})
+        return EventsMapping(
+            columns=columns,
+            timestamp_format=self.timestamp_format,
+            timezone=self.timezone,
+            event_types=self.event_types,
+            unknown_event_types=self.unknown_event_types,
+            session_gap_minutes=self.session_gap_minutes,
+        )
+
+
+class CustomerColumns(_Strict):
+    """Source column of each customer column; only customer_id is required."""
+
+    customer_id: str
+    email: str | None = None
+    phone: str | None = None
+    first_seen: str | None = None
+    country: str | None = None
+    city: str | None = None
+    analytics_consent: str | None = None
+    ads_consent: str | None = None
+    ad_user_data: str | None = None
+    ad_personalization: str | None = None
+
+
+class Customers(FileSource):
+    """A CRM export: one row per customer, with contact data and consent."""
+
+    columns: CustomerColumns
+    consent: ConsentPolicy = ConsentPolicy()
+
+
+class OrderColumns(_Strict):
+    """Source column of each order-line column; customer, store and the rest are optional."""
+
+    order_id: str
+    product_id: str
+    quantity: str
+    unit_price: str
+    timestamp: str
+    customer_id: str | None = None
+    store: str | None = None
+    description: str | None = None
+    category: str | None = None
+    country: str | None = None
+
+
+class Orders(FileSource):
+    """Order lines; cancellations and returns are lines with a negative quantity."""
+
+    columns: OrderColumns
+    #: Orders whose id starts with this are cancellations (UCI Online Retail: "C").
+    cancellation_prefix: str | None = None
+    #: The store of orders with no store column (an online shop: "online").
+    default_store: str = "online"
+    #: Consent of customers known only from orders (no customers source declared).
+    consent: ConsentPolicy = ConsentPolicy()
+
+
+class ProductColumns(_Strict):
+    """Source column of each product column; only product_id is required."""
+
+    product_id: str
+    name: str | None = None
+    category: str | None = None
+    price: str | None = None
+    naics_code: str | None = None
+
+
+class Products(FileSource):
+    """A product file: id, name, category, list price, NAICS code."""
+
+    columns: ProductColumns
+
+
+class StoreColumns(_Strict):
+    """Source column of each store column."""
+
+    store_id: str
+    name: str | None = None
+    region: str | None = None
+
+
+class Stores(FileSource):
+    """A store (or channel) file."""
+
+    columns: StoreColumns
+
+
+class ReviewColumns(_Strict):
+    """Source column of each review column: text and date required, rating or label."""
+
+    text: str
+    date: str
+    rating: str | None = None
+    label: str | None = None
+    product: str | None = None
+    category: str | None = None
+
+
+class Reviews(FileSource):
+    """Reviews: text, a 1-5 rating or a label (negative/neutral/positive or 0/1), product, date."""
+
+    columns: ReviewColumns
+
+    @model_validator(mode="after")
+    def _scored(self) -> Reviews:
+        if self.columns.product is None and self.columns.category is None:
+            raise ValueError("map product or category: a review must say what it is about")
+        return self
+
+
+class SignalColumns(_Strict):
+    """Source column of each signal column: date, category, volume; kind and query optional."""
+
+    date: str
+    category: str
+    volume: str
+    kind: str | None = None
+    query: str | None = None
+
+
+class Signals(FileSource):
+    """Search and social volumes per day and category (``kind``: search or social)."""
+
+    columns: SignalColumns
+    #: The kind of every row when there is no kind column.
+    kind: Literal["search", "social"] | None = None
+
+
+class PlainFiles(FileSource):
+    """A file in a shape the platform already reads (sales history, media history)."""
+
+
+class Sources(_Strict):
+    """Every source a retailer can declare; an undeclared one is None."""
+
+    web_events: WebEvents | None = None
+    app_events: AppEvents | None = None
+    customers: Customers | None = None
+    orders: Orders | None = None
+    products: Products | None = None
+    stores: Stores | None = None
+    reviews: Reviews | None = None
+    signals: Signals | None = None
+    sales_history: PlainFiles | None = None
+    media_history: PlainFiles | None = None
+
+    def declared(self) -> list[str]:
+        """Names of the declared sources."""
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+
+class World(_Strict):
+    """The whole declaration: the world, and in the retailer's world its sources."""
+
+    world: Literal["simulated", "retailer"] = "simulated"
+    sources: Sources = Sources()
+
+    @model_validator(mode="after")
+    def _something(self) -> World:
+        if self.world == "retailer" and not self.sources.declared():
+            raise ValueError("world: retailer declares no source under sources")
+        if self.world == "simulated" and self.sources.declared():
+            raise ValueError(
+                "sources are read in world: retailer only; set world: retailer (the simulated "
+                "world would ignore them)"
+            )
+        return self
+
+    @property
+    def retailer(self) -> bool:
+        """True in the retailer's world."""
+        return self.world == "retailer"
+
+
+def load_world(folder: Path | None = None) -> World:
+    """The validated ``sources.yaml`` of ``folder`` (default: ``config_dir()``).
+
+    A folder without the file is the simulated world, so configuration folders made before the
+    file existed keep working.
+
+    Raises:
+        ConfigError: The file is invalid; the message names the file and the field.
+
+    """
+    folder = Path(folder) if folder else config_dir()
+    if not (folder / FILENAME).exists():
+        return World()
+    return _load(World, FILENAME, folder)  # type: ignore[arg-type,return-value]
+
+
+def file_format(path: Path, declared: str) -> tuple[str, bool]:
+    """``(format, gzipped)`` of ``path``: the declared format, or the one its name says."""
+    name = path.name.lower()
+    gz = name.endswith(".gz")
+    stem = name.removesuffix(".gz")
+    if declared != "auto":
+        return declared, gz
+    for suffixes, fmt in (
+        ((".csv",), "csv"),
+        ((".tsv", ".tab", ".txt"), "tsv"),
+        ((".parquet", ".pq"), "parquet"),
+        ((".ndjson", ".jsonl", ".json"), "ndjson"),
+    ):
+        if stem.endswith(suffixes):
+            return fmt, gz
+    return "", gz
+
+
+def init_config(folder: Path, *, force: bool = False) -> list[Path]:
+    """Copy the packaged YAML files into ``folder`` and write the ``sources.yaml`` template.
+
+    Existing files are kept unless ``force``. Returns the files written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in sorted(DEFAULT_CONFIG_DIR.glob("*.yaml")):
+        dst = folder / src.name
+        if src.name == FILENAME or (dst.exists() and not force):
+            continue
+        shutil.copyfile(src, dst)
+        written.append(dst)
+    dst = folder / FILENAME
+    if force or not dst.exists():
+        dst.write_text(TEMPLATE, encoding="utf-8")
+        written.append(dst)
+    return written
+
+
+TEMPLATE = """\
+# Which world the platform runs in, and where your own data comes from.
+#
+#   world: simulated   the demo: a simulated retailer, nothing to declare.
+#   world: retailer    only the sources declared below, from files in <landing>/inbox/
+#                      (RETAIL_LANDING_ROOT, default data/landing). Assets whose inputs are
+#                      not declared are left out of the asset graph: nothing simulated is
+#                      mixed into your data.
+#
+# Each source: files (a glob under <landing>/inbox/, or absolute), format (auto from the
+# name: .csv, .tsv/.txt, .parquet, .ndjson/.jsonl/.json, each optionally .gz; or csv, tsv,
+# parquet, ndjson), header (true), timezone for timestamps without an offset (UTC),
+# timestamp_format (iso, epoch_s, epoch_ms, epoch_us or a strftime pattern), and
+#   invalid_rows: quarantine     rows that cannot be read go to <landing>/quarantine/ with
+#                                the file, row number and reason, and are counted; the file
+#                                fails instead when more than max_invalid_share of its rows
+#                                are invalid (default 0.01)
+#   invalid_rows: error          any invalid row fails the file (nothing is written)
+#
+# Consent (sources about people): a mapped consent column decides; rows with no consent
+# signal (GA4 privacy_info NULL or 'Unset', no column, a user not in your customer file)
+# follow the policy:
+#   consent: {unset: deny}       the default: dropped, counted as unset
+#   consent: {unset: grant, basis: "Legitimate interest assessment LIA-2026-04, ..."}
+#                                kept; the basis is stored in governed.consent_audit
+world: simulated
+
+# world: retailer
+# sources:
+#   web_events:                        # GA4 BigQuery export files, one per day
+#     files: "ga4/events_*"
+#     consent: {unset: deny}
+#   app_events:                        # a generic events file
+#     files: "events/*.csv"
+#     timestamp_format: iso
+#     columns: {timestamp: event_time, user: user_id, event_type: event_type,
+#               product: product_id, price: price, session: user_session}
+#     event_types: {view: [view], add_to_cart: [cart], purchase: [purchase]}
+#   customers:                         # a CRM export
+#     files: "customers/*.csv"
+#     columns: {customer_id: id, email: email, phone: phone, first_seen: created_at,
+#               analytics_consent: consent_analytics, ads_consent: consent_ads}
+#   orders:                            # order lines; returns have a negative quantity
+#     files: "orders/*.csv"
+#     timestamp_format: "%m/%d/%Y %H:%M"
+#     timezone: Europe/London
+#     cancellation_prefix: C
+#     columns: {order_id: InvoiceNo, product_id: StockCode, description: Description,
+#               quantity: Quantity, unit_price: UnitPrice, timestamp: InvoiceDate,
+#               customer_id: CustomerID, country: Country}
+#   products:
+#     files: "products/*.csv"
+#     columns: {product_id: sku, name: title, category: category, price: price}
+#   stores:
+#     files: "stores/*.csv"
+#     columns: {store_id: store, name: name, region: region}
+#   reviews:                           # text, a rating (1-5) or a label, product, date
+#     files: "reviews/*.tsv"
+#     columns: {text: review, label: label, product: product_id, date: date}
+#   signals:                           # search and social volumes per day and category
+#     files: "signals/*.csv"
+#     columns: {date: date, category: category, kind: kind, volume: volume}
+#   sales_history:                     # date,series_id,value (or ds,unique_id,y)
+#     files: "sales_history/*.csv"
+#   media_history:                     # date,channel,spend,conversions[,revenue]
+#     files: "media/*.csv"
+"""

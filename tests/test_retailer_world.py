@@ -1,0 +1,418 @@
+"""The retailer's world end to end: sources.yaml, real files, consent, quarantine, no simulation.
+
+Each world runs in a process of its own (``tests/world_run.py``), since its daily partitions
+start where its data does. The real files come from ``../shared/data``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from conftest import SHARED_DATA
+
+from retail_assets.defs.sources.retailer import read_quarantine
+from retail_assets.lib import retail_files as rf
+from retail_assets.lib.config import ConfigError
+from retail_assets.lib.ingest import IngestError
+from retail_assets.lib.world import Orders, init_config, load_world
+
+GA4_SAMPLE = SHARED_DATA / "ga4" / "ga4_obfuscated_sample_460.ndjson"
+ONLINE_RETAIL = SHARED_DATA / "retail" / "online_retail_uci_first8000.csv"
+YELP = SHARED_DATA / "reviews" / "yelp_labelled.txt"
+BASIS = "Legitimate interest assessment LIA-7 for site analytics (test)"
+#: Words a table's source may not contain in the retailer's world.
+SIMULATED = ("simulator", "simulated")
+
+needs_shared = pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
+
+
+def _world(root: Path, sources: dict) -> Path:
+    init_config(root / "config")
+    (root / "config" / "sources.yaml").write_text(
+        yaml.safe_dump({"world": "retailer", "sources": sources}, sort_keys=False)
+    )
+    return root
+
+
+def _inbox(root: Path, folder: str) -> Path:
+    path = root / "data" / "landing" / "inbox" / folder
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _run(root: Path, start: str, first: str, last: str, *extra: str) -> dict:
+    env = {
+        **os.environ,
+        "RETAIL_CONFIG_DIR": str(root / "config"),
+        "RETAIL_DATA_DIR": str(root / "data"),
+        "RETAIL_START_DATE": start,
+        "DAGSTER_HOME": str(root / "home"),
+    }
+    (root / "home").mkdir(exist_ok=True)
+    script = Path(__file__).parent / "world_run.py"
+    done = subprocess.run(
+        [sys.executable, str(script), first, last, *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _no_simulated_table(report: dict) -> None:
+    """Every table in the catalog has a declared or derived source, never the simulator."""
+    assert report["tables"], "no table was built"
+    for table in report["tables"]:
+        key = table.replace(".", "/")
+        assert key in report["assets"], f"{table} is in the catalog but not an asset"
+        source = str(report["metadata"].get(key, {}).get("source", ""))
+        assert not any(word in source.lower() for word in SIMULATED), (table, source)
+    for simulated_only in ("raw/signals", "activation/channel_response_curves"):
+        if simulated_only not in report["assets"]:
+            continue
+        assert "simulator" not in str(report["metadata"].get(simulated_only, {}).get("source"))
+
+
+def _check(report: dict, run: str, asset: str, name: str) -> dict:
+    found = [c for c in report["runs"][run]["checks"] if c["asset"] == asset and c["check"] == name]
+    assert found, f"no {name} result for {asset} in {run}"
+    return found[0]
+
+
+def _split_ga4(inbox: Path, days: int | None = None) -> list[str]:
+    """The GA4 sample split by event_date into events_YYYYMMDD.json files (as exported)."""
+    lines = GA4_SAMPLE.read_text(encoding="utf-8").splitlines()
+    by_day: dict[str, list[str]] = {}
+    for line in lines:
+        by_day.setdefault(json.loads(line)["event_date"], []).append(line)
+    chosen = sorted(by_day)[:days] if days else sorted(by_day)
+    for day in chosen:
+        (inbox / f"events_{day}.json").write_text("\n".join(by_day[day]) + "\n")
+    return [f"{d[:4]}-{d[4:6]}-{d[6:]}" for d in chosen]
+
+
+# ------------------------------------------------------------------ declaration
+
+
+def test_packaged_world_is_simulated_and_init_writes_a_valid_template(tmp_path):
+    assert load_world().world == "simulated"
+    written = init_config(tmp_path)
+    assert tmp_path / "sources.yaml" in written
+    assert (tmp_path / "simulation.yaml").exists()  # the folder is a whole config folder
+    assert load_world(tmp_path).world == "simulated"
+    assert "world: retailer" in (tmp_path / "sources.yaml").read_text()
+
+
+def test_grant_without_a_written_basis_is_refused(tmp_path):
+    init_config(tmp_path)
+    (tmp_path / "sources.yaml").write_text(
+        "world: retailer\nsources:\n  web_events:\n    consent: {unset: grant}\n"
+    )
+    with pytest.raises(ConfigError, match=r"sources.web_events.consent.*basis"):
+        load_world(tmp_path)
+    (tmp_path / "sources.yaml").write_text("world: simulated\nsources:\n  web_events: {}\n")
+    with pytest.raises(ConfigError, match="world: retailer"):
+        load_world(tmp_path)
+
+
+# ------------------------------------------------------------------ GA4, real export sample
+
+
+@needs_shared
+def test_ga4_sample_default_policy_warns_and_grant_keeps_rows(tmp_path):
+    deny = _world(tmp_path / "deny", {"web_events": {"files": "ga4/events_*"}})
+    days = _split_ga4(_inbox(deny, "ga4"))
+    report = _run(deny, days[0], days[0], days[-1])
+    assert report["runs"]["history"]["success"], report["runs"]["history"]["failures"]
+    # Only what web events can feed is defined: no simulated customers, sales or signals.
+    assert "raw/sessions" in report["assets"]
+    for absent in ("raw/customers", "raw/transactions", "raw/signals", "raw/app_events"):
+        assert absent not in report["assets"]
+    meta = report["metadata"]["governed/consent_audit"]
+    assert (
+        meta[
+            "dropped_analytics_unset (analytics_storage is 'Unset' or unknown (treated as denied))"
+        ]
+        == 460
+    )
+    check = _check(report, "history", "governed/sessions", "consent_coverage")
+    assert not check["passed"] and check["severity"] == "WARN"
+    assert "dropped_analytics_unset" in check["description"]
+    assert "5 of 5 rows (100%)" in check["description"]
+    assert "unset: grant" in check["description"]  # says how to declare the policy
+    assert report["tables"]["governed.sessions"] == 0
+    _no_simulated_table(report)
+
+    grant = _world(
+        tmp_path / "grant",
+        {"web_events": {"files": "ga4/events_*", "consent": {"unset": "grant", "basis": BASIS}}},
+    )
+    _split_ga4(_inbox(grant, "ga4"))
+    report = _run(grant, days[0], days[0], days[-1])
+    assert report["runs"]["history"]["success"], report["runs"]["history"]["failures"]
+    assert report["tables"]["governed.sessions"] == 460
+    assert _check(report, "history", "governed/sessions", "consent_coverage")["passed"]
+    audit = pl.read_parquet(
+        tmp_path / "grant" / "data" / "lake" / "governed" / "consent_audit" / "**" / "*.parquet"
+    )
+    assert audit["rows_in"].sum() == 460 and audit["kept_without_signal"].sum() == 460
+    assert set(audit["consent_basis"]) == {BASIS} and set(audit["unset_policy"]) == {"grant"}
+    _no_simulated_table(report)
+
+
+# ------------------------------------------------------------------ Online Retail orders
+
+
+ORDERS_SPEC = {
+    "files": "orders/*.csv",
+    "timestamp_format": "%Y-%m-%d %H:%M:%S",
+    "timezone": "Europe/London",
+    "cancellation_prefix": "C",
+    "columns": {
+        "order_id": "InvoiceNo",
+        "product_id": "StockCode",
+        "description": "Description",
+        "quantity": "Quantity",
+        "unit_price": "UnitPrice",
+        "timestamp": "InvoiceDate",
+        "customer_id": "CustomerID",
+        "country": "Country",
+    },
+    "consent": {"unset": "grant", "basis": BASIS},
+}
+
+
+@needs_shared
+def test_online_retail_orders_feed_sales_customers_rfm_and_segments(tmp_path):
+    root = _world(tmp_path, {"orders": ORDERS_SPEC})
+    (_inbox(root, "orders") / ONLINE_RETAIL.name).write_bytes(ONLINE_RETAIL.read_bytes())
+    report = _run(root, "2010-12-01", "2010-12-01", "2010-12-05", "--models")
+    for run in report["runs"].values():
+        assert run["success"], run["failures"]
+    raw = pl.read_csv(ONLINE_RETAIL, infer_schema=False)
+    customers = raw["CustomerID"].drop_nulls().str.replace(r"\.0$", "").n_unique()
+    # Customers are derived from the orders; guests (no CustomerID) are sales, not customers.
+    assert report["metadata"]["raw/customers"]["dagster/row_count"] == customers
+    orders = report["metadata"]["raw/orders"]
+    assert orders["lines_without_customer"] == raw["CustomerID"].null_count()
+    assert orders["cancelled_units_netted"] > 0
+    assert orders["duplicate_lines"] == raw.height - raw.unique().height
+    assert orders["quarantined_rows"] == orders["duplicate_lines"]
+    sales = pl.read_parquet(
+        tmp_path / "data" / "lake" / "raw" / "transactions" / "**" / "*.parquet"
+    )
+    governed = pl.read_parquet(
+        tmp_path / "data" / "lake" / "governed" / "orders" / "**" / "*.parquet"
+    )
+    assert sales.height > governed.height  # guest orders count in sales only
+    assert (sales["quantity"] >= 1).all()
+    # Cancellations are netted: no negative line and less revenue than the gross sales.
+    gross = (
+        raw.filter(~pl.col("InvoiceNo").str.starts_with("C"))
+        .select((pl.col("Quantity").cast(pl.Float64) * pl.col("UnitPrice").cast(pl.Float64)).sum())
+        .item()
+    )
+    assert sales["revenue"].sum() < gross
+    for table in ("features.user_features", "ml.customer_segments", "ml.segment_profiles"):
+        assert report["tables"][table] > 0, table
+    features = pl.read_parquet(
+        tmp_path / "data" / "lake" / "features" / "user_features" / "**" / "*.parquet"
+    )
+    assert features["rfm_segment"].drop_nulls().len() > 0
+    assert features["customer_key"].n_unique() <= customers
+    _no_simulated_table(report)
+
+
+def test_cancellations_are_netted_against_the_customers_latest_purchases():
+    lines = pl.DataFrame(
+        {
+            "order_id": ["1", "2", "C3", "C4"],
+            "line_id": ["a", "b", "c", "d"],
+            "order_ts": pl.Series(
+                ["2025-01-01T10:00", "2025-01-02T10:00", "2025-01-03T10:00", "2025-01-03T11:00"]
+            ).str.to_datetime(time_zone="UTC"),
+            "customer_id": ["u", "u", "u", None],
+            "product_id": ["p", "p", "p", "p"],
+            "quantity": [3, 2, -4, -1],
+            "unit_price": [1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    out, counts = rf.net_cancellations(lines)
+    net = dict(out.select("line_id", "net_quantity").iter_rows())
+    assert net == {"a": 1, "b": 0, "c": 0, "d": 0}  # newest first: 2 from b, then 2 from a
+    assert counts["cancelled_units_netted"] == 4 and counts["cancelled_units_unmatched"] == 1
+
+
+def test_invalid_order_rows_are_quarantined_up_to_the_threshold(tmp_path):
+    good = "".join(f"{i},P{i % 7},2,1.5,2025-03-01 10:00:00,C{i % 5}\n" for i in range(300))
+    path = tmp_path / "orders.csv"
+    header = "order,product,qty,price,ts,customer\n"
+    path.write_text(header + good + "999,P1,two,1.5,2025-03-01 10:00:00,C1\n")
+    spec = Orders(
+        files="x",
+        timestamp_format="%Y-%m-%d %H:%M:%S",
+        columns={
+            "order_id": "order",
+            "product_id": "product",
+            "quantity": "qty",
+            "unit_price": "price",
+            "timestamp": "ts",
+            "customer_id": "customer",
+        },
+    )
+    lines, quarantine, _ = rf.read_orders([path], spec)
+    assert lines.height == 300
+    bad = quarantine.row(0, named=True)
+    assert (bad["file"], bad["row_number"], bad["column"]) == ("orders.csv", 301, "qty")
+    assert "whole numbers" in bad["reason"] and '"two"' in bad["record"]
+    # Over 1 % of the file invalid: the file fails, naming file, column and rows.
+    path.write_text(
+        header
+        + "".join(good.splitlines(keepends=True)[:100])
+        + "".join(f"9{i},P,x,1,2025-03-01 10:00:00,C\n" for i in range(9))
+    )
+    with pytest.raises(IngestError, match=r"orders.csv: column 'qty': 9 of \d+ rows are invalid"):
+        rf.read_orders([path], spec)
+    with pytest.raises(IngestError, match="qty"):
+        rf.read_orders([path], spec.model_copy(update={"invalid_rows": "error"}))
+
+
+# ------------------------------------------------------------------ events, customers, reviews
+
+
+def _events_file(path: Path) -> tuple[int, int]:
+    """An e-commerce events export (the public 'eCommerce behavior' shape) with 2 conflicts."""
+    rows = [
+        "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+    ]
+    n = 0
+    for user in range(20):
+        for k in range(3 + (user * 7) % 13):
+            kind = ("view", "cart", "purchase")[k % 3]
+            minute = 10 + k
+            rows.append(
+                f"2020-10-0{1 + k % 3} 10:{minute:02d}:00 UTC,{kind},{100 + k % 5},7,"
+                f"electronics.phone,acme,{10 + k % 5}.5,{500 + user},s{user}-{k % 3}"
+            )
+            n += 1
+    # The same time, user, type and product as a row above, in another session: a conflict.
+    rows.append("2020-10-01 10:10:00 UTC,view,100,7,electronics.phone,acme,10.5,500,other")
+    rows.append("2020-10-01 10:10:00 UTC,view,100,7,electronics.phone,acme,10.5,501,other")
+    path.write_text("\n".join(rows) + "\n")
+    return n, 2
+
+
+EVENTS_SPEC = {
+    "files": "events/*.csv",
+    "timestamp_format": "%Y-%m-%d %H:%M:%S UTC",
+    "columns": {
+        "timestamp": "event_time",
+        "user": "user_id",
+        "event_type": "event_type",
+        "product": "product_id",
+        "price": "price",
+        "session": "user_session",
+        "category": "category_code",
+    },
+    "event_types": {"view": ["view"], "add_to_cart": ["cart"], "purchase": ["purchase"]},
+}
+
+
+@needs_shared
+def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
+    root = _world(
+        tmp_path,
+        {
+            "app_events": EVENTS_SPEC,
+            "customers": {
+                "files": "customers/*.csv",
+                "columns": {"customer_id": "id", "email": "email", "analytics_consent": "consent"},
+            },
+            "products": {
+                "files": "products/*.csv",
+                "columns": {
+                    "product_id": "sku",
+                    "name": "name",
+                    "category": "category",
+                    "price": "price",
+                },
+            },
+            "reviews": {
+                "files": "reviews/*.tsv",
+                "columns": {"text": "review", "label": "label", "product": "sku", "date": "day"},
+            },
+        },
+    )
+    n, conflicts = _events_file(_inbox(root, "events") / "events.csv")
+    (_inbox(root, "customers") / "crm.csv").write_text(
+        "id,email,consent\n"
+        + "".join(
+            f"{500 + u},u{u}@example.com,{'true' if u < 15 else 'false'}\n" for u in range(20)
+        )
+    )
+    (_inbox(root, "products") / "products.csv").write_text(
+        "sku,name,category,price\n"
+        + "".join(f"{100 + k},Phone {k},electronics,{10 + k}.5\n" for k in range(5))
+    )
+    yelp = [line.split("\t") for line in YELP.read_text(encoding="utf-8").split("\n") if line]
+    reviews = ["review\tlabel\tsku\tday"] + [
+        f"{text}\t{label}\t{100 + i % 5}\t2020-10-0{1 + i % 3}"
+        for i, (text, label) in enumerate(yelp)
+    ]
+    (_inbox(root, "reviews") / "yelp.tsv").write_text("\n".join(reviews) + "\n", encoding="utf-8")
+    report = _run(root, "2020-10-01", "2020-10-01", "2020-10-03", "--models")
+    training = report["runs"].pop("model_training")
+    for name, run in report["runs"].items():
+        assert run["success"], (name, run["failures"])
+    # Every model trains but sentiment: a 0/1-labelled file has no neutral class, and the
+    # three-class model says so (a lexicon for such files is the next issue's).
+    assert set(training["failures"]) == {"review_sentiment"}, training["failures"]
+    assert "'neutral': 0" in training["failures"]["review_sentiment"]
+    events = report["metadata"]["raw/app_events"]
+    assert events["quarantined_rows"] == conflicts
+    quarantine = read_quarantine(root / "data" / "landing")
+    conflict_rows = quarantine.filter(pl.col("source") == "app_events")
+    assert conflict_rows["row_number"].sort().to_list() == [n + 1, n + 2]
+    assert conflict_rows["reason"].str.contains("differ in session_id").all()
+    # Consent from the CRM file: 15 of 20 users said yes; their events reach the features.
+    governed = report["metadata"]["governed/app_events"]
+    consented = sum(3 + (u * 7) % 13 for u in range(15))
+    assert governed["rows_in"] == n and governed["rows_kept"] == consented
+    assert report["tables"]["features.user_features"] > 0
+    # The reviews TSV: every labelled sentence, scored by its label, categorised by product.
+    assert report["tables"]["raw.signals"] == len(yelp)
+    assert report["tables"]["features.daily_category_signals"] == 3
+    _no_simulated_table(report)
+
+
+def test_conflicting_events_fail_the_file_under_invalid_rows_error(tmp_path):
+    from retail_assets.lib.ingest import read_events_quarantined
+    from retail_assets.lib.world import AppEvents
+
+    path = tmp_path / "events.csv"
+    _events_file(path)
+    spec = AppEvents(**{**EVENTS_SPEC, "invalid_rows": "error"})
+    with pytest.raises(
+        IngestError, match=r"events.csv: column 'event_time, user_id.*differ in session_id"
+    ):
+        read_events_quarantined([path], spec.mapping(), spec)
+
+
+def test_cli_init_writes_the_config_folder(tmp_path, capsys):
+    from retail_assets.cli import main
+
+    assert main(["init", str(tmp_path / "cfg")]) == 0
+    assert "sources.yaml" in capsys.readouterr().out
+    assert load_world(tmp_path / "cfg").world == "simulated"
+    assert main(["init", str(tmp_path / "cfg")]) == 0  # a second time keeps the files
+    assert "kept (exists" in capsys.readouterr().out
