@@ -223,7 +223,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     out.print(
         Text.assemble(
             ("retail-assets materialize", "bold"),
-            f": {len(keys)} days {keys[0]}..{keys[-1]}, {settings.customers:,} customers, "
+            f": {len(keys)} days {keys[0]}..{keys[-1]}, {_world_text(settings)}, "
             f"data in {_shown(settings.data_dir)}/, runs in {_shown(home)}/",
         )
     )
@@ -257,7 +257,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         if failure is not None:
             console.print_failure(err, failure, _shown(home))
             return 1
-        summary = _summary(instance, settings, keys, display.stages)
+        defined = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+        summary = _summary(instance, settings, keys, display.stages, defined)
     finally:
         if instance is not None:
             instance.dispose()
@@ -270,6 +271,20 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         runs=runner.runs,
     )
     return 0
+
+
+def _world_text(settings) -> str:
+    """The simulated customer count, or the retailer's declared sources."""
+    from retail_assets.lib.config import ConfigError
+    from retail_assets.lib.world import load_world
+
+    try:
+        world = load_world()
+    except ConfigError:
+        return f"{settings.customers:,} customers"  # the definitions will say what is wrong
+    if world.retailer:
+        return f"your data ({', '.join(world.sources.declared())})"
+    return f"{settings.customers:,} customers"
 
 
 def _shown(path: Path) -> str:
@@ -332,14 +347,14 @@ def _materialize(runner: _Runner, display, defs, keys: list[str], settings):
 
 
 # ---------------------------------------------------------------------------- summary
-def _summary(instance, settings, keys: list[str], stages) -> dict:
+def _summary(instance, settings, keys: list[str], stages, defined=None) -> dict:
     """What the run left: tables and rows, the models, the delivered plan, warnings."""
     from retail_assets.lib.lake import Lake
 
     lake = Lake(settings.lake_root, settings.landing_root, settings.warehouse_path)
     return {
         "tables": _tables(lake),
-        "models": _models(instance, lake),
+        "models": _models(instance, lake, defined),
         "delivery": _delivery(instance, lake, keys[-1]),
         "warnings": [w for s in stages for w in s.warnings],
         "stages": stages,
@@ -384,7 +399,7 @@ def _metadata(instance, key: str) -> dict:
     return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
 
-def _models(instance, lake) -> list[dict]:
+def _models(instance, lake, defined: set[str] | None = None) -> list[dict]:
     """Each model: its champion, what it was trained on and its headline metric, or why not.
 
     From the latest materialization's metadata in the instance: ``trained``,
@@ -395,7 +410,11 @@ def _models(instance, lake) -> list[dict]:
     from retail_assets.lib.ml.registry import ModelRegistry
 
     registry = ModelRegistry(lake.lake_root)
-    models = [_forecast_selection(instance, lake)]
+    models = (
+        [_forecast_selection(instance, lake)]
+        if defined is None or "ml/forecast_models" in defined
+        else []
+    )
     specs = [
         ("review sentiment", "ml/review_sentiment", "review_sentiment", "texts"),
         ("sales direction", "ml/sales_direction_model", "sales_direction", "weekly rows"),
@@ -403,6 +422,8 @@ def _models(instance, lake) -> list[dict]:
         ("customer segments", "ml/customer_segments", "customer_segments", "customers"),
     ]
     for label, key, name, unit in specs:
+        if defined is not None and key not in defined:
+            continue  # not in this world: nothing declared feeds it
         meta = _metadata(instance, key)
         try:
             champ = registry.champion(name)

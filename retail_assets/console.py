@@ -409,9 +409,14 @@ def print_summary(
             ("UI     ", "bold"), f"retail-assets ui   (then http://127.0.0.1:3000; runs in {home})"
         )
     )
+    names = [f"{schema}.{table}" for schema, table, *_ in summary.get("tables", [])]
+    example = next(
+        (n for n in ("features.executive_summary", "features.user_features") if n in names),
+        names[0] if names else "features.executive_summary",
+    )
     query = (
         f"python -c \"import duckdb; print(duckdb.connect('{warehouse}', read_only=True)"
-        ".sql('select * from features.executive_summary order by 1 desc limit 5'))\""
+        f".sql('select * from {example} order by 1 desc limit 5'))\""
     )
     console.print(Text.assemble(("Query  ", "bold"), query))
     console.print(Text(f"Done in {seconds(took)} ({runs} Dagster runs)."))

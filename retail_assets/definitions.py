@@ -85,6 +85,18 @@ OPTIONAL_DEPS = {
 }
 
 
+#: The retailer's unpartitioned tables, loaded together by its ``reference_data`` job.
+RETAILER_REFERENCE = {
+    dg.AssetKey(p.split("/"))
+    for p in (
+        "raw/customers",
+        "raw/product_catalog",
+        "raw/retail_calendar",
+        "raw/stores",
+        "raw/sales_history",
+        "governed/customers",
+    )
+}
 #: Assets that read a source inside them (not through a dependency), by the source that lets
 #: them run in the retailer's world; without it they would fall back to simulated data.
 NEEDS_SOURCE = {dg.AssetKey(["activation", "channel_response_curves"]): "media_history"}
@@ -163,13 +175,38 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
                 )
         if chosen:
             jobs.append(job)
+    extra_schedules = []
+    if world.retailer:
+        # The retailer's customers, products, stores and sales history change with their
+        # files: one job loads them, every night before the daily refresh reads them.
+        reference = sorted(present & RETAILER_REFERENCE)
+        jobs = [j for j in jobs if j.name != "reference_data"]
+        reference_job = dg.define_asset_job(
+            "reference_data",
+            selection=dg.AssetSelection.assets(*reference),
+            description="Load your customers, products, stores and sales history from the "
+            "files sources.yaml declares, with the governed customers and the calendar.",
+        )
+        jobs.append(reference_job)
+        extra_schedules.append(
+            dg.ScheduleDefinition(
+                name="reference_refresh",
+                job=reference_job,
+                cron_schedule="30 1 * * *",
+                execution_timezone="UTC",
+                description="Every night at 01:30 UTC, before `daily_refresh`, reload the "
+                "declared customers, products, stores and sales history (their files are "
+                "re-read only when they changed).",
+                default_status=dg.DefaultScheduleStatus.RUNNING,
+            )
+        )
     by_name = {j.name: j for j in jobs}
     # Schedules and sensors hold their job: point them at the trimmed one, or drop them.
     schedules = [
         s.with_updated_job(by_name[s.job_name])
         for s in merged.schedules or []
         if s.job_name in by_name
-    ]
+    ] + extra_schedules
     sensors = []
     for sensor in merged.sensors or []:
         targets = _target_jobs(sensor)

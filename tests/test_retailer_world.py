@@ -347,6 +347,8 @@ def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
                     "price": "price",
                 },
             },
+            "stores": {"files": "stores/*.csv", "columns": {"store_id": "store", "name": "name"}},
+            "sales_history": {"files": "sales_history/*.csv"},
             "reviews": {
                 "files": "reviews/*.tsv",
                 "columns": {"text": "review", "label": "label", "product": "sku", "date": "day"},
@@ -363,6 +365,10 @@ def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
     (_inbox(root, "products") / "products.csv").write_text(
         "sku,name,category,price\n"
         + "".join(f"{100 + k},Phone {k},electronics,{10 + k}.5\n" for k in range(5))
+    )
+    (_inbox(root, "stores") / "stores.csv").write_text("store,name\nweb,Online shop\n")
+    (_inbox(root, "sales_history") / "history.csv").write_text(
+        "date,series_id,value\n2020-09-30,total,120.5\n2020-10-01,total,99\n"
     )
     yelp = [line.split("\t") for line in YELP.read_text(encoding="utf-8").split("\n") if line]
     reviews = ["review\tlabel\tsku\tday"] + [
@@ -392,6 +398,9 @@ def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
     # The reviews TSV: every labelled sentence, scored by its label, categorised by product.
     assert report["tables"]["raw.signals"] == len(yelp)
     assert report["tables"]["features.daily_category_signals"] == 3
+    # Stores and sales history load with the reference data, not in the daily history run.
+    assert report["tables"]["raw.stores"] == 1 and report["tables"]["raw.sales_history"] == 2
+    assert "reference_refresh" in report["schedules"]
     _no_simulated_table(report)
 
 
@@ -416,3 +425,42 @@ def test_cli_init_writes_the_config_folder(tmp_path, capsys):
     assert load_world(tmp_path / "cfg").world == "simulated"
     assert main(["init", str(tmp_path / "cfg")]) == 0  # a second time keeps the files
     assert "kept (exists" in capsys.readouterr().out
+
+
+@needs_shared
+def test_cli_materializes_the_retailers_world(tmp_path):
+    """`retail-assets materialize` on Online Retail: the stages this world has, one summary."""
+    root = _world(tmp_path, {"orders": ORDERS_SPEC})
+    (_inbox(root, "orders") / ONLINE_RETAIL.name).write_bytes(ONLINE_RETAIL.read_bytes())
+    (root / "home").mkdir()
+    env = {
+        **os.environ,
+        "RETAIL_CONFIG_DIR": str(root / "config"),
+        "RETAIL_DATA_DIR": str(root / "data"),
+        "RETAIL_START_DATE": "2010-12-01",
+        "DAGSTER_HOME": str(root / "home"),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "retail_assets.cli",
+            "materialize",
+            "--start",
+            "2010-12-01",
+            "--end",
+            "2010-12-05",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=root,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "your data (orders)" in out
+    assert "customer segments    v1" in out
+    # Stages and models nothing declared feeds are not run, and not listed as missing.
+    assert "forecast selection" not in out and "review sentiment" not in out
+    assert "transactions" in out and "orders_audit" in out

@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
     out: dict = {
         "assets": sorted(k.to_user_string() for k in graph.get_all_asset_keys()),
         "jobs": sorted(j.name for j in defs.jobs),
+        "schedules": sorted(s.name for s in defs.schedules),
         "runs": {},
     }
     job_names = set(out["jobs"])

@@ -19,6 +19,8 @@ UNPARTITIONED = (
     | FEATURE_TABLES
     | FORECAST_SELECTION
     | dg.AssetSelection.keys("raw/census_retail_sales", "raw/sales_history", "ml/census_forecast")
+    # A retailer's stores (retail_assets.defs.sources.retailer; absent in the simulated world).
+    | dg.AssetSelection.key_prefixes(["raw", "stores"])
     | dg.AssetSelection.groups("models")
 )
 

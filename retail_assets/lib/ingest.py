@@ -86,6 +86,8 @@ MAX_TEXT_BYTES = 65_536
 #: timestamp is a unit or clock error (e.g. epoch milliseconds read as seconds), not an event.
 MAX_FUTURE = dt.timedelta(days=1)
 _DUPLICATED = re.compile(r"^(.*)_duplicated_\d+$")
+#: The reason of a quarantined exact repeat of an earlier row (counted apart from invalid rows).
+DUPLICATE_ROW = "exact duplicate of an earlier row (a line delivered twice)"
 
 
 class IngestError(ValueError):
@@ -904,8 +906,19 @@ def _timestamp(col: pl.Expr, src: pl.DataType, mapping: EventsMapping) -> pl.Exp
 
 
 def _read_table(path: Path, wanted: dict[str, str]) -> tuple[pl.DataFrame, pl.Series]:
-    """The ``wanted`` source columns of a CSV (all as text) or Parquet file, and row numbers."""
+    """The ``wanted`` source columns of a CSV (all as text) or Parquet file, and row numbers.
+
+    Other formats a retailer may declare (TSV, NDJSON, gzipped files) are read by
+    :func:`retail_assets.lib.tabular.read_columns`.
+    """
     name = path.name.lower()
+    if not name.endswith((".csv", ".parquet")):
+        from retail_assets.lib.tabular import read_columns
+        from retail_assets.lib.world import FileSource
+
+        columns = list(dict.fromkeys(wanted.values()))
+        df, rows = read_columns(path, FileSource(files=str(path)), {c: c for c in columns})
+        return df, rows.cast(pl.Int64)
     try:
         if name.endswith(".csv"):
             df = _read_csv(path)
@@ -1027,7 +1040,25 @@ def _read_event_file(
     keep = kind.is_not_null() | text["event_type"].is_null()
     if triage is None:
         return out.filter(keep), None
-    quarantine = triage.split(out, df.select(list(dict.fromkeys(wanted.values()))))[1]
+    raw_rows = df.select(list(dict.fromkeys(wanted.values())))
+    quarantine = triage.split(out, raw_rows)[1]
+    dropped = unknown & ~triage.bad
+    if dropped.any():  # unknown_event_types: drop sets them aside, counted, not as invalid
+        from retail_assets.lib.tabular import quarantine_frame
+
+        quarantine = pl.concat(
+            [
+                quarantine,
+                quarantine_frame(
+                    triage.source,
+                    path,
+                    rows.filter(dropped),
+                    cols.event_type,
+                    "have an event type not listed in event_types (unknown_event_types: drop)",
+                    raw_rows.filter(dropped),
+                ),
+            ]
+        )
     return out.filter(keep & ~triage.bad), quarantine
 
 
@@ -1204,6 +1235,22 @@ def _read_events(files, mapping, day=None, make=None, strict=False):
                     ]
                 )
             tagged = tagged.join(later.select("_file", "_row"), on=["_file", "_row"], how="anti")
+        # Rows delivered twice (every column equal) are kept once; the repeats are counted.
+        repeats = tagged.filter(~pl.struct(identity).is_first_distinct())
+        for (i,), part in repeats.partition_by("_file", as_dict=True).items():
+            quarantine = pl.concat(
+                [
+                    quarantine,
+                    quarantine_frame(
+                        "app_events",
+                        Path(files[int(i)]),
+                        part["_row"],
+                        "<row>",
+                        DUPLICATE_ROW,
+                        part.select(pl.exclude("_file", "_row")),
+                    ),
+                ]
+            )
     df = tagged.drop("_file", "_row").unique(subset=identity, keep="first", maintain_order=True)
     if mapping.columns.session is None:
         ts = pl.col("event_timestamp")

@@ -25,7 +25,7 @@ import polars as pl
 from filelock import FileLock
 
 from retail_assets.lib import world as w
-from retail_assets.lib.ingest import _future_limit, _timestamp
+from retail_assets.lib.ingest import DUPLICATE_ROW, _future_limit, _timestamp
 from retail_assets.lib.tabular import (
     Triage,
     empty_quarantine,
@@ -44,7 +44,7 @@ _CONSENT_WORDS = {
 _CONSENT = {word: value for value, words in _CONSENT_WORDS.items() for word in words}
 UNCATEGORIZED = "Uncategorized"
 #: The reason of an exact repeat of an earlier row (counted apart from invalid rows).
-DUPLICATE = "exact duplicate of an earlier row (a line delivered twice)"
+DUPLICATE = DUPLICATE_ROW
 
 ORDER_COLUMNS: dict[str, pl.DataType] = {
     "order_id": pl.Utf8(),

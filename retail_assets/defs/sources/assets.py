@@ -38,7 +38,12 @@ TRANSACTIONS = dg.AssetKey(["raw", "transactions"])
 SALES_HISTORY = dg.AssetKey(["raw", "sales_history"])
 PRODUCT_CATALOG = dg.AssetKey(["raw", "product_catalog"])
 RETAIL_CALENDAR = dg.AssetKey(["raw", "retail_calendar"])
-#: Days the retail calendar reaches beyond today (or the start date, if that is later).
+#: Said when files are read into the simulated world, beside simulated tables.
+MIXED_WORLD = (
+    "your files are read into the simulated world: the other tables (customers, sales, "
+    "signals...) stay simulated. To run on your data alone, declare world: retailer and your "
+    "sources in sources.yaml (retail-assets init writes a template)."
+)
 
 
 class SessionsSourceConfig(dg.Config):
@@ -183,6 +188,8 @@ def raw_sessions(
     and never gets a view: the first queryable sessions table is `governed.sessions`.
     """
     source = platform.sessions_source if config.source == "default" else config.source
+    if source == "ga4":
+        context.log.warning(MIXED_WORLD)
     lake = platform.lake()
     days = run_days(context)
     origins: list[str] = []
@@ -228,6 +235,8 @@ def raw_app_events(
     (RetailRocket's `events.csv` works as shipped).
     """
     source = platform.app_events_source if config.source == "default" else config.source
+    if source == "events_file":
+        context.log.warning(MIXED_WORLD)
     days = run_days(context)
     if source == "events_file":
         files = event_files(platform)

@@ -33,7 +33,7 @@ from retail_assets.defs.sources.assets import (
 from retail_assets.lib import ingest
 from retail_assets.lib import retail_files as rf
 from retail_assets.lib.privacy import redact_text
-from retail_assets.lib.tabular import QUARANTINE_SCHEMA, empty_quarantine
+from retail_assets.lib.tabular import QUARANTINE_SCHEMA, empty_quarantine, read_columns
 from retail_assets.lib.world import FileSource, World
 
 ORDERS = dg.AssetKey(["raw", "orders"])
@@ -88,6 +88,14 @@ def parsed(platform: RetailPlatform, source: str, spec: FileSource, build) -> di
         path = quarantine_path(platform, source)
         path.parent.mkdir(parents=True, exist_ok=True)
         frames.setdefault("quarantine", empty_quarantine()).write_parquet(path)
+        # The files' rows counted on their own, so loaded + set aside can be reconciled.
+        column = next(iter(spec.columns.model_dump().items()))  # type: ignore[attr-defined]
+        frames["files"] = pl.DataFrame(
+            {
+                "file": [p.name for p in files],
+                "rows": [read_columns(p, spec, dict([column]))[0].height for p in files],
+            }
+        )
         return frames
 
     folder = rf.staged(Path(platform.landing_root) / "staging" / source, key, make)
@@ -97,6 +105,7 @@ def parsed(platform: RetailPlatform, source: str, spec: FileSource, build) -> di
 
 
 def _quarantine_meta(q: pl.DataFrame, path: Path) -> dict:
+    """The quarantine's row count, by reason, and where it is."""
     if q.is_empty():
         return {"quarantined_rows": 0}
     by = q.group_by("reason").len().sort("len", descending=True)
@@ -105,6 +114,20 @@ def _quarantine_meta(q: pl.DataFrame, path: Path) -> dict:
         "quarantined_by_reason": dg.MetadataValue.json(dict(by.iter_rows())),
         "quarantine": dg.MetadataValue.path(str(path)),
     }
+
+
+def reconcile(context, source: str, got: dict, loaded: int) -> dict:
+    """Rows in the files = rows loaded + rows set aside; a mismatch fails the step."""
+    in_files = int(got["files"]["rows"].sum())
+    aside = got["quarantine"].height
+    if in_files != loaded + aside:
+        raise dg.Failure(
+            description=f"{source}: {in_files} rows in the files, but {loaded} loaded and "
+            f"{aside} quarantined: {in_files - loaded - aside} rows unaccounted for",
+            allow_retries=False,
+        )
+    context.log.info(f"{source}: {in_files} rows in files = {loaded} loaded + {aside} set aside")
+    return {"rows_in_files": in_files, "rows_loaded": loaded}
 
 
 def _names(files) -> str:
@@ -151,10 +174,12 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                     ),
                 )
                 df, q, origin = got["customers"], got["quarantine"], _names(got["_files"])
+                balance = reconcile(context, "customers", got, df.height)
             else:
                 got = orders_frames(platform)
                 df, q = rf.customers_from_orders(got["orders"]), empty_quarantine()
                 origin = f"customer ids of the orders ({_names(got['_files'])})"
+                balance = {}
             yield from publish_table(
                 context,
                 platform.lake(),
@@ -166,6 +191,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                     "consent_yes": int((df["analytics_storage"] == "Yes").sum()),
                     "consent_no": int((df["analytics_storage"] == "No").sum()),
                     "consent_unset": int((df["analytics_storage"] == "Unset").sum()),
+                    **balance,
                     **_quarantine_meta(q, quarantine_path(platform, "customers")),
                 },
             )
@@ -201,11 +227,13 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                 | (pl.col("order_date") > dt.date.fromisoformat(days[-1]))
             ).height
             counts = got["counts"].row(0, named=True)
+            balance = reconcile(context, "orders", got, lines.height)
             yield from publish_days(
                 [out],
                 {
                     ORDERS: {
                         **{k: int(v) for k, v in counts.items()},
+                        **balance,
                         "lines_outside_this_run": outside,
                         "first_order_date": str(lines["order_date"].min()),
                         "last_order_date": str(lines["order_date"].max()),
@@ -265,6 +293,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                     ),
                 )
                 products, q = got["products"], got["quarantine"]
+                reconcile(context, "products", got, products.height)
                 origin.append(_names(got["_files"]))
             lines = None
             if orders is not None:
@@ -335,6 +364,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                 ),
             )
             events = got["events"]
+            balance = reconcile(context, "app_events", got, events.height)
             by_day = {
                 d.isoformat(): part
                 for (d,), part in events.partition_by("event_date", as_dict=True).items()
@@ -352,6 +382,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                 {
                     APP_EVENTS: {
                         "events_by_type": dg.MetadataValue.json(_sorted(funnel)),
+                        **balance,
                         **_quarantine_meta(
                             got["quarantine"], quarantine_path(platform, "app_events")
                         ),
@@ -436,6 +467,11 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                 frames.append(got["signals"])
                 origin.append(_names(got["_files"]))
                 meta |= {
+                    "reviews rows_in_files": reconcile(
+                        context, "reviews", got, got["signals"].height
+                    )["rows_in_files"]
+                }
+                meta |= {
                     f"reviews {k}": v
                     for k, v in _quarantine_meta(
                         got["quarantine"], quarantine_path(platform, "reviews")
@@ -456,6 +492,11 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                 )
                 frames.append(got["signals"])
                 origin.append(_names(got["_files"]))
+                meta |= {
+                    "signals rows_in_files": reconcile(
+                        context, "signals", got, got["signals"].height
+                    )["rows_in_files"]
+                }
                 meta |= {
                     f"signals {k}": v
                     for k, v in _quarantine_meta(
