@@ -590,6 +590,34 @@ def cmd_catalog_refresh(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "busy" for r in results) else 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """Rows set aside from the retailer's files: counts by source and reason, and examples."""
+    import polars as pl
+
+    from retail_assets.lib.settings import Settings
+    from retail_assets.lib.tabular import QUARANTINE_SCHEMA
+
+    s = Settings.from_env()
+    folder = Path(s.landing_root) / "quarantine"
+    files = sorted(folder.glob("source=*/quarantine.parquet"))
+    rows = (
+        pl.concat([pl.read_parquet(f) for f in files])
+        if files
+        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
+    if rows.is_empty():
+        print(f"nothing quarantined ({folder})")
+        return 0
+    counts = rows.group_by("source", "file", "reason").len().sort("source", "file", "len")
+    for source, file, reason, n in counts.iter_rows():
+        print(f"{source:<12} {file:<32} {n:>8,}  {reason}")
+    if args.show:
+        with pl.Config(fmt_str_lengths=120, tbl_rows=args.show):
+            print(rows.head(args.show))
+    print(f"{rows.height:,} rows in {folder} (source, file, row_number, column, reason, record)")
+    return 0
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     """Print a SQL model rendered for a day (or a range of days)."""
     from retail_assets.defs.features.assets import load
@@ -756,6 +784,9 @@ def main(argv: list[str] | None = None) -> int:
     csub = c.add_subparsers(dest="catalog_command", required=True)
     r = csub.add_parser("refresh", help="create the views of every table in the lake")
     r.set_defaults(func=cmd_catalog_refresh)
+    q = sub.add_parser("quarantine", help="list rows set aside from your files, by reason")
+    q.add_argument("--show", type=int, default=0, help="also print the first N rows")
+    q.set_defaults(func=cmd_quarantine)
     k = sub.add_parser("compile", help="print a SQL model rendered for a partition")
     k.add_argument("model")
     k.add_argument("--partition", help="first day, YYYY-MM-DD (incremental models)")

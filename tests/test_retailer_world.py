@@ -464,3 +464,16 @@ def test_cli_materializes_the_retailers_world(tmp_path):
     # Stages and models nothing declared feeds are not run, and not listed as missing.
     assert "forecast selection" not in out and "review sentiment" not in out
     assert "transactions" in out and "orders_audit" in out
+    listed = subprocess.run(
+        [sys.executable, "-m", "retail_assets.cli", "quarantine"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    raw = pl.read_csv(ONLINE_RETAIL, infer_schema=False)
+    repeats = raw.height - raw.unique().height
+    assert listed.returncode == 0, listed.stderr
+    assert f"{repeats:>8,}  exact duplicate" in listed.stdout
+    assert f"{repeats:,} rows in" in listed.stdout
