@@ -215,6 +215,14 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
         sensors.append(
             sensor.with_updated_jobs([by_name[n] for n in targets]) if targets else sensor
         )
+    if world.retailer and {"reference_data", "all_assets"} <= set(by_name):
+        daily = by_name["all_assets"].selection.resolve(graph, allow_missing=True)
+        daily_keys = sorted(k for k in daily if k.path[0] != "activation")
+        sensors.append(
+            retailer.build_sensor(
+                world, daily_keys, by_name["reference_data"], by_name["all_assets"]
+            )
+        )
     return dg.Definitions(
         assets=assets,
         asset_checks=merged.asset_checks,

@@ -477,3 +477,71 @@ def test_cli_materializes_the_retailers_world(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert f"{repeats:>8,}  exact duplicate" in listed.stdout
     assert f"{repeats:,} rows in" in listed.stdout
+
+
+def _tick(sensor, instance, platform, cursor):
+    import dagster as dg
+
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"platform": platform}
+    )
+    result = sensor(context)
+    return result, context.cursor
+
+
+def test_inbox_sensor_loads_new_files_reference_first_then_the_days_they_touch(tmp_path):
+    import dagster as dg
+
+    from conftest import make_platform
+    from retail_assets.definitions import build_definitions
+
+    spec = {**ORDERS_SPEC, "files": "orders/*.csv", "timezone": "UTC"}
+    root = _world(tmp_path, {"orders": spec})
+    inbox = _inbox(root, "orders")
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    (inbox / "march.csv").write_text(
+        header
+        + "1,A,Mug,2,2025-03-01 10:00:00,3.5,17850.0,UK\n"
+        + "2,A,Mug,4,2025-03-02 10:00:00,3.5,17851.0,UK\n"
+        + "3,B,Pen,1,2025-03-03 10:00:00,1.0,,UK\n"
+    )
+    platform = make_platform(root / "data", config_dir=str(root / "config"), customers=1_000)
+    defs = build_definitions(platform)
+    sensor = defs.get_sensor_def("retailer_inbox_sensor")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def run(request):
+        job = defs.resolve_job_def(request.job_name)
+        tags = {**request.tags, "dagster/run_key": request.run_key}
+        selection = {"asset_selection": request.asset_selection} if request.asset_selection else {}
+        result = job.execute_in_process(instance=instance, tags=tags, **selection)
+        assert result.success
+
+    request, cursor = _tick(sensor, instance, platform, None)
+    assert request.job_name == "reference_data"  # customers and catalog first
+    # Until that run has finished, the days wait.
+    run(request)
+    result, cursor = _tick(sensor, instance, platform, cursor)
+    ranges = [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in result.run_requests
+    ]
+    assert ranges == [("2025-03-01", "2025-03-03")]
+    run(result.run_requests[0])
+    assert platform.lake().read("raw", "transactions", ["2025-03-02"]).height == 1
+    skip, cursor = _tick(sensor, instance, platform, cursor)
+    assert "no new or changed file" in skip.skip_message
+    # A later file cancels part of the 2 March purchase: that day is re-run with the new day.
+    (inbox / "april.csv").write_text(header + "C9,A,Mug,-3,2025-03-05 09:00:00,3.5,17851.0,UK\n")
+    request, cursor = _tick(sensor, instance, platform, cursor)
+    run(request)
+    result, cursor = _tick(sensor, instance, platform, cursor)
+    ranges = [
+        (r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+        for r in result.run_requests
+    ]
+    assert ranges == [("2025-03-02", "2025-03-02"), ("2025-03-05", "2025-03-05")]
+    for r in result.run_requests:
+        run(r)
+    day = platform.lake().read("raw", "transactions", ["2025-03-02"])
+    assert day["quantity"].to_list() == [1]  # 4 bought, 3 cancelled later

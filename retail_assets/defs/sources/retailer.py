@@ -9,6 +9,8 @@ with file, row number, reason and the row itself, and counted in the asset's met
 """
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -70,7 +72,7 @@ def files_of(platform: RetailPlatform, source: str, spec: FileSource) -> list[Pa
     return files
 
 
-def parsed(platform: RetailPlatform, source: str, spec: FileSource, build) -> dict:
+def parsed(platform: RetailPlatform, source: str, spec: FileSource, build, extra: str = "") -> dict:
     """The frames ``build(files)`` makes of the source's files, parsed once per version.
 
     ``build`` returns ``{name: frame}`` with a ``quarantine`` frame among them; the quarantine
@@ -78,7 +80,7 @@ def parsed(platform: RetailPlatform, source: str, spec: FileSource, build) -> di
     and row count (:class:`~retail_assets.lib.ingest.IngestError`), writing nothing.
     """
     files = files_of(platform, source, spec)
-    key = rf.fingerprint(files, source, spec.model_dump_json())
+    key = rf.fingerprint(files, source, spec.model_dump_json(), extra)
 
     def make() -> dict[str, pl.DataFrame]:
         try:
@@ -102,6 +104,75 @@ def parsed(platform: RetailPlatform, source: str, spec: FileSource, build) -> di
     out = {p.stem: pl.read_parquet(p) for p in folder.glob("*.parquet")}
     out["_files"] = files  # type: ignore[assignment]
     return out
+
+
+#: Dated sources: the frame of their parse and its day column (which partitions they feed).
+DATED = {
+    "orders": ("orders", "order_date"),
+    "app_events": ("events", "event_date"),
+    "reviews": ("signals", "signal_date"),
+    "signals": ("signals", "signal_date"),
+}
+
+
+def source_frames(platform: RetailPlatform, sources, name: str) -> dict:
+    """The parse of declared source ``name`` (see :func:`parsed`), built once per version."""
+    spec = getattr(sources, name)
+    extra = ""
+
+    def pair(names, result):
+        return dict(zip(names, result, strict=True))
+
+    if name == "orders":
+
+        def make(files):
+            lines, quarantine, counts = rf.read_orders(files, spec)
+            counts_frame = pl.DataFrame({k: [v] for k, v in counts.items()})
+            return {"orders": lines, "quarantine": quarantine, "counts": counts_frame}
+
+    elif name == "customers":
+
+        def make(files):
+            return pair(("customers", "quarantine"), rf.read_customers(files, spec))
+
+    elif name == "products":
+
+        def make(files):
+            return pair(("products", "quarantine"), rf.read_products(files, spec))
+
+    elif name == "stores":
+
+        def make(files):
+            return pair(("stores", "quarantine"), rf.read_stores(files, spec))
+
+    elif name == "app_events":
+
+        def make(files):
+            return pair(
+                ("events", "quarantine"),
+                ingest.read_events_quarantined(files, spec.mapping(), spec),
+            )
+
+    elif name == "reviews":
+        catalog = None
+        if spec.columns.product is not None:
+            # Categories come from the catalog: a new catalog re-reads the reviews.
+            lake = platform.lake()
+            catalog_files = lake.partition_files("raw", "product_catalog")
+            catalog = lake.read("raw", "product_catalog", None) if catalog_files else None
+            extra = "|".join(f"{f}:{f.stat().st_mtime_ns}" for f in catalog_files)
+
+        def make(files):
+            return pair(("signals", "quarantine"), rf.read_reviews(files, spec, catalog))
+
+    elif name == "signals":
+
+        def make(files):
+            return pair(("signals", "quarantine"), rf.read_signals(files, spec))
+
+    else:
+        raise ValueError(f"no file reader for source {name!r}")
+    return parsed(platform, name, spec, make, extra)
 
 
 def _quarantine_meta(q: pl.DataFrame, path: Path) -> dict:
@@ -142,12 +213,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
     orders = s.orders
 
     def orders_frames(platform: RetailPlatform) -> dict:
-        def make(files):
-            lines, quarantine, counts = rf.read_orders(files, orders)
-            counts_frame = pl.DataFrame({k: [v] for k, v in counts.items()})
-            return {"orders": lines, "quarantine": quarantine, "counts": counts_frame}
-
-        return parsed(platform, "orders", orders, make)
+        return source_frames(platform, s, "orders")
 
     if s.customers is not None or orders is not None:
 
@@ -161,18 +227,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             Holds contact data, so it stays in the landing area with no view in the warehouse.
             """
             if s.customers is not None:
-                got = parsed(
-                    platform,
-                    "customers",
-                    s.customers,
-                    lambda files: dict(
-                        zip(
-                            ("customers", "quarantine"),
-                            rf.read_customers(files, s.customers),
-                            strict=True,
-                        )
-                    ),
-                )
+                got = source_frames(platform, s, "customers")
                 df, q, origin = got["customers"], got["quarantine"], _names(got["_files"])
                 balance = reconcile(context, "customers", got, df.height)
             else:
@@ -280,18 +335,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             """
             products, q, origin = None, empty_quarantine(), []
             if s.products is not None:
-                got = parsed(
-                    platform,
-                    "products",
-                    s.products,
-                    lambda files: dict(
-                        zip(
-                            ("products", "quarantine"),
-                            rf.read_products(files, s.products),
-                            strict=True,
-                        )
-                    ),
-                )
+                got = source_frames(platform, s, "products")
                 products, q = got["products"], got["quarantine"]
                 reconcile(context, "products", got, products.height)
                 origin.append(_names(got["_files"]))
@@ -321,14 +365,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
         @_source_asset(STORES, code_version="retailer-1")
         def stores(context: dg.AssetExecutionContext, platform: RetailPlatform):
             """Your stores (or channels): id, name and region."""
-            got = parsed(
-                platform,
-                "stores",
-                s.stores,
-                lambda files: dict(
-                    zip(("stores", "quarantine"), rf.read_stores(files, s.stores), strict=True)
-                ),
-            )
+            got = source_frames(platform, s, "stores")
             yield from publish_table(
                 context,
                 platform.lake(),
@@ -341,7 +378,6 @@ def build(world: World) -> list[dg.AssetsDefinition]:
         assets.append(stores)
 
     if s.app_events is not None:
-        spec = s.app_events
 
         @_source_asset(APP_EVENTS, daily=True, code_version="retailer-1")
         def raw_app_events(context: dg.AssetExecutionContext, platform: RetailPlatform):
@@ -351,18 +387,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             cannot be read and later rows of an identity conflict (same time, user, type and
             product, different price, category or session) are quarantined.
             """
-            got = parsed(
-                platform,
-                "app_events",
-                spec,
-                lambda files: dict(
-                    zip(
-                        ("events", "quarantine"),
-                        ingest.read_events_quarantined(files, spec.mapping(), spec),
-                        strict=True,
-                    )
-                ),
-            )
+            got = source_frames(platform, s, "app_events")
             events = got["events"]
             balance = reconcile(context, "app_events", got, events.height)
             by_day = {
@@ -447,23 +472,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             lake = platform.lake()
             frames, meta, origin = [], {}, []
             if s.reviews is not None:
-                catalog = (
-                    lake.read("raw", "product_catalog", None)
-                    if s.reviews.columns.product is not None
-                    else None
-                )
-                got = parsed(
-                    platform,
-                    "reviews",
-                    s.reviews,
-                    lambda files: dict(
-                        zip(
-                            ("signals", "quarantine"),
-                            rf.read_reviews(files, s.reviews, catalog),
-                            strict=True,
-                        )
-                    ),
-                )
+                got = source_frames(platform, s, "reviews")
                 frames.append(got["signals"])
                 origin.append(_names(got["_files"]))
                 meta |= {
@@ -478,18 +487,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                     ).items()
                 }
             if s.signals is not None:
-                got = parsed(
-                    platform,
-                    "signals",
-                    s.signals,
-                    lambda files: dict(
-                        zip(
-                            ("signals", "quarantine"),
-                            rf.read_signals(files, s.signals),
-                            strict=True,
-                        )
-                    ),
-                )
+                got = source_frames(platform, s, "signals")
                 frames.append(got["signals"])
                 origin.append(_names(got["_files"]))
                 meta |= {
@@ -581,3 +579,150 @@ def _calendar() -> dg.AssetsDefinition:
         )
 
     return retail_calendar
+
+
+# ------------------------------------------------------------------ the inbox sensor
+
+#: Where a run's partition range is read from (a single-run backfill's tags).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def _file_versions(platform: RetailPlatform, spec: FileSource) -> dict[str, str]:
+    """``{path: "mtime:size"}`` of the files a source's glob matches now."""
+    out = {}
+    for p in spec.paths(inbox_root(platform)):
+        stat = p.stat()
+        out[str(p)] = f"{stat.st_mtime_ns}:{stat.st_size}"
+    return out
+
+
+def changed_days(platform: RetailPlatform, sources, name: str, changed: list[Path]) -> set[dt.date]:
+    """The days whose partitions the new or changed files of dated source ``name`` touch.
+
+    The days the files' rows fall on; for orders also the days of the earlier purchases
+    their cancellations were netted against (those days' sales changed too).
+    """
+    if name == "web_events":
+        return {d for p in changed if (d := ingest.ga4_file_date(p)) is not None}
+    frame_name, column = DATED[name]
+    got = source_frames(platform, sources, name)
+    frame = got[frame_name]
+    if name in ("app_events", "reviews", "signals"):
+        # Which rows came from which file is not kept after parsing: re-read the new files.
+        spec = getattr(sources, name)
+        alone = source_frames_of(platform, sources, name, changed, spec)
+        return set(alone[frame_name][column].unique().to_list())
+    names = {p.name for p in changed}
+    index = {i: Path(f).name for i, f in enumerate(got["_files"])}
+    file_of = frame["line_id"].str.split(":").list.get(1).cast(pl.Int64)
+    mine = frame.filter(file_of.replace_strict(index, default=None).is_in(list(names)))
+    days = set(mine["order_date"].unique().to_list())
+    cancelled = mine.filter(pl.col("is_cancellation") & pl.col("customer_id").is_not_null())
+    netted = frame.join(
+        cancelled.select("customer_id", "product_id").unique(),
+        on=["customer_id", "product_id"],
+        how="semi",
+    ).filter(pl.col("net_quantity") < pl.col("quantity"))
+    return days | set(netted["order_date"].unique().to_list())
+
+
+def source_frames_of(platform, sources, name, files, spec) -> dict:
+    """The parse of some of a source's files only (not staged): for the days they touch."""
+    if name == "app_events":
+        events, _ = ingest.read_events_quarantined(files, spec.mapping(), spec)
+        return {"events": events}
+    if name == "reviews":
+        # Categories need the catalog: parse the reviews whole (every day of the source).
+        return {"signals": source_frames(platform, sources, name)["signals"]}
+    signals, _ = rf.read_signals(files, spec)
+    return {"signals": signals}
+
+
+def build_sensor(
+    world: World, daily_keys: list[dg.AssetKey], reference_job, daily_job
+) -> dg.SensorDefinition:
+    """A sensor that loads new or changed files of the declared sources.
+
+    A change first requests the ``reference_data`` run (customers, products, stores and
+    sales history, which the daily assets read); once it has finished, one run per
+    contiguous range of the days the changed dated files touch (``daily_keys``, as a
+    single-run backfill does). The cursor keeps each file's modification time and size.
+    """
+    sources = world.sources
+    names = sources.declared()
+
+    @dg.sensor(
+        name="retailer_inbox_sensor",
+        jobs=[reference_job, daily_job],
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Watches the files sources.yaml declares; a new or changed file reloads "
+        "the reference data, then runs the days it touches as ranges.",
+    )
+    def retailer_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPlatform):
+        state = json.loads(context.cursor) if context.cursor else {"seen": {}, "pending": None}
+        seen, pending = state["seen"], state.get("pending")
+        if pending:
+            runs = context.instance.get_runs(
+                filters=dg.RunsFilter(tags={"dagster/run_key": pending["run_key"]}), limit=1
+            )
+            if runs and not runs[0].is_finished:
+                return dg.SkipReason("waiting for the reference_data run to finish")
+            requests = []
+            days: set[dt.date] = set()
+            for name in pending["dated"]:
+                files = [Path(p) for p in pending["files"].get(name, [])]
+                if files:
+                    days |= changed_days(platform, sources, name, files)
+            from retail_assets.defs.partitions import daily_partitions
+            from retail_assets.defs.sources.landing import contiguous_ranges
+            from retail_assets.lib.settings import Settings
+
+            keys = set(daily_partitions.get_partition_keys())
+            wanted = sorted(d.isoformat() for d in days if d.isoformat() in keys)
+            for first, last in contiguous_ranges(wanted, Settings.from_env().backfill_max_days):
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{pending['run_key']}:{first}..{last}",
+                        job_name="all_assets",
+                        asset_selection=daily_keys,
+                        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+                    )
+                )
+            context.update_cursor(json.dumps({"seen": pending["versions"], "pending": None}))
+            if not requests:
+                return dg.SkipReason("reference data reloaded; no dated file changed")
+            return dg.SensorResult(run_requests=requests)
+        versions = {n: _file_versions(platform, getattr(sources, n)) for n in names}
+        changed = {
+            n: sorted(p for p, v in files.items() if seen.get(n, {}).get(p) != v)
+            for n, files in versions.items()
+        }
+        changed = {n: files for n, files in changed.items() if files}
+        if not changed:
+            return dg.SkipReason("no new or changed file")
+        digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
+        run_key = f"reference:{digest}"
+        dated = [n for n in changed if n in DATED or n == "web_events"]
+        context.update_cursor(
+            json.dumps(
+                {
+                    "seen": seen,
+                    "pending": {
+                        "run_key": run_key,
+                        "dated": dated,
+                        "files": changed,
+                        "versions": versions,
+                    },
+                }
+            )
+        )
+        listed = sorted({Path(p).name for files in changed.values() for p in files})
+        return dg.RunRequest(
+            run_key=run_key,
+            job_name="reference_data",
+            tags={"landing_files": ", ".join(listed[:20])},
+        )
+
+    return retailer_inbox_sensor
