@@ -491,8 +491,8 @@ def _tick(sensor, instance, platform, cursor):
 
 def test_inbox_sensor_loads_new_files_reference_first_then_the_days_they_touch(tmp_path):
     import dagster as dg
-
     from conftest import make_platform
+
     from retail_assets.definitions import build_definitions
 
     spec = {**ORDERS_SPEC, "files": "orders/*.csv", "timezone": "UTC"}
