@@ -836,18 +836,28 @@ class EventsMapping(_Strict):
     @field_validator("timestamp_format")
     @classmethod
     def _format(cls, v: str) -> str:
-        if v in ("epoch_s", "epoch_ms", "epoch_us", "iso") or "%" in v:
-            return v
-        raise ValueError("must be epoch_s, epoch_ms, epoch_us, iso or a strftime pattern")
+        return check_timestamp_format(v)
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {v!r}") from exc
+        return check_timezone(v)
+
+
+def check_timestamp_format(v: str) -> str:
+    """``v`` if it is a timestamp format the readers know, else a ValueError saying which."""
+    if v in ("epoch_s", "epoch_ms", "epoch_us", "iso") or "%" in v:
         return v
+    raise ValueError("must be epoch_s, epoch_ms, epoch_us, iso or a strftime pattern")
+
+
+def check_timezone(v: str) -> str:
+    """``v`` if it is an IANA time zone, else a ValueError naming it."""
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {v!r}") from exc
+    return v
 
 
 def load_events_mapping(folder: Path | None = None) -> EventsMapping:
@@ -1191,8 +1201,26 @@ def read_events_quarantined(
     return _read_events(files, mapping, None, make, strict=spec.invalid_rows == "error")
 
 
+def _set_aside(quarantine, files, rows: pl.DataFrame, column: str, reason: str):
+    """``quarantine`` with ``rows`` (tagged ``_file``, ``_row``) added, file by file."""
+    from retail_assets.lib.tabular import quarantine_frame
+
+    parts = [
+        quarantine_frame(
+            "app_events",
+            Path(files[int(i)]),
+            part["_row"],
+            column,
+            reason,
+            part.select(pl.exclude("_file", "_row")),
+        )
+        for (i,), part in rows.partition_by("_file", as_dict=True).items()
+    ]
+    return pl.concat([quarantine, *parts]) if parts else quarantine
+
+
 def _read_events(files, mapping, day=None, make=None, strict=False):
-    from retail_assets.lib.tabular import empty_quarantine, quarantine_frame
+    from retail_assets.lib.tabular import empty_quarantine
 
     frames, quarantined = [], [empty_quarantine()] if make else []
     for i, f in enumerate(files):
@@ -1220,37 +1248,11 @@ def _read_events(files, mapping, day=None, make=None, strict=False):
                 f"share an event_id with an earlier row (same timestamp, user, event type and "
                 f"product) but differ in {_differ(conflicting, identity, mapping)}"
             )
-            for (i,), part in later.partition_by("_file", as_dict=True).items():
-                quarantine = pl.concat(
-                    [
-                        quarantine,
-                        quarantine_frame(
-                            "app_events",
-                            Path(files[int(i)]),
-                            part["_row"],
-                            _identity_columns(mapping),
-                            reason,
-                            part.select(pl.exclude("_file", "_row")),
-                        ),
-                    ]
-                )
+            quarantine = _set_aside(quarantine, files, later, _identity_columns(mapping), reason)
             tagged = tagged.join(later.select("_file", "_row"), on=["_file", "_row"], how="anti")
         # Rows delivered twice (every column equal) are kept once; the repeats are counted.
         repeats = tagged.filter(~pl.struct(identity).is_first_distinct())
-        for (i,), part in repeats.partition_by("_file", as_dict=True).items():
-            quarantine = pl.concat(
-                [
-                    quarantine,
-                    quarantine_frame(
-                        "app_events",
-                        Path(files[int(i)]),
-                        part["_row"],
-                        "<row>",
-                        DUPLICATE_ROW,
-                        part.select(pl.exclude("_file", "_row")),
-                    ),
-                ]
-            )
+        quarantine = _set_aside(quarantine, files, repeats, "<row>", DUPLICATE_ROW)
     df = tagged.drop("_file", "_row").unique(subset=identity, keep="first", maintain_order=True)
     if mapping.columns.session is None:
         ts = pl.col("event_timestamp")

@@ -624,26 +624,13 @@ def govern_app_events(
         ValueError: ``customers`` lists a customer_id twice, so its consent is ambiguous.
 
     """
-    ids = customers["customer_id"]
-    if ids.is_duplicated().any():
-        raise ValueError(
-            f"raw.customers lists {ids.filter(ids.is_duplicated()).n_unique()} customer_id(s) "
-            "more than once: consent is ambiguous"
-        )
-    consent = pl.col("user_id").replace_strict(
-        ids, customers["analytics_storage"].fill_null("Unset"), default=None, return_dtype=pl.Utf8
-    )
+    consent = _customer_consent("user_id", customers)
     if "analytics_storage" in events.columns:
         own = pl.col("analytics_storage")
         consent = pl.when(own.is_in(["Yes", "No"])).then(own).otherwise(consent)
     erased = suppressed_rows(events, ["user_id", "session_id"], pseudonymizer.hash_one, suppressed)
-    grant = _check_policy(unset) == "grant"
     reason = (
-        pl.when(erased)
-        .then(pl.lit("dropped_erased"))
-        .when(consent.is_null() & pl.lit(not grant))
-        .then(pl.lit("dropped_unknown_customer"))
-        .otherwise(_consent_reason(consent, unset))
+        pl.when(erased).then(pl.lit("dropped_erased")).otherwise(_customer_reason(consent, unset))
     )
     no_signal = ~consent.fill_null("Unset").is_in(["Yes", "No"])
     kept, counts = _split(events, reason, APP_EVENT_DROP_REASONS, by, no_signal)
@@ -666,6 +653,34 @@ def govern_app_events(
     return governed, counts
 
 
+def _customer_consent(column: str, customers: pl.DataFrame) -> pl.Expr:
+    """The analytics consent of the customer ``column`` names (NULL: not a customer).
+
+    Raises:
+        ValueError: ``customers`` lists a customer_id twice, so its consent is ambiguous.
+
+    """
+    ids = customers["customer_id"]
+    if ids.is_duplicated().any():
+        raise ValueError(
+            f"raw.customers lists {ids.filter(ids.is_duplicated()).n_unique()} customer_id(s) "
+            "more than once: consent is ambiguous"
+        )
+    return pl.col(column).replace_strict(
+        ids, customers["analytics_storage"].fill_null("Unset"), default=None, return_dtype=pl.Utf8
+    )
+
+
+def _customer_reason(consent: pl.Expr, unset: str) -> pl.Expr:
+    """The drop reason for a customer's consent; not a customer counts as no signal."""
+    grant = _check_policy(unset) == "grant"
+    return (
+        pl.when(consent.is_null() & pl.lit(not grant))
+        .then(pl.lit("dropped_unknown_customer"))
+        .otherwise(_consent_reason(consent, unset))
+    )
+
+
 def govern_orders(
     orders: pl.DataFrame,
     customers: pl.DataFrame,
@@ -682,22 +697,14 @@ def govern_orders(
     for a customer with no signal or not in the table, as in :func:`govern_app_events`.
     """
     sales = orders.filter(pl.col("net_quantity") > 0)
-    consent = pl.col("customer_id").replace_strict(
-        customers["customer_id"],
-        customers["analytics_storage"].fill_null("Unset"),
-        default=None,
-        return_dtype=pl.Utf8,
-    )
+    consent = _customer_consent("customer_id", customers)
     erased = suppressed_rows(sales, ["customer_id"], pseudonymizer.hash_one, suppressed)
-    grant = _check_policy(unset) == "grant"
     reason = (
         pl.when(pl.col("customer_id").is_null())
         .then(pl.lit("dropped_no_customer"))
         .when(erased)
         .then(pl.lit("dropped_erased"))
-        .when(consent.is_null() & pl.lit(not grant))
-        .then(pl.lit("dropped_unknown_customer"))
-        .otherwise(_consent_reason(consent, unset))
+        .otherwise(_customer_reason(consent, unset))
     )
     no_signal = pl.col("customer_id").is_not_null() & ~consent.fill_null("Unset").is_in(
         ["Yes", "No"]

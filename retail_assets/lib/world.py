@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import glob
 import shutil
-import zoneinfo
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from retail_assets.lib.config import DEFAULT_CONFIG_DIR, _load, config_dir
-from retail_assets.lib.ingest import EventsMapping, EventTypes
+from retail_assets.lib.ingest import (
+    EventsMapping,
+    EventTypes,
+    check_timestamp_format,
+    check_timezone,
+)
 
 FILENAME = "sources.yaml"
 FORMATS = ("csv", "tsv", "parquet", "ndjson")
@@ -71,18 +75,12 @@ class FileSource(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, v: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {v!r}") from exc
-        return v
+        return check_timezone(v)
 
     @field_validator("timestamp_format")
     @classmethod
     def _format(cls, v: str) -> str:
-        if v in ("epoch_s", "epoch_ms", "epoch_us", "iso") or "%" in v:
-            return v
-        raise ValueError("must be epoch_s, epoch_ms, epoch_us, iso or a strftime pattern")
+        return check_timestamp_format(v)
 
     def paths(self, inbox: Path) -> list[Path]:
         """The files the glob matches now, sorted (absolute globs are used as they are)."""

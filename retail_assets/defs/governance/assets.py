@@ -429,17 +429,36 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
             "raw/app_events for those days first; nothing was written",
             allow_retries=False,
         )
+    yield from _govern_days(
+        context,
+        platform,
+        days,
+        table="app_events",
+        keys=(GOVERNED_APP_EVENTS, APP_EVENTS_AUDIT),
+        govern=govern_app_events,
+        reasons=APP_EVENT_DROP_REASONS,
+        policy=platform.consent_policy("app_events"),
+    )
+
+
+def _govern_days(context, platform, days, *, table, keys, govern, reasons, policy):
+    """Govern the run's days of ``raw.<table>`` against the customers' consent.
+
+    Publishes the governed table, its per-day audit and the consent_coverage check (of the
+    assets the run selected).
+    """
+    lake = platform.lake()
+    governed_key, audit_key = keys
     customers = _customers_or_none(lake, platform)
-    policy = platform.consent_policy("app_events")
     pseudonymizer = platform.pseudonymizer(context.log)
     suppressed = load_suppression(lake)
-    out = DayPublisher(context, lake, GOVERNED_APP_EVENTS)
-    audit = DayPublisher(context, lake, APP_EVENTS_AUDIT)
-    totals: dict[str, int] = {}
+    out = DayPublisher(context, lake, governed_key)
+    audit = DayPublisher(context, lake, audit_key)
+    totals: dict[str, int] = dict.fromkeys(["rows_in", "rows_kept", *reasons], 0)
     per_day: dict[str, dict[str, int]] = {}
-    for chunk_days, chunk in _chunks(lake, "app_events", days):
+    for chunk_days, chunk in _chunks(lake, table, days):
         try:
-            governed, counts = govern_app_events(
+            governed, counts = govern(
                 chunk, customers, pseudonymizer, suppressed, by=PARTITION, unset=policy.unset
             )
         except ValueError as exc:
@@ -448,29 +467,27 @@ def governed_app_events(context: dg.AssetExecutionContext, platform: RetailPlatf
             ) from None
         parts = _by_partition(governed)
         for day in chunk_days:
-            counts.setdefault(day, _no_rows(APP_EVENT_DROP_REASONS))
+            counts.setdefault(day, _no_rows(reasons))
             per_day[day] = counts[day]
             for k, v in counts[day].items():
                 totals[k] = totals.get(k, 0) + v
             if len(days) <= 7:
-                _log_day(context, day, counts[day], APP_EVENT_DROP_REASONS)
+                _log_day(context, day, counts[day], reasons)
             out.add(day, parts.get(day, governed.clear()).drop(PARTITION))
-            audit.add(
-                day, _audit_row("app_events", day, counts[day], APP_EVENT_DROP_REASONS, policy)
-            )
+            audit.add(day, _audit_row(table, day, counts[day], reasons, policy))
     yield from publish_days(
         _selected(context, [out, audit]),
         {
-            GOVERNED_APP_EVENTS: {
-                **_drop_metadata(totals, APP_EVENT_DROP_REASONS),
+            governed_key: {
+                **_drop_metadata(totals, reasons),
                 "kept_without_signal": totals.get("kept_without_signal", 0),
                 "unset_policy": policy.unset,
             },
-            APP_EVENTS_AUDIT: {"unset_policy": policy.unset},
+            audit_key: {"unset_policy": policy.unset},
         },
     )
-    if GOVERNED_APP_EVENTS in context.selected_asset_keys:
-        yield consent_check(context, GOVERNED_APP_EVENTS, "app_events", per_day, policy)
+    if governed_key in context.selected_asset_keys:
+        yield consent_check(context, governed_key, table, per_day, policy)
 
 
 def _selected(context, publishers: list[DayPublisher]) -> list[DayPublisher]:
@@ -529,53 +546,16 @@ def _customers_or_none(lake: Lake, platform: RetailPlatform) -> pl.DataFrame:
 )
 def governed_orders(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Apply consent and pseudonymization to each day's order lines."""
-    lake = platform.lake()
-    days = run_days(context)
-    customers = _customers_or_none(lake, platform)
-    policy = _customer_policy(platform)
-    pseudonymizer = platform.pseudonymizer(context.log)
-    suppressed = load_suppression(lake)
-    out = DayPublisher(context, lake, GOVERNED_ORDERS)
-    audit = DayPublisher(context, lake, ORDERS_AUDIT)
-    totals: dict[str, int] = {}
-    per_day: dict[str, dict[str, int]] = {}
-    for chunk_days, chunk in _chunks(lake, "orders", days):
-        governed, counts = govern_orders(
-            chunk, customers, pseudonymizer, suppressed, by=PARTITION, unset=policy.unset
-        )
-        parts = _by_partition(governed)
-        for day in chunk_days:
-            counts.setdefault(day, _no_rows(ORDER_DROP_REASONS))
-            per_day[day] = counts[day]
-            for k, v in counts[day].items():
-                totals[k] = totals.get(k, 0) + v
-            out.add(day, parts.get(day, governed.clear()).drop(PARTITION))
-            audit.add(day, _audit_row("orders", day, counts[day], ORDER_DROP_REASONS, policy))
-    context.log.info(
-        f"{_days_text(days)}: {totals.get('rows_in', 0)} sales lines in, "
-        f"{totals.get('rows_kept', 0)} kept, { {k: totals.get(k, 0) for k in ORDER_DROP_REASONS} }"
+    yield from _govern_days(
+        context,
+        platform,
+        run_days(context),
+        table="orders",
+        keys=(GOVERNED_ORDERS, ORDERS_AUDIT),
+        govern=govern_orders,
+        reasons=ORDER_DROP_REASONS,
+        policy=_customer_policy(platform),
     )
-    yield from publish_days(
-        _selected(context, [out, audit]),
-        {
-            GOVERNED_ORDERS: {
-                **_drop_metadata(
-                    {
-                        **dict.fromkeys(ORDER_DROP_REASONS, 0),
-                        "rows_in": 0,
-                        "rows_kept": 0,
-                        **totals,
-                    },
-                    ORDER_DROP_REASONS,
-                ),
-                "kept_without_signal": totals.get("kept_without_signal", 0),
-                "unset_policy": policy.unset,
-            },
-            ORDERS_AUDIT: {"unset_policy": policy.unset},
-        },
-    )
-    if GOVERNED_ORDERS in context.selected_asset_keys:
-        yield consent_check(context, GOVERNED_ORDERS, "orders", per_day, policy)
 
 
 defs = dg.Definitions(assets=[governed_sessions, governed_customers, governed_app_events])

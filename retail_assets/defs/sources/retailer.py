@@ -471,36 +471,15 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             """
             lake = platform.lake()
             frames, meta, origin = [], {}, []
-            if s.reviews is not None:
-                got = source_frames(platform, s, "reviews")
+            for name in ("reviews", "signals"):
+                if getattr(s, name) is None:
+                    continue
+                got = source_frames(platform, s, name)
                 frames.append(got["signals"])
                 origin.append(_names(got["_files"]))
-                meta |= {
-                    "reviews rows_in_files": reconcile(
-                        context, "reviews", got, got["signals"].height
-                    )["rows_in_files"]
-                }
-                meta |= {
-                    f"reviews {k}": v
-                    for k, v in _quarantine_meta(
-                        got["quarantine"], quarantine_path(platform, "reviews")
-                    ).items()
-                }
-            if s.signals is not None:
-                got = source_frames(platform, s, "signals")
-                frames.append(got["signals"])
-                origin.append(_names(got["_files"]))
-                meta |= {
-                    "signals rows_in_files": reconcile(
-                        context, "signals", got, got["signals"].height
-                    )["rows_in_files"]
-                }
-                meta |= {
-                    f"signals {k}": v
-                    for k, v in _quarantine_meta(
-                        got["quarantine"], quarantine_path(platform, "signals")
-                    ).items()
-                }
+                balance = reconcile(context, name, got, got["signals"].height)
+                aside = _quarantine_meta(got["quarantine"], quarantine_path(platform, name))
+                meta |= {f"{name} {k}": v for k, v in {**balance, **aside}.items()}
             signals = pl.concat(frames)
             signals = signals.with_columns(redact_text(signals["text"]).alias("text"))
             by_day = {
