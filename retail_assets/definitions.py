@@ -122,12 +122,11 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
     declared; and a graph of assets that never run tells a retailer nothing.
     """
     declared = set(world.sources.declared())
-    assets = [
-        a
-        for a in merged.assets or []
-        if not world.retailer
-        or all(NEEDS_SOURCE.get(k, next(iter(declared), "")) in declared for k in a.keys)  # type: ignore[union-attr]
-    ]
+
+    def fed(asset) -> bool:  # its inner source is declared, or it needs none
+        return all(NEEDS_SOURCE[k] in declared for k in asset.keys if k in NEEDS_SOURCE)
+
+    assets = [a for a in merged.assets or [] if not world.retailer or fed(a)]
     while True:
         present = {k for a in assets for k in a.keys}  # type: ignore[union-attr]
         keep = [

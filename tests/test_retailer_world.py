@@ -199,6 +199,8 @@ def test_online_retail_orders_feed_sales_customers_rfm_and_segments(tmp_path):
     report = _run(root, "2010-12-01", "2010-12-01", "2010-12-05", "--models")
     for run in report["runs"].values():
         assert run["success"], run["failures"]
+    # No media history declared: the response curves (simulated otherwise) are left out.
+    assert "activation/channel_response_curves" not in report["assets"]
     raw = pl.read_csv(ONLINE_RETAIL, infer_schema=False)
     customers = raw["CustomerID"].drop_nulls().str.replace(r"\.0$", "").n_unique()
     # Customers are derived from the orders; guests (no CustomerID) are sales, not customers.
