@@ -82,6 +82,19 @@ def build_definitions(
 OPTIONAL_DEPS = {
     dg.AssetKey(["governed", "app_events"]): {dg.AssetKey(["raw", "customers"])},
     dg.AssetKey(["governed", "app_events_audit"]): {dg.AssetKey(["raw", "customers"])},
+    # It reconciles whichever sources are declared.
+    governance.SOURCE_RECONCILIATION: {
+        dg.AssetKey(p.split("/"))
+        for p in (
+            "governed/consent_audit",
+            "governed/app_events_audit",
+            "governed/orders_audit",
+            "governed/customers",
+            "raw/sessions",
+            "raw/app_events",
+            "raw/orders",
+        )
+    },
 }
 
 
@@ -187,6 +200,20 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
             "files sources.yaml declares, with the governed customers and the calendar.",
         )
         jobs.append(reference_job)
+        # After the history: the whole-table models and the per-source reconciliation.
+        tables = [j for j in jobs if j.name == "feature_tables"]
+        table_keys = (
+            tables[0].selection.resolve(graph, allow_missing=True) if tables else set()
+        ) | {governance.SOURCE_RECONCILIATION}
+        jobs = [j for j in jobs if j.name != "feature_tables"]
+        jobs.append(
+            dg.define_asset_job(
+                "feature_tables",
+                selection=dg.AssetSelection.assets(*sorted(table_keys)),
+                description="Rebuild the whole-table SQL models and reconcile every declared "
+                "source (rows in files = loaded + set aside; governed = kept + dropped).",
+            )
+        )
         extra_schedules.append(
             dg.ScheduleDefinition(
                 name="reference_refresh",

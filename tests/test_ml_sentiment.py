@@ -205,13 +205,35 @@ def test_train_refuses_too_little_or_one_sided_data():
     few = pl.DataFrame({"text": ["good", "bad", "okay"] * 5, "label": list(CLASSES) * 5})
     with pytest.raises(SentimentDataError, match=f"15 rows; at least {MIN_ROWS}"):
         train(few)
-    no_neutral = pl.DataFrame(
-        {"text": [f"good {i}" for i in range(60)], "label": ["positive", "negative"] * 30}
+    one_sided = pl.DataFrame({"text": [f"good {i}" for i in range(60)], "label": ["positive"] * 60})
+    with pytest.raises(SentimentDataError, match=r"\{'negative': 0\}"):
+        train(one_sided)
+    # A few neutral rows are too few to learn from; none at all is a two-class file.
+    few_neutral = pl.DataFrame(
+        {
+            "text": [f"t {i}" for i in range(62)],
+            "label": ["positive", "negative"] * 30 + ["neutral"] * 2,
+        }
     )
-    with pytest.raises(SentimentDataError, match=r"\{'neutral': 0\}"):
-        train(no_neutral)
+    with pytest.raises(SentimentDataError, match=r"\{'neutral': 2\}"):
+        train(few_neutral)
     with pytest.raises(SentimentDataError, match="missing column"):
-        train(no_neutral.rename({"label": "class"}))
+        train(one_sided.rename({"label": "class"}))
+
+
+def test_a_positive_negative_file_trains_two_classes_and_scores_neutral_zero():
+    words = {"positive": ["great", "lovely", "excellent"], "negative": ["awful", "broken", "bad"]}
+    rows = [
+        (f"{words[label][i % 3]} item {i}", label)
+        for i in range(120)
+        for label in ("positive", "negative")
+    ]
+    model = train(pl.DataFrame(rows, schema=["text", "label"], orient="row"))
+    assert set(model.pipeline.classes_) == {"negative", "positive"}
+    assert model.accuracy > 0.9 and model.macro_f1 > 0.9  # macro-F1 over the two classes
+    scored = score(model.pipeline, ["a great item", "a broken item"])
+    assert scored["p_neutral"].to_list() == [0.0, 0.0]
+    assert scored["label"].to_list() == ["positive", "negative"]
 
 
 # ---------------------------------------------------------------------------- entities

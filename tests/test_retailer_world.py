@@ -225,6 +225,14 @@ def test_online_retail_orders_feed_sales_customers_rfm_and_segments(tmp_path):
         .item()
     )
     assert sales["revenue"].sum() < gross
+    recon = report["tables"]["governed.source_reconciliation"]
+    assert recon == 1  # one declared source: orders
+    row = pl.read_parquet(
+        tmp_path / "data" / "lake" / "governed" / "source_reconciliation" / "**" / "*.parquet"
+    ).row(0, named=True)
+    assert row["rows_in_files"] == raw.height == row["rows_loaded"] + row["rows_quarantined"]
+    assert json.loads(row["dropped_by_reason"])["dropped_no_customer"] > 0  # guests: sales only
+    assert row["consent_basis"] == BASIS
     for table in ("features.user_features", "ml.customer_segments", "ml.segment_profiles"):
         assert report["tables"][table] > 0, table
     features = pl.read_parquet(
@@ -379,13 +387,8 @@ def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
     ]
     (_inbox(root, "reviews") / "yelp.tsv").write_text("\n".join(reviews) + "\n", encoding="utf-8")
     report = _run(root, "2020-10-01", "2020-10-01", "2020-10-03", "--models")
-    training = report["runs"].pop("model_training")
     for name, run in report["runs"].items():
         assert run["success"], (name, run["failures"])
-    # Every model trains but sentiment: a 0/1-labelled file has no neutral class, and the
-    # three-class model says so (a lexicon for such files is the next issue's).
-    assert set(training["failures"]) == {"review_sentiment"}, training["failures"]
-    assert "'neutral': 0" in training["failures"]["review_sentiment"]
     events = report["metadata"]["raw/app_events"]
     assert events["quarantined_rows"] == conflicts
     quarantine = read_quarantine(root / "data" / "landing")
@@ -400,6 +403,20 @@ def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
     # The reviews TSV: every labelled sentence, scored by its label, categorised by product.
     assert report["tables"]["raw.signals"] == len(yelp)
     assert report["tables"]["features.daily_category_signals"] == 3
+    # Nothing lost, per source: files = loaded + set aside; governed = kept + dropped.
+    recon = pl.read_parquet(
+        root / "data" / "lake" / "governed" / "source_reconciliation" / "**" / "*.parquet"
+    )
+    events_row = recon.filter(pl.col("source") == "app_events").row(0, named=True)
+    assert events_row["rows_in_files"] == n + conflicts
+    assert events_row["rows_loaded"] == n and events_row["rows_quarantined"] == conflicts
+    assert events_row["governed_in"] == n and events_row["kept"] == consented
+    assert json.loads(events_row["dropped_by_reason"])["dropped_analytics_denied"] == n - consented
+    assert set(recon["source"]) == {"app_events", "customers", "products", "stores", "reviews"}
+    # Sentiment trains on the labelled reviews: Yelp's 0/1 labels make a two-class model.
+    sentiment = report["metadata"]["ml/review_sentiment"]
+    assert sentiment.get("trained") is not False, sentiment
+    assert report["tables"]["ml.review_sentiment"] == len(yelp)
     # Stores and sales history load with the reference data, not in the daily history run.
     assert report["tables"]["raw.stores"] == 1 and report["tables"]["raw.sales_history"] == 2
     assert "reference_refresh" in report["schedules"]
@@ -441,6 +458,8 @@ def test_cli_materializes_the_retailers_world(tmp_path):
         "RETAIL_DATA_DIR": str(root / "data"),
         "RETAIL_START_DATE": "2010-12-01",
         "DAGSTER_HOME": str(root / "home"),
+        # This checkout's code, whichever copy of the package is installed.
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
     }
     done = subprocess.run(
         [

@@ -12,12 +12,16 @@ model training. The last line of output is the JSON report.
 
 import json
 import sys
+from pathlib import Path
 
-import dagster as dg
-import duckdb
+# This checkout's code, whichever copy of the package is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from retail_assets.definitions import defs
-from retail_assets.lib.settings import Settings
+import dagster as dg  # noqa: E402
+import duckdb  # noqa: E402
+
+from retail_assets.definitions import defs  # noqa: E402
+from retail_assets.lib.settings import Settings  # noqa: E402
 
 
 def _report(result) -> dict:

@@ -21,6 +21,7 @@ UNPARTITIONED = (
     | dg.AssetSelection.keys("raw/census_retail_sales", "raw/sales_history", "ml/census_forecast")
     # A retailer's stores (retail_assets.defs.sources.retailer; absent in the simulated world).
     | dg.AssetSelection.key_prefixes(["raw", "stores"])
+    | dg.AssetSelection.key_prefixes(["governed", "source_reconciliation"])
     | dg.AssetSelection.groups("models")
 )
 

@@ -453,6 +453,34 @@ class SourceAudit(Lineage):
         return data.lazyframe.select(pl.col("rows_in") == pl.col("rows_kept") + pl.col("dropped"))
 
 
+class SourceReconciliation(Lineage):
+    """Per declared source: rows in files = loaded + set aside; governed = kept + dropped."""
+
+    source: str = pa.Field(unique=True)
+    rows_in_files: int = pa.Field(nullable=True, ge=0, description="NULL for GA4 files.")
+    rows_loaded: int = pa.Field(ge=0)
+    rows_quarantined: int = pa.Field(ge=0, description="Invalid rows and exact repeats.")
+    governed_in: int = pa.Field(nullable=True, ge=0, description="Rows consent was applied to.")
+    kept: int = pa.Field(nullable=True, ge=0)
+    dropped: int = pa.Field(nullable=True, ge=0)
+    dropped_by_reason: str = pa.Field(nullable=True, description="JSON: reason -> rows.")
+    kept_without_signal: int = pa.Field(nullable=True, ge=0)
+    unset_policy: str = pa.Field(nullable=True, isin=["deny", "grant"])
+    consent_basis: str = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    @classmethod
+    def reconciles(cls, data) -> pl.LazyFrame:
+        """Files: in = loaded + quarantined; governance: in = kept + dropped."""
+        files = pl.col("rows_in_files").is_null() | (
+            pl.col("rows_in_files") == pl.col("rows_loaded") + pl.col("rows_quarantined")
+        )
+        governed = pl.col("governed_in").is_null() | (
+            pl.col("governed_in") == pl.col("kept") + pl.col("dropped")
+        )
+        return data.lazyframe.select(files & governed)
+
+
 class Stores(Lineage):
     """A retailer's stores (or channels)."""
 
@@ -895,6 +923,7 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "governed.orders": GovernedOrders,
     "governed.app_events_audit": SourceAudit,
     "governed.orders_audit": SourceAudit,
+    "governed.source_reconciliation": SourceReconciliation,
     "governed.sessions": GovernedSessions,
     "governed.consent_audit": ConsentAudit,
     "governed.customers": GovernedCustomers,

@@ -317,9 +317,9 @@ def sentiment_training_data(platform: RetailPlatform, signals: pl.DataFrame) -> 
 
 
 def _stores(lake: Lake) -> list[str]:
-    """Store ids for the gazetteer: the customers' home stores."""
+    """Store ids for the gazetteer: the customers' home stores (a retailer's file may have none)."""
     homes = lake.read("governed", "customers", columns=["home_store"])
-    return sorted(homes["home_store"].unique().to_list()) if not homes.is_empty() else []
+    return sorted(homes["home_store"].drop_nulls().unique().to_list()) if homes.height else []
 
 
 @dg.multi_asset(

@@ -253,11 +253,13 @@ def train(
     precision, recall, f1, support = precision_recall_fscore_support(
         y_test, predicted, labels=list(CLASSES), zero_division=0
     )
+    learned = [c for c in CLASSES if c in set(label)]
     return SentimentModel(
         pipeline=pipeline,
         accuracy=float(accuracy_score(y_test, predicted)),
+        # Over the classes the labels have: a positive/negative file is not scored on neutral.
         macro_f1=float(
-            f1_score(y_test, predicted, labels=list(CLASSES), average="macro", zero_division=0)
+            f1_score(y_test, predicted, labels=learned, average="macro", zero_division=0)
         ),
         per_class=pl.DataFrame(
             {
@@ -281,10 +283,11 @@ def evaluate(pipeline: Pipeline, frame: pl.DataFrame) -> dict[str, float]:
     """Accuracy and macro-F1 of a fitted pipeline on ``text, label`` rows (e.g. a holdout)."""
     predicted = pipeline.predict(frame["text"].to_list())
     truth = frame["label"].to_list()
+    learned = [c for c in CLASSES if c in set(pipeline.classes_)]
     return {
         "accuracy": float(accuracy_score(truth, predicted)),
         "macro_f1": float(
-            f1_score(truth, predicted, labels=list(CLASSES), average="macro", zero_division=0)
+            f1_score(truth, predicted, labels=learned, average="macro", zero_division=0)
         ),
     }
 
@@ -307,11 +310,17 @@ def _check_training_frame(frame: pl.DataFrame, test_size: float) -> None:
             f"training data: {frame.height} rows; at least {MIN_ROWS} labelled rows are needed"
         )
     counts = dict(frame["label"].value_counts().iter_rows())
-    short = {c: counts.get(c, 0) for c in CLASSES if counts.get(c, 0) < MIN_PER_CLASS}
+    # A file labelled positive/negative only (0/1, as many public sets are) has no neutral
+    # class at all: the model then learns two. A few neutral rows are too few to learn.
+    short = {
+        c: counts.get(c, 0)
+        for c in CLASSES
+        if counts.get(c, 0) < MIN_PER_CLASS and not (c == "neutral" and c not in counts)
+    }
     if short:
         raise SentimentDataError(
             f"training data: too few rows of class(es) {short} (of {frame.height}); each of "
-            f"{list(CLASSES)} needs at least {MIN_PER_CLASS}"
+            f"{list(CLASSES)} needs at least {MIN_PER_CLASS} (neutral may be absent)"
         )
 
 
@@ -322,9 +331,13 @@ def score(pipeline: Pipeline, texts: Sequence[str] | pl.Series) -> pl.DataFrame:
     p_positive - p_negative.
     """
     texts = list(texts)
-    probabilities = pipeline.predict_proba(texts) if texts else np.zeros((0, len(CLASSES)))
-    order = [list(pipeline.classes_).index(c) for c in CLASSES]
-    p = probabilities[:, order]
+    learned = list(pipeline.classes_)
+    probabilities = pipeline.predict_proba(texts) if texts else np.zeros((0, len(learned)))
+    # A class the model did not learn (neutral, for a positive/negative file) has p = 0.
+    p = np.zeros((len(texts), len(CLASSES)))
+    for i, c in enumerate(CLASSES):
+        if c in learned:
+            p[:, i] = probabilities[:, learned.index(c)]
     return pl.DataFrame(
         {
             "label": pl.Series([CLASSES[i] for i in p.argmax(axis=1)], dtype=pl.Utf8),
@@ -379,7 +392,7 @@ class Gazetteer:
             products[_key(name)] = product_id
             product_brand[product_id] = words[0]
             brands[_key(words[0])] = words[0]
-        store_names = {_key(s): s for s in stores if s.strip()}
+        store_names = {_key(s): s for s in stores if s and s.strip()}
         names = dict(zip(ENTITY_TYPES, (products, brands, store_names), strict=True))
         return cls(
             names=names,
