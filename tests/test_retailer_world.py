@@ -566,3 +566,94 @@ def test_inbox_sensor_loads_new_files_reference_first_then_the_days_they_touch(t
         run(r)
     day = platform.lake().read("raw", "transactions", ["2025-03-02"])
     assert day["quantity"].to_list() == [1]  # 4 bought, 3 cancelled later
+
+
+def test_a_sites_own_web_event_log_becomes_governed_sessions_and_user_features(tmp_path):
+    """web_events with format: events: a log that is not a GA4 export, mapped into its shape."""
+    rows = ["ts,event,visitor,customer_id,url,utm_source,utm_medium,product,price,order_id,revenue"]
+    for v in range(30):
+        base = f"2025-03-0{1 + v % 3} 1{v % 10}:"
+        customer = f"C{v}" if v % 2 == 0 else ""
+        rows += [
+            f"{base}00:00,pageview,v{v},{customer},https://shop.example/p?id={v},google,cpc,,,,",
+            f"{base}01:00,product_view,v{v},{customer},https://shop.example/p/{v},,,P{v % 4},9.5,,",
+            f"{base}02:00,add_to_cart,v{v},{customer},,,,P{v % 4},9.5,,",
+            f"{base}03:00,purchase,v{v},{customer},,,,P{v % 4},9.5,T{v},9.5",
+            f"{base}04:00,scroll,v{v},{customer},,,,,,,",
+        ]
+    rows.append("2025-03-01 12:00:00,add to cart!,v1,,,,,,,,")  # not an event name: set aside
+    root = _world(
+        tmp_path,
+        {
+            "web_events": {
+                "format": "events",
+                "files": "web/*.csv",
+                "timestamp_format": "%Y-%m-%d %H:%M:%S",
+                "columns": {
+                    "timestamp": "ts",
+                    "event_name": "event",
+                    "user": "visitor",
+                    "customer": "customer_id",
+                    "page": "url",
+                    "source": "utm_source",
+                    "medium": "utm_medium",
+                    "product": "product",
+                    "price": "price",
+                    "transaction": "order_id",
+                    "revenue": "revenue",
+                },
+                "event_names": {"page_view": ["pageview"], "view_item": ["product_view"]},
+                "consent": {"unset": "grant", "basis": BASIS},
+            }
+        },
+    )
+    (_inbox(root, "web") / "log.csv").write_text("\n".join(rows) + "\n")
+    report = _run(root, "2025-03-01", "2025-03-01", "2025-03-03")
+    for name, run in report["runs"].items():
+        assert run["success"], (name, run["failures"])
+    assert report["metadata"]["raw/sessions"]["quarantined_rows"] == 1
+    assert report["tables"]["governed.sessions"] == 150
+    governed = pl.read_parquet(
+        tmp_path / "data" / "lake" / "governed" / "sessions" / "**" / "*.parquet"
+    )
+    assert set(governed["event_name"]) == {
+        "page_view",
+        "view_item",
+        "add_to_cart",
+        "purchase",
+        "scroll",
+    }
+    assert governed["page_path"].str.contains(r"\?").sum() == 0  # query strings dropped
+    assert set(governed.filter(pl.col("traffic_source") == "google")["channel_group"]) == {"PPC"}
+    assert governed["purchase_revenue"].sum() == pytest.approx(30 * 9.5)
+    # Logged-in visitors (every other one) reach the user features through the web events.
+    activity = pl.read_parquet(
+        tmp_path / "data" / "lake" / "features" / "user_daily_activity" / "**" / "*.parquet"
+    )
+    assert activity["customer_key"].n_unique() == 15 and activity["purchases"].sum() == 15
+    _no_simulated_table(report)
+
+
+def test_the_templates_retailer_example_is_a_valid_declaration(tmp_path):
+    """Uncommenting the template's example gives a declaration that loads: it tells the truth."""
+    from retail_assets.lib.world import TEMPLATE
+
+    lines = TEMPLATE.splitlines()
+    start = lines.index("# world: retailer")
+    example = [line[2:] for line in lines[start:]]
+    init_config(tmp_path)
+    (tmp_path / "sources.yaml").write_text("\n".join(example) + "\n")
+    world = load_world(tmp_path)
+    assert world.retailer
+    assert set(world.sources.declared()) == {
+        "web_events",
+        "app_events",
+        "customers",
+        "orders",
+        "products",
+        "stores",
+        "reviews",
+        "signals",
+        "sales_history",
+        "media_history",
+    }

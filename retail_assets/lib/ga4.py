@@ -317,3 +317,128 @@ def flatten(events: pl.DataFrame, keep: tuple[str, ...] = ()) -> pl.DataFrame:
         nulls_equal=True,
         maintain_order="left",
     ).drop("traffic_campaign")
+
+
+#: Columns :func:`from_flat` reads (all optional but the first three).
+FLAT_COLUMNS = (
+    "event_timestamp",
+    "event_name",
+    "user_pseudo_id",
+    "user_id",
+    "ga_session_id",
+    "page_location",
+    "analytics_storage",
+    "source",
+    "medium",
+    "campaign",
+    "device_category",
+    "country",
+    "item_id",
+    "item_category",
+    "price",
+    "quantity",
+    "purchase_revenue",
+    "transaction_id",
+)
+
+
+def from_flat(flat: pl.DataFrame, zone: str = "UTC") -> pl.DataFrame:
+    """Flat web events (one row per event) in the GA4 export shape (:data:`EXPORT_SCHEMA`).
+
+    For a site's own event log that is not a GA4 export: ``event_timestamp`` (Datetime, UTC)
+    and ``event_name`` are required; any other column of :data:`FLAT_COLUMNS` present fills
+    its place in the export (``ga_session_id`` and ``page_location`` as event params, the
+    traffic source as the event's ``collected_traffic_source``, one item per event), and what
+    is absent is NULL. ``event_date`` is the day in ``zone``, as GA4 writes it (YYYYMMDD).
+    """
+
+    def col(name: str, dtype: pl.DataType) -> pl.Expr:
+        return pl.col(name).cast(dtype) if name in flat.columns else pl.lit(None, dtype=dtype)
+
+    ts = pl.col("event_timestamp")
+    params = [
+        pl.when(col("ga_session_id", pl.Int64).is_not_null()).then(
+            pl.struct(
+                pl.lit("ga_session_id").alias("key"),
+                pl.struct(
+                    pl.lit(None, dtype=pl.Utf8).alias("string_value"),
+                    col("ga_session_id", pl.Int64).alias("int_value"),
+                    pl.lit(None, dtype=pl.Float64).alias("float_value"),
+                    pl.lit(None, dtype=pl.Float64).alias("double_value"),
+                ).alias("value"),
+            )
+        ),
+        pl.when(col("page_location", pl.Utf8).is_not_null()).then(
+            pl.struct(
+                pl.lit("page_location").alias("key"),
+                pl.struct(
+                    col("page_location", pl.Utf8).alias("string_value"),
+                    pl.lit(None, dtype=pl.Int64).alias("int_value"),
+                    pl.lit(None, dtype=pl.Float64).alias("float_value"),
+                    pl.lit(None, dtype=pl.Float64).alias("double_value"),
+                ).alias("value"),
+            )
+        ),
+    ]
+    item = pl.struct(
+        col("item_id", pl.Utf8).alias("item_id"),
+        pl.lit(None, dtype=pl.Utf8).alias("item_name"),
+        pl.lit(None, dtype=pl.Utf8).alias("item_brand"),
+        col("item_category", pl.Utf8).alias("item_category"),
+        col("price", pl.Float64).alias("price"),
+        col("quantity", pl.Int64).alias("quantity"),
+        (col("price", pl.Float64) * col("quantity", pl.Int64).fill_null(1)).alias("item_revenue"),
+    )
+    out = flat.select(
+        ts.dt.convert_time_zone(zone).dt.strftime("%Y%m%d").alias("event_date"),
+        ts.dt.epoch("us").alias("event_timestamp"),
+        pl.col("event_name").cast(pl.Utf8),
+        pl.concat_list(params).list.drop_nulls().alias("event_params"),
+        pl.lit(None, dtype=pl.Int64).alias("event_bundle_sequence_id"),
+        col("user_id", pl.Utf8).alias("user_id"),
+        col("user_pseudo_id", pl.Utf8).alias("user_pseudo_id"),
+        pl.lit(None, dtype=pl.Int64).alias("user_first_touch_timestamp"),
+        pl.lit(None, dtype=pl.List(PARAM)).alias("user_properties"),
+        pl.struct(
+            col("analytics_storage", pl.Utf8).alias("analytics_storage"),
+            pl.lit(None, dtype=pl.Utf8).alias("ads_storage"),
+            pl.lit(None, dtype=pl.Utf8).alias("uses_transient_token"),
+        ).alias("privacy_info"),
+        pl.struct(
+            col("device_category", pl.Utf8).alias("category"),
+            *(
+                pl.lit(None, dtype=pl.Utf8).alias(f)
+                for f in ("mobile_brand_name", "operating_system", "language")
+            ),
+        ).alias("device"),
+        pl.struct(
+            pl.lit(None, dtype=pl.Utf8).alias("continent"),
+            col("country", pl.Utf8).alias("country"),
+            pl.lit(None, dtype=pl.Utf8).alias("region"),
+            pl.lit(None, dtype=pl.Utf8).alias("city"),
+        ).alias("geo"),
+        pl.lit(None, dtype=TRAFFIC_SOURCE).alias("traffic_source"),
+        pl.struct(
+            col("campaign", pl.Utf8).alias("manual_campaign_name"),
+            col("source", pl.Utf8).alias("manual_source"),
+            col("medium", pl.Utf8).alias("manual_medium"),
+            pl.lit(None, dtype=pl.Utf8).alias("gclid"),
+        ).alias("collected_traffic_source"),
+        pl.lit("WEB").alias("platform"),
+        pl.when(pl.col("event_name") == "purchase")
+        .then(
+            pl.struct(
+                col("quantity", pl.Int64).alias("total_item_quantity"),
+                col("purchase_revenue", pl.Float64).alias("purchase_revenue"),
+                col("purchase_revenue", pl.Float64).alias("purchase_revenue_in_usd"),
+                col("transaction_id", pl.Utf8).alias("transaction_id"),
+                pl.lit(1, dtype=pl.Int64).alias("unique_items"),
+            )
+        )
+        .alias("ecommerce"),
+        pl.when(col("item_id", pl.Utf8).is_not_null())
+        .then(pl.concat_list([item]))
+        .otherwise(pl.lit(None, dtype=pl.List(ITEM)))
+        .alias("items"),
+    )
+    return out.cast(EXPORT_SCHEMA)  # type: ignore[arg-type]

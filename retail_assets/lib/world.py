@@ -88,17 +88,58 @@ class FileSource(_Strict):
         return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
 
 
-class WebEventsColumns(_Strict):
-    """GA4 exports need no mapping: the export's own columns are read."""
+class WebEventColumns(_Strict):
+    """Source columns of a site's own event log (``web_events`` with ``format: events``)."""
+
+    timestamp: str
+    event_name: str
+    user: str  # the browser/device id: becomes user_pseudo_id
+    customer: str | None = None  # a logged-in customer id: becomes user_id
+    session: str | None = None
+    page: str | None = None
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    device: str | None = None
+    country: str | None = None
+    product: str | None = None
+    category: str | None = None
+    price: str | None = None
+    quantity: str | None = None
+    revenue: str | None = None
+    transaction: str | None = None
+    consent: str | None = None
 
 
 class WebEvents(FileSource):
-    """GA4 BigQuery export files (``events_YYYYMMDD*``, NDJSON or Parquet)."""
+    """Web events: GA4 BigQuery export files, or (``format: events``) a site's own event log.
+
+    GA4 exports are read as exported and a file that cannot be read fails whole. A site's own
+    log is mapped by ``columns`` into the export's shape, its event names translated by
+    ``event_names`` (GA4 name -> the log's values; others are kept when they are valid GA4
+    names), sessions derived at gaps of ``session_gap_minutes`` when it has no session column,
+    and invalid rows follow ``invalid_rows``.
+    """
 
     files: str = "ga4/events_*"
-    format: Literal["ga4"] = "ga4"  # type: ignore[assignment]
-    invalid_rows: Literal["error"] = "error"  # type: ignore[assignment]
+    format: Literal["ga4", "events"] = "ga4"  # type: ignore[assignment]
+    file_format: Literal["auto", "csv", "tsv", "parquet", "ndjson"] = "auto"
+    columns: WebEventColumns | None = None
+    event_names: dict[str, list[str]] = Field(default_factory=dict)
+    session_gap_minutes: int = Field(default=30, ge=1, le=1440)
     consent: ConsentPolicy = ConsentPolicy()
+
+    @model_validator(mode="after")
+    def _mapped(self) -> WebEvents:
+        if self.format == "events" and self.columns is None:
+            raise ValueError("format: events needs columns (timestamp, event_name, user, ...)")
+        if self.format == "ga4" and self.columns is not None:
+            raise ValueError("a GA4 export is read as exported: columns are for format: events")
+        return self
+
+    def reading(self) -> FileSource:
+        """The declaration as the file readers take it (format = the file format)."""
+        return self.model_copy(update={"format": self.file_format})
 
 
 class EventColumns(_Strict):
@@ -390,6 +431,14 @@ world: simulated
 #   web_events:                        # GA4 BigQuery export files, one per day
 #     files: "ga4/events_*"
 #     consent: {unset: deny}
+#   # or a site's own web event log (not a GA4 export), mapped into the export's shape:
+#   # web_events:
+#   #   format: events
+#   #   files: "web/*.csv"
+#   #   columns: {timestamp: ts, event_name: event, user: visitor, customer: customer_id,
+#   #             page: url, source: utm_source, medium: utm_medium, product: sku,
+#   #             price: price, transaction: order_id, revenue: revenue, consent: consent}
+#   #   event_names: {page_view: [pageview], view_item: [product_view]}
 #   app_events:                        # a generic events file
 #     files: "events/*.csv"
 #     timestamp_format: iso

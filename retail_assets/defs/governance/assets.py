@@ -602,7 +602,7 @@ def source_reconciliation(context: dg.AssetExecutionContext, platform: RetailPla
         if name in ("sales_history", "media_history"):
             continue
         row: dict = {"source": name}
-        if name == "web_events":
+        if name == "web_events" and sources.web_events.format == "ga4":
             row |= {"rows_in_files": None, "rows_quarantined": 0}
             row["rows_loaded"] = _rows(lake, "raw", "sessions", landing=True)
         else:

@@ -92,10 +92,11 @@ def parsed(platform: RetailPlatform, source: str, spec: FileSource, build, extra
         frames.setdefault("quarantine", empty_quarantine()).write_parquet(path)
         # The files' rows counted on their own, so loaded + set aside can be reconciled.
         column = next(iter(spec.columns.model_dump().items()))  # type: ignore[attr-defined]
+        reading = spec.reading() if hasattr(spec, "reading") else spec
         frames["files"] = pl.DataFrame(
             {
                 "file": [p.name for p in files],
-                "rows": [read_columns(p, spec, dict([column]))[0].height for p in files],
+                "rows": [read_columns(p, reading, dict([column]))[0].height for p in files],
             }
         )
         return frames
@@ -108,6 +109,7 @@ def parsed(platform: RetailPlatform, source: str, spec: FileSource, build, extra
 
 #: Dated sources: the frame of their parse and its day column (which partitions they feed).
 DATED = {
+    "web_events": ("sessions", "event_date"),  # a site's own event log (format: events)
     "orders": ("orders", "order_date"),
     "app_events": ("events", "event_date"),
     "reviews": ("signals", "signal_date"),
@@ -169,6 +171,11 @@ def source_frames(platform: RetailPlatform, sources, name: str) -> dict:
 
         def make(files):
             return pair(("signals", "quarantine"), rf.read_signals(files, spec))
+
+    elif name == "web_events":
+
+        def make(files):
+            return pair(("sessions", "quarantine"), rf.read_web_events(files, spec))
 
     else:
         raise ValueError(f"no file reader for source {name!r}")
@@ -427,6 +434,9 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             Each day from its export files (`events_YYYYMMDD*`) and later re-exports,
             deduplicated. Holds personal data, so it stays in the landing area.
             """
+            if web.format == "events":
+                yield from _own_web_events(context, platform, s)
+                return
             files = files_of(platform, "web_events", web)
             by_day: dict[dt.date, list[Path]] = {}
             for p in files:
@@ -530,6 +540,32 @@ def build(world: World) -> list[dg.AssetsDefinition]:
     return assets
 
 
+def _own_web_events(context, platform: RetailPlatform, sources):
+    """raw/sessions from a site's own event log, mapped into the GA4 export shape."""
+    got = source_frames(platform, sources, "web_events")
+    events = got["sessions"]
+    balance = reconcile(context, "web_events", got, events.height)
+    by_day = {day: part for (day,), part in events.partition_by("event_date", as_dict=True).items()}
+    out = DayPublisher(
+        context, platform.lake(), SESSIONS, landing=True, source=_names(got["_files"])
+    )
+    names: dict[str, int] = {}
+    for key in run_days(context):
+        df = by_day.get(key.replace("-", ""), events.clear())
+        _add_counts(names, df, "event_name")
+        out.add(key, df)
+    yield from publish_days(
+        [out],
+        {
+            SESSIONS: {
+                "events_by_name": dg.MetadataValue.json(_sorted(names)),
+                **balance,
+                **_quarantine_meta(got["quarantine"], quarantine_path(platform, "web_events")),
+            }
+        },
+    )
+
+
 def _calendar() -> dg.AssetsDefinition:
     @_source_asset(RETAIL_CALENDAR, code_version="retailer-1")
     def retail_calendar(context: dg.AssetExecutionContext, platform: RetailPlatform):
@@ -582,8 +618,11 @@ def changed_days(platform: RetailPlatform, sources, name: str, changed: list[Pat
     The days the files' rows fall on; for orders also the days of the earlier purchases
     their cancellations were netted against (those days' sales changed too).
     """
-    if name == "web_events":
+    if name == "web_events" and sources.web_events.format == "ga4":
         return {d for p in changed if (d := ingest.ga4_file_date(p)) is not None}
+    if name == "web_events":  # a site's own log: every day of the source (re-read whole)
+        events = source_frames(platform, sources, name)["sessions"]
+        return set(events["event_date"].str.to_date("%Y%m%d").unique().to_list())
     frame_name, column = DATED[name]
     got = source_frames(platform, sources, name)
     frame = got[frame_name]
