@@ -657,3 +657,22 @@ def test_the_templates_retailer_example_is_a_valid_declaration(tmp_path):
         "sales_history",
         "media_history",
     }
+
+
+def test_erasure_removes_a_person_from_quarantined_rows_too(tmp_path):
+    """A quarantined row keeps the file's values, so an erasure must find the person there."""
+    from retail_assets.lib.erasure import row_matches
+
+    quarantine = pl.DataFrame(
+        {
+            "record": [
+                '{"order_id":"1","customer_id":"17850","quantity":"x"}',
+                '{"order_id":"2","customer_id":"178500","quantity":"y"}',
+                '{"order_id":"3","email":"a.b+c@example.com"}',
+            ]
+        }
+    )
+    hits = quarantine.select(row_matches(quarantine.schema, [], ["17850"])).to_series()
+    assert hits.to_list() == [True, False, False]  # the whole value, not a prefix of another
+    hits = quarantine.select(row_matches(quarantine.schema, [], ["a.b+c@example.com"])).to_series()
+    assert hits.to_list() == [False, False, True]

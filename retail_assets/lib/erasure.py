@@ -78,6 +78,8 @@ SUPPRESSION_SCHEMA = {
     "erased_at": pl.Datetime("us", "UTC"),
     "request_id": pl.Utf8,
 }
+#: The column of a quarantine table (``<landing>/quarantine/``) holding a row's values as JSON.
+QUARANTINE_RECORD = "record"
 #: Columns of raw (landing) tables that hold a raw identifier of a person.
 RAW_ID_COLUMNS = ("customer_id", "user_id", "user_pseudo_id", "email", "session_id")
 #: Pseudonym columns of tables whose values belong to one person only (not a shared device),
@@ -438,6 +440,11 @@ def row_matches(
             if lowered:
                 normalized = pl.col(name).str.strip_chars().str.to_lowercase()
                 parts.append(normalized.is_in(lowered).fill_null(False))
+        if raw and name == QUARANTINE_RECORD and dtype == pl.String:
+            # A quarantined row keeps the file's values as JSON: an identifier is one of them.
+            for value in raw:
+                pattern = ":" + re.escape(json.dumps(value)) + "[,}]"
+                parts.append(pl.col(name).str.contains(pattern).fill_null(False))
     return pl.any_horizontal(parts) if parts else pl.lit(False)
 
 
