@@ -44,7 +44,7 @@ def build_definitions(
     source_defs = (
         [dg.Definitions(assets=retailer.build(world)), governance.retailer_defs]
         if world.retailer
-        else [sources.defs, landing.defs]
+        else [sources.defs, landing.defs, governance.simulated_defs]
     )
     merged = dg.Definitions.merge(
         *source_defs,

@@ -22,7 +22,6 @@ TABLES = [
     "governed.sessions",
     "governed.app_events",
     "governed.consent_audit",
-    "governed.app_events_audit",
     "features.daily_category_signals",
     "features.daily_sales_by_category",
     "features.daily_sales_by_store_product",

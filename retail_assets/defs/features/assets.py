@@ -52,7 +52,13 @@ _KINDS = {"view": {"duckdb", "sql", "view"}, "table": {"duckdb", "sql", "parquet
 def python_tables() -> set[tuple[str, str]]:
     """``(schema, table)`` of every Python asset a SQL model may read."""
     keys: set[tuple[str, str]] = set()
-    for module_defs in (sources.defs, census.defs, governance.defs, governance.retailer_defs):
+    for module_defs in (
+        sources.defs,
+        census.defs,
+        governance.defs,
+        governance.simulated_defs,
+        governance.retailer_defs,
+    ):
         for asset in module_defs.assets or []:
             keys.update(tuple(k.path) for k in asset.keys)  # type: ignore[union-attr]
     # The retailer world's own sources (retail_assets.defs.sources.retailer).
