@@ -117,43 +117,30 @@ DATED = {
 }
 
 
+#: Readers of the sources whose parse is ``(frame, quarantine)``: source -> (frame name, read).
+_READERS = {
+    "customers": ("customers", rf.read_customers),
+    "products": ("products", rf.read_products),
+    "stores": ("stores", rf.read_stores),
+    "signals": ("signals", rf.read_signals),
+    "web_events": ("sessions", rf.read_web_events),
+    "app_events": (
+        "events",
+        lambda files, spec: ingest.read_events_quarantined(files, spec.mapping(), spec),
+    ),
+}
+
+
 def source_frames(platform: RetailPlatform, sources, name: str) -> dict:
     """The parse of declared source ``name`` (see :func:`parsed`), built once per version."""
     spec = getattr(sources, name)
     extra = ""
-
-    def pair(names, result):
-        return dict(zip(names, result, strict=True))
-
     if name == "orders":
 
         def make(files):
             lines, quarantine, counts = rf.read_orders(files, spec)
             counts_frame = pl.DataFrame({k: [v] for k, v in counts.items()})
             return {"orders": lines, "quarantine": quarantine, "counts": counts_frame}
-
-    elif name == "customers":
-
-        def make(files):
-            return pair(("customers", "quarantine"), rf.read_customers(files, spec))
-
-    elif name == "products":
-
-        def make(files):
-            return pair(("products", "quarantine"), rf.read_products(files, spec))
-
-    elif name == "stores":
-
-        def make(files):
-            return pair(("stores", "quarantine"), rf.read_stores(files, spec))
-
-    elif name == "app_events":
-
-        def make(files):
-            return pair(
-                ("events", "quarantine"),
-                ingest.read_events_quarantined(files, spec.mapping(), spec),
-            )
 
     elif name == "reviews":
         catalog = None
@@ -165,17 +152,15 @@ def source_frames(platform: RetailPlatform, sources, name: str) -> dict:
             extra = "|".join(f"{f}:{f.stat().st_mtime_ns}" for f in catalog_files)
 
         def make(files):
-            return pair(("signals", "quarantine"), rf.read_reviews(files, spec, catalog))
+            signals, quarantine = rf.read_reviews(files, spec, catalog)
+            return {"signals": signals, "quarantine": quarantine}
 
-    elif name == "signals":
-
-        def make(files):
-            return pair(("signals", "quarantine"), rf.read_signals(files, spec))
-
-    elif name == "web_events":
+    elif name in _READERS:
+        frame_name, read = _READERS[name]
 
         def make(files):
-            return pair(("sessions", "quarantine"), rf.read_web_events(files, spec))
+            frame, quarantine = read(files, spec)
+            return {frame_name: frame, "quarantine": quarantine}
 
     else:
         raise ValueError(f"no file reader for source {name!r}")
@@ -722,7 +707,7 @@ def build_sensor(
             return dg.SkipReason("no new or changed file")
         digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
         run_key = f"reference:{digest}"
-        dated = [n for n in changed if n in DATED or n == "web_events"]
+        dated = [n for n in changed if n in DATED]
         context.update_cursor(
             json.dumps(
                 {
