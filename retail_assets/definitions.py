@@ -82,6 +82,16 @@ def build_definitions(
 OPTIONAL_DEPS = {
     dg.AssetKey(["governed", "app_events"]): {dg.AssetKey(["raw", "customers"])},
     dg.AssetKey(["governed", "app_events_audit"]): {dg.AssetKey(["raw", "customers"])},
+    # Champion/challenger decisions of whichever models this world trains.
+    dg.AssetKey(["ml", "model_decisions"]): {
+        dg.AssetKey(["ml", k])
+        for k in (
+            "customer_segments",
+            "purchase_propensity",
+            "review_sentiment",
+            "sales_direction_model",
+        )
+    },
     # It reconciles whichever sources are declared.
     governance.SOURCE_RECONCILIATION: {
         dg.AssetKey(p.split("/"))
@@ -112,7 +122,12 @@ RETAILER_REFERENCE = {
 }
 #: Assets that read a source inside them (not through a dependency), by the source that lets
 #: them run in the retailer's world; without it they would fall back to simulated data.
-NEEDS_SOURCE = {dg.AssetKey(["activation", "channel_response_curves"]): "media_history"}
+NEEDS_SOURCE = {
+    dg.AssetKey(["activation", "channel_response_curves"]): "media_history",
+    # Trained on reviews: search or social volumes alone give it nothing to learn from.
+    dg.AssetKey(["ml", "review_sentiment"]): "reviews",
+    dg.AssetKey(["ml", "entity_sentiment"]): "reviews",
+}
 
 
 def _optional(key: dg.AssetKey) -> set[dg.AssetKey]:

@@ -676,3 +676,29 @@ def test_erasure_removes_a_person_from_quarantined_rows_too(tmp_path):
     assert hits.to_list() == [True, False, False]  # the whole value, not a prefix of another
     hits = quarantine.select(row_matches(quarantine.schema, [], ["a.b+c@example.com"])).to_series()
     assert hits.to_list() == [False, False, True]
+
+
+def test_models_need_the_sources_they_learn_from(tmp_path):
+    """Search volumes without reviews: no sentiment model; the decisions keep the others."""
+    import dagster as dg
+    from conftest import make_platform
+
+    from retail_assets.definitions import build_definitions
+
+    signals = {
+        "files": "s/*.csv",
+        "kind": "search",
+        "columns": {"date": "day", "category": "cat", "volume": "n"},
+    }
+    root = _world(tmp_path, {"orders": ORDERS_SPEC, "signals": signals})
+    platform = make_platform(root / "data", config_dir=str(root / "config"), customers=1_000)
+    graph = build_definitions(platform).resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert "ml/review_sentiment" not in keys and "ml/entity_sentiment" not in keys
+    assert {"ml/forecast_models", "ml/customer_segments", "ml/model_decisions"} <= keys
+    parents = graph.get(dg.AssetKey(["ml", "model_decisions"])).parent_keys
+    assert {k.to_user_string() for k in parents} == {
+        "ml/customer_segments",
+        "ml/purchase_propensity",
+        "ml/sales_direction_model",
+    }
