@@ -25,7 +25,7 @@ import polars as pl
 from filelock import FileLock
 
 from retail_assets.lib import world as w
-from retail_assets.lib.ingest import DUPLICATE_ROW, _future_limit, _timestamp
+from retail_assets.lib.ingest import DUPLICATE_ROW, _future_limit, _timestamp, consent_values
 from retail_assets.lib.tabular import (
     Triage,
     empty_quarantine,
@@ -35,13 +35,6 @@ from retail_assets.lib.tabular import (
     text,
 )
 
-#: Canonical consent values, and the spellings of each a file may use (case-insensitive).
-_CONSENT_WORDS = {
-    "Yes": ("yes", "y", "true", "t", "1", "granted", "opt-in", "opt_in", "optin"),
-    "No": ("no", "n", "false", "f", "0", "denied", "opt-out", "opt_out", "optout"),
-    "Unset": ("unset", "unknown", "not set", "(not set)"),
-}
-_CONSENT = {word: value for value, words in _CONSENT_WORDS.items() for word in words}
 UNCATEGORIZED = "Uncategorized"
 #: The reason of an exact repeat of an earlier row (counted apart from invalid rows).
 DUPLICATE = DUPLICATE_ROW
@@ -63,15 +56,6 @@ ORDER_COLUMNS: dict[str, pl.DataType] = {
     "revenue": pl.Float64(),
     "is_cancellation": pl.Boolean(),
 }
-
-
-def consent_values(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """``(Yes/No/Unset, unreadable)``: a consent column normalized; NULL and '' are Unset."""
-    low = values.cast(pl.Utf8).str.strip_chars().str.to_lowercase()
-    mapped = low.replace_strict(_CONSENT, default=None, return_dtype=pl.Utf8)
-    empty = low.is_null() | (low == "")
-    out = pl.select(pl.when(empty).then(pl.lit("Unset")).otherwise(mapped)).to_series()
-    return out, out.is_null()
 
 
 def clean_id(values: pl.Series) -> pl.Series:

@@ -167,6 +167,14 @@ def source_frames(platform: RetailPlatform, sources, name: str) -> dict:
     return parsed(platform, name, spec, make, extra)
 
 
+def by_iso_day(frame: pl.DataFrame, column: str) -> dict[str, pl.DataFrame]:
+    """``frame`` split by its day ``column`` (a Date, or GA4's YYYYMMDD text), by ISO day."""
+    parts = frame.partition_by(column, as_dict=True)
+    if frame.schema[column] == pl.Date:
+        return {day.isoformat(): part for (day,), part in parts.items()}
+    return {f"{d[:4]}-{d[4:6]}-{d[6:]}": part for (d,), part in parts.items()}
+
+
 def _quarantine_meta(q: pl.DataFrame, path: Path) -> dict:
     """The quarantine's row count, by reason, and where it is."""
     if q.is_empty():
@@ -260,10 +268,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             got = orders_frames(platform)
             lines = got["orders"]
             days = run_days(context)
-            by_day = {
-                d.isoformat(): part
-                for (d,), part in lines.partition_by("order_date", as_dict=True).items()
-            }
+            by_day = by_iso_day(lines, "order_date")
             out = DayPublisher(
                 context, platform.lake(), ORDERS, landing=True, source=_names(got["_files"])
             )
@@ -382,10 +387,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             got = source_frames(platform, s, "app_events")
             events = got["events"]
             balance = reconcile(context, "app_events", got, events.height)
-            by_day = {
-                d.isoformat(): part
-                for (d,), part in events.partition_by("event_date", as_dict=True).items()
-            }
+            by_day = by_iso_day(events, "event_date")
             out = DayPublisher(
                 context, platform.lake(), APP_EVENTS, landing=True, source=_names(got["_files"])
             )
@@ -477,10 +479,7 @@ def build(world: World) -> list[dg.AssetsDefinition]:
                 meta |= {f"{name} {k}": v for k, v in {**balance, **aside}.items()}
             signals = pl.concat(frames)
             signals = signals.with_columns(redact_text(signals["text"]).alias("text"))
-            by_day = {
-                d.isoformat(): part
-                for (d,), part in signals.partition_by("signal_date", as_dict=True).items()
-            }
+            by_day = by_iso_day(signals, "signal_date")
             out = DayPublisher(context, lake, SIGNALS, source="; ".join(origin))
             sources: dict[str, int] = {}
             for key in run_days(context):
@@ -530,13 +529,13 @@ def _own_web_events(context, platform: RetailPlatform, sources):
     got = source_frames(platform, sources, "web_events")
     events = got["sessions"]
     balance = reconcile(context, "web_events", got, events.height)
-    by_day = {day: part for (day,), part in events.partition_by("event_date", as_dict=True).items()}
+    by_day = by_iso_day(events, "event_date")
     out = DayPublisher(
         context, platform.lake(), SESSIONS, landing=True, source=_names(got["_files"])
     )
     names: dict[str, int] = {}
     for key in run_days(context):
-        df = by_day.get(key.replace("-", ""), events.clear())
+        df = by_day.get(key, events.clear())
         _add_counts(names, df, "event_name")
         out.add(key, df)
     yield from publish_days(
@@ -582,10 +581,6 @@ def _calendar() -> dg.AssetsDefinition:
 
 
 # ------------------------------------------------------------------ the inbox sensor
-
-#: Where a run's partition range is read from (a single-run backfill's tags).
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def _file_versions(platform: RetailPlatform, spec: FileSource) -> dict[str, str]:
@@ -679,7 +674,11 @@ def build_sensor(
                 if files:
                     days |= changed_days(platform, sources, name, files)
             from retail_assets.defs.partitions import daily_partitions
-            from retail_assets.defs.sources.landing import contiguous_ranges
+            from retail_assets.defs.sources.landing import (
+                RANGE_END_TAG,
+                RANGE_START_TAG,
+                contiguous_ranges,
+            )
             from retail_assets.lib.settings import Settings
 
             keys = set(daily_partitions.get_partition_keys())
