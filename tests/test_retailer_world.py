@@ -217,6 +217,9 @@ def test_online_retail_orders_feed_sales_customers_rfm_and_segments(tmp_path):
         tmp_path / "data" / "lake" / "governed" / "orders" / "**" / "*.parquet"
     )
     assert sales.height > governed.height  # guest orders count in sales only
+    # Every order line is a sale or counted as why not (netted out, or free of charge).
+    tx = report["metadata"]["raw/transactions"]
+    assert tx["order_lines"] == sales.height + tx["netted_out"] + tx["free_lines"]
     assert (sales["quantity"] >= 1).all()
     # Cancellations are netted: no negative line and less revenue than the gross sales.
     gross = (

@@ -460,6 +460,15 @@ class SourceReconciliation(Lineage):
     rows_in_files: int = pa.Field(nullable=True, ge=0, description="NULL for GA4 files.")
     rows_loaded: int = pa.Field(ge=0)
     rows_quarantined: int = pa.Field(ge=0, description="Invalid rows and exact repeats.")
+    netted_out: int = pa.Field(
+        nullable=True,
+        ge=0,
+        description="Order lines with nothing to govern: cancellations "
+        "and sales fully cancelled by them.",
+    )
+    not_yet_governed: int = pa.Field(
+        nullable=True, ge=0, description="Loaded rows on days not materialized yet."
+    )
     governed_in: int = pa.Field(nullable=True, ge=0, description="Rows consent was applied to.")
     kept: int = pa.Field(nullable=True, ge=0)
     dropped: int = pa.Field(nullable=True, ge=0)
@@ -471,12 +480,20 @@ class SourceReconciliation(Lineage):
     @pa.dataframe_check
     @classmethod
     def reconciles(cls, data) -> pl.LazyFrame:
-        """Files: in = loaded + quarantined; governance: in = kept + dropped."""
+        """Files, loaded and governed rows all add up.
+
+        In files = loaded + quarantined; loaded = governed + netted out + not yet governed;
+        governed = kept + dropped.
+        """
         files = pl.col("rows_in_files").is_null() | (
             pl.col("rows_in_files") == pl.col("rows_loaded") + pl.col("rows_quarantined")
         )
         governed = pl.col("governed_in").is_null() | (
-            pl.col("governed_in") == pl.col("kept") + pl.col("dropped")
+            (pl.col("governed_in") == pl.col("kept") + pl.col("dropped"))
+            & (
+                pl.col("rows_loaded")
+                == pl.col("governed_in") + pl.col("netted_out") + pl.col("not_yet_governed")
+            )
         )
         return data.lazyframe.select(files & governed)
 

@@ -304,17 +304,20 @@ def build(world: World) -> list[dg.AssetsDefinition]:
             lake = platform.lake()
             catalog = lake.read("raw", "product_catalog", None)
             out = DayPublisher(context, lake, TRANSACTIONS, source="raw.orders")
-            baskets = 0
+            counts = dict.fromkeys(["order_lines", "netted_out", "free_lines", "baskets"], 0)
             for key in run_days(context):
                 lines = lake.read("raw", "orders", [key], landing=True)
-                df = (
-                    rf.transactions_from_orders(lines, catalog)
-                    if lines.height
-                    else rf.transactions_from_orders(pl.DataFrame(schema=rf.ORDER_COLUMNS), catalog)
-                )
-                baskets += df["basket_id"].n_unique()
+                if not lines.height:
+                    lines = pl.DataFrame(schema=rf.ORDER_COLUMNS)
+                df = rf.transactions_from_orders(lines, catalog)
+                # Every order line is a sale here or counted as why it is not one.
+                sold = lines.filter(pl.col("net_quantity") > 0)
+                counts["order_lines"] += lines.height
+                counts["netted_out"] += lines.height - sold.height
+                counts["free_lines"] += sold.filter(pl.col("unit_price") <= 0).height
+                counts["baskets"] += df["basket_id"].n_unique()
                 out.add(key, df)
-            yield from publish_days([out], {TRANSACTIONS: {"baskets": baskets}})
+            yield from publish_days([out], {TRANSACTIONS: counts})
 
         raw_transactions = raw_transactions.map_asset_specs(
             lambda spec: spec.replace_attributes(deps=[ORDERS, PRODUCT_CATALOG])
