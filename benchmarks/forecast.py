@@ -2,6 +2,7 @@
 
     python benchmarks/forecast.py            # 1,000 series, AutoARIMA and Prophet on 100
     python benchmarks/forecast.py --quick    # 100 series, AutoARIMA and Prophet on 20
+    python benchmarks/forecast.py --real     # the Census series, ours against AutoARIMA
 
 Prints one ``metric: value`` per line; progress goes to stderr. Everything runs on **one
 core** (thread pools set to 1 before numpy, polars and numba load; ``n_jobs=1``).
@@ -58,6 +59,17 @@ already at ``--lake``. Settings come from the environment as in the product
 ``--store-product-candidates``; ``--forecast-range`` times the
 daily forecasts and their accuracy over every built day in one range run. This mode uses
 every core (no single-thread pools) and skips the simulated-series figures above.
+
+**Real series** (``--real``, instead of everything else): every NAICS code of the Census
+MRTS workbook with a complete not-seasonally-adjusted history (47 codes, 368 months;
+``--quick``: the first 8), through the path of the retailer's own series
+(``retail_assets.lib.series_forecast``: monthly frequency, season 12, the monthly candidates,
+two cross-validation windows): the last 24 months held out, models chosen by
+cross-validation on the rest, forecast and scored (``real_mase_selected``: mean MASE over the
+series, scale the training months' seasonal naive error). ``real_mase_autoarima``: statsforecast's
+AutoARIMA (season 12) fitted on the same months of every series and forecast afresh, scored
+the same way. ``real_seconds_per_series``: the backtest's wall time (selection, fit,
+forecast) per series; ``--n-jobs`` spreads it over processes (default one core).
 
 **Census.** NAICS 443 (electronics and appliance stores), not seasonally adjusted, monthly
 sales from the published MRTS workbook (``--census``, read with
@@ -370,6 +382,90 @@ def census(path: Path) -> None:
     report("census_coverage_95", ours["coverage_95"])
 
 
+# ---------------------------------------------------------------------------- real series
+def real_series(path: Path, quick: bool = False) -> pl.DataFrame:
+    """Every NAICS code of the workbook with a complete NSA history, ``unique_id, ds, y``."""
+    mrts = read_mrts(path).filter(
+        (pl.col("adjustment") == "NSA") & pl.col("naics_code").is_not_null()
+    )
+    months = mrts["month"].n_unique()
+    complete = (
+        mrts.group_by("naics_code")
+        .agg(pl.col("sales_musd").is_not_null().sum().alias("n"))
+        .filter(pl.col("n") == months)["naics_code"]
+        .sort()
+    )
+    if quick:
+        complete = complete.head(8)
+    return (
+        mrts.filter(pl.col("naics_code").is_in(complete.implode()))
+        .select(
+            pl.concat_str(pl.lit("naics:"), "naics_code").alias("unique_id"),
+            pl.col("month").alias("ds"),
+            pl.col("sales_musd").cast(pl.Float64).alias("y"),
+        )
+        .unique(["unique_id", "ds"])
+        .sort("unique_id", "ds")
+    )
+
+
+def real(path: Path, quick: bool, n_jobs: int) -> None:
+    """The Census series through the retailer's-series path, against AutoARIMA on each."""
+    from retail_assets.lib import series_forecast as sf
+
+    names = ("real_mase_selected", "real_mase_autoarima", "real_seconds_per_series")
+    if not path.exists():
+        log.warning("census workbook not found at %s: real-series figures are n/a", path)
+        for name in names:
+            report(name, NA)
+        return
+    series = real_series(path, quick)
+    n = series["unique_id"].n_unique()
+    freq = sf.FREQUENCIES["monthly"]
+    report("real_series", n)
+    report("real_months", series["ds"].n_unique())
+    report("real_holdout_months", CENSUS_HOLDOUT)
+    report("real_frequency_detected", sf.detect_frequency(series["ds"]).name)
+    report("real_candidates", ",".join(freq.candidates))
+    hier = sf.single(series)
+    config = freq.config(h=CENSUS_HOLDOUT, n_jobs=n_jobs)
+    log.info("real: backtest of %d Census series through the retailer's-series path", n)
+    began = time.perf_counter()
+    accuracy, selection = sf.backtest(hier, config, CENSUS_HOLDOUT, log=log.info)
+    seconds = time.perf_counter() - began
+    for (model,), group in accuracy.group_by("model", maintain_order=True):
+        report(f"real_chosen_{model}", group.height)
+    # AutoARIMA on every series, fitted and forecast afresh on the same training months.
+    train, test = split(series, CENSUS_HOLDOUT)
+    scale = fc.seasonal_scale(train, 12)
+    log.info("real: AutoARIMA on %d series", n)
+    began = time.perf_counter()
+    sf_arima = StatsForecast(
+        models=[AutoARIMA(season_length=12)], freq="1mo", n_jobs=n_jobs, fallback_model=Naive()
+    )
+    arima = sf_arima.forecast(df=train, h=CENSUS_HOLDOUT)
+    arima_seconds = time.perf_counter() - began
+    joined = arima.join(test, on=["unique_id", "ds"]).join(scale, on="unique_id")
+    arima_mase = joined.group_by("unique_id").agg(
+        ((pl.col("AutoARIMA").clip(0) - pl.col("y")).abs().mean() / pl.col("scale").first()).alias(
+            "mase"
+        )
+    )
+    report("real_mase_selected", accuracy["mase"].mean())
+    report("real_mase_reconciled", accuracy["mase_reconciled"].mean())
+    report("real_mase_seasonal_naive", accuracy["mase_seasonal_naive"].mean())
+    report("real_mase_autoarima", arima_mase["mase"].mean())
+    report("real_median_mase_selected", accuracy["mase"].median())
+    report("real_median_mase_autoarima", arima_mase["mase"].median())
+    report("real_coverage_95", accuracy["coverage_95"].mean())
+    report("real_seconds_per_series", seconds / n)
+    report("real_autoarima_seconds_per_series", arima_seconds / n)
+    report(
+        "real_selected_not_worse_than_autoarima",
+        _verdict(accuracy["mase"].mean() <= arima_mase["mase"].mean()),
+    )
+
+
 # ---------------------------------------------------------------------------- selection budget
 #: What the selection reads (and the reference data: the calendar, for its regressors).
 BUDGET_ASSETS = (
@@ -593,9 +689,21 @@ def main(argv: list[str] | None = None) -> None:
     budget.add_argument(
         "--forecast-range", action="store_true", help="also the daily forecasts of every day"
     )
+    real_group = parser.add_argument_group("real series (--real)")
+    real_group.add_argument(
+        "--real",
+        action="store_true",
+        help="the Census series through the retailer's-series path against AutoARIMA, instead",
+    )
+    real_group.add_argument(
+        "--n-jobs", type=int, default=1, help="processes for --real (default 1: one core)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     warnings.filterwarnings("ignore")
+    if args.real:
+        real(args.census, args.quick, args.n_jobs)
+        return
     if args.selection_budget:
         logging.getLogger("dagster").setLevel(logging.WARNING)
         selection_budget(args)

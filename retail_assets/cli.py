@@ -273,6 +273,17 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_series(settings) -> bool:
+    """Whether the world declares series of the retailer's own to forecast."""
+    from retail_assets.lib.world import load_world
+
+    try:
+        world = load_world()
+    except Exception:  # noqa: BLE001 - the definitions already said what is wrong
+        return False
+    return world.retailer and bool({"sales_history", "orders"} & set(world.sources.declared()))
+
+
 def _world_text(settings) -> str:
     """The simulated customer count, or the retailer's declared sources."""
     from retail_assets.lib.config import ConfigError
@@ -331,12 +342,15 @@ def _materialize(runner: _Runner, display, defs, keys: list[str], settings):
         ("feature tables", "feature_tables", None, None),
         ("forecast selection", "forecast_model_selection", None, None),
         ("forecasts", "forecasts", last, f"from {last}"),
+        ("series forecasts", "series_forecasts", None, None),
         ("model training", "model_training", None, None),
         ("monitoring", "model_monitoring", None, None),
         ("activation", "activation", last, f"plan from {after}"),
     ):
         if job_name not in {j.name for j in defs.jobs}:
             continue  # the retailer's world has no such stage (nothing declared feeds it)
+        if job_name == "series_forecasts" and not _own_series(settings):
+            continue  # the simulated world's store sales are forecast daily, above
         with display.stage(label) as stage:
             partition = {"partition_key": day} if day else {}
             if failure := runner.run(stage, job_name, **partition):

@@ -108,6 +108,17 @@ OPTIONAL_DEPS = {
 }
 
 
+# Whichever series the world has: a sales history, the sales of orders, or both.
+OPTIONAL_DEPS[dg.AssetKey(["ml", "series_forecasts"])] = {
+    dg.AssetKey(["raw", "sales_history"]),
+    dg.AssetKey(["features", "daily_sales_by_store_product"]),
+}
+#: Assets that run in the retailer's world when any one of these sources is declared.
+NEEDS_ANY_SOURCE = {
+    dg.AssetKey(["ml", "series_forecasts"]): ("sales_history", "orders"),
+    dg.AssetKey(["ml", "series_forecast_accuracy"]): ("sales_history", "orders"),
+}
+
 #: The retailer's unpartitioned tables, loaded together by its ``reference_data`` job.
 RETAILER_REFERENCE = {
     dg.AssetKey(p.split("/"))
@@ -152,7 +163,9 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
     declared = set(world.sources.declared())
 
     def fed(asset) -> bool:  # its inner source is declared, or it needs none
-        return all(NEEDS_SOURCE[k] in declared for k in asset.keys if k in NEEDS_SOURCE)
+        return all(NEEDS_SOURCE[k] in declared for k in asset.keys if k in NEEDS_SOURCE) and all(
+            declared & set(NEEDS_ANY_SOURCE[k]) for k in asset.keys if k in NEEDS_ANY_SOURCE
+        )
 
     assets = [a for a in merged.assets or [] if not world.retailer or fed(a)]
     while True:
@@ -241,12 +254,27 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
                 default_status=dg.DefaultScheduleStatus.RUNNING,
             )
         )
+        if any(j.name == "series_forecasts" for j in jobs):
+            # Your own series: forecast every week (the simulated world's schedule is off:
+            # there a sales history is an opt-in file).
+            extra_schedules.append(
+                dg.ScheduleDefinition(
+                    name="series_forecasts_weekly",
+                    job=next(j for j in jobs if j.name == "series_forecasts"),
+                    cron_schedule="30 4 * * 1",
+                    execution_timezone="UTC",
+                    description="Mondays 04:30 UTC: forecast your sales history and the sales "
+                    "of your orders at their frequency, after a backtest.",
+                    default_status=dg.DefaultScheduleStatus.RUNNING,
+                )
+            )
     by_name = {j.name: j for j in jobs}
     # Schedules and sensors hold their job: point them at the trimmed one, or drop them.
+    replaced = {s.name for s in extra_schedules}
     schedules = [
         s.with_updated_job(by_name[s.job_name])
         for s in merged.schedules or []
-        if s.job_name in by_name
+        if s.job_name in by_name and s.name not in replaced
     ] + extra_schedules
     sensors = []
     for sensor in merged.sensors or []:

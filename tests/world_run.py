@@ -1,13 +1,14 @@
 """Materialize a retailer's world in a fresh process and print what happened as JSON.
 
-    python tests/world_run.py FIRST LAST [--models]
+    python tests/world_run.py FIRST LAST [--models] [--series]
 
 The world comes from the ``RETAIL_*`` environment (``RETAIL_CONFIG_DIR`` with its
 ``sources.yaml``, ``RETAIL_DATA_DIR``, ``RETAIL_START_DATE``): a process of its own, because
 the daily partitions start where ``RETAIL_START_DATE`` says when the definitions are imported.
 Runs as ``retail-assets materialize`` does: the reference data, every daily asset but
-activation over FIRST..LAST in one run, the whole-table SQL models, and (``--models``) the
-model training. The last line of output is the JSON report.
+activation over FIRST..LAST in one run, the whole-table SQL models, (``--models``) the
+model training and (``--series``) the forecasts of the retailer's own series. The last line
+of output is the JSON report.
 """
 
 import json
@@ -96,6 +97,11 @@ def main(argv: list[str]) -> int:
             instance=instance, raise_on_error=False
         )
         out["runs"]["model_training"] = _report(models)
+    if "--series" in argv and "series_forecasts" in job_names:
+        series = defs.resolve_job_def("series_forecasts").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        out["runs"]["series_forecasts"] = _report(series)
     out["metadata"] = {}
     for key in graph.get_all_asset_keys():
         event = instance.get_latest_materialization_event(key)

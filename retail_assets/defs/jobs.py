@@ -18,7 +18,13 @@ UNPARTITIONED = (
     REFERENCE_DATA
     | FEATURE_TABLES
     | FORECAST_SELECTION
-    | dg.AssetSelection.keys("raw/census_retail_sales", "raw/sales_history", "ml/census_forecast")
+    | dg.AssetSelection.keys(
+        "raw/census_retail_sales",
+        "raw/sales_history",
+        "ml/census_forecast",
+        "ml/series_forecasts",
+        "ml/series_forecast_accuracy",
+    )
     # A retailer's stores (retail_assets.defs.sources.retailer; absent in the simulated world).
     | dg.AssetSelection.key_prefixes(["raw", "stores"])
     | dg.AssetSelection.key_prefixes(["governed", "source_reconciliation"])

@@ -77,6 +77,8 @@ SALES_COLUMNS: dict[str, pl.DataType] = {
     "value": pl.Float64(),
 }
 _STATSFORECAST_HEADER = {"ds": "date", "unique_id": "series_id", "y": "value"}
+#: Optional columns of a sales history: where each series sits in the hierarchy.
+SALES_HIERARCHY_COLUMNS = ("category", "store_id", "product_id")
 _FILE_DATE = re.compile(r"^events_(\d{8})(?=$|[._-])")
 _NOT_SET = ["(not set)", ""]
 #: The most UTF-8 bytes one text field may hold (64 KiB). Real values (ids, page URLs, product
@@ -1350,8 +1352,19 @@ def read_sales_histories(files: list[Path]) -> pl.DataFrame:
     overwrite.
     """
     tagged = pl.concat(
-        [read_sales_history(f).with_columns(pl.lit(i).alias("_file")) for i, f in enumerate(files)]
+        [read_sales_history(f).with_columns(pl.lit(i).alias("_file")) for i, f in enumerate(files)],
+        how="diagonal",
     )
+    for column in SALES_HIERARCHY_COLUMNS:
+        if column in tagged.columns and tagged[column].null_count():
+            lacking = tagged.filter(pl.col(column).is_null())
+            raise IngestError(
+                files[int(lacking["_file"][0])],
+                column,
+                lacking.height,
+                "is missing here but another file has it: every file of a sales history "
+                "has the same hierarchy columns",
+            )
     repeated = tagged.filter(pl.struct("series_id", "date").is_duplicated())
     if repeated.height:
         later = repeated.filter(pl.col("_file") == pl.col("_file").max())
@@ -1367,15 +1380,16 @@ def read_sales_histories(files: list[Path]) -> pl.DataFrame:
 
 
 def read_sales_history(path: Path) -> pl.DataFrame:
-    """A user's sales history CSV: one value per series and day.
+    """A user's sales history CSV: one value per series and period (a day, week or month).
 
-    The header is ``date,series_id,value`` or statsforecast's ``ds,unique_id,y`` (other
-    columns are ignored). Dates are ``YYYY-MM-DD`` (a midnight time, as statsforecast writes
-    ``ds``, is accepted).
+    The header is ``date,series_id,value`` or statsforecast's ``ds,unique_id,y``, optionally
+    with where each series sits in the hierarchy: ``category``, ``store_id``, ``product_id``
+    (other columns are ignored). Dates are ``YYYY-MM-DD`` (a midnight time, as statsforecast
+    writes ``ds``, is accepted); a weekly or monthly history dates each period once.
 
     Returns:
-        Columns ``date`` (Date), ``series_id`` (Utf8), ``value`` (Float64), sorted by
-        ``series_id`` then ``date``.
+        Columns ``date`` (Date), ``series_id`` (Utf8), ``value`` (Float64) and the hierarchy
+        columns the file has, sorted by ``series_id`` then ``date``.
 
     Raises:
         IngestError: A column is missing; a value is NULL, not a date, not a finite number or
@@ -1394,7 +1408,8 @@ def read_sales_history(path: Path) -> pl.DataFrame:
                 df.height,
                 "is missing: the header must be date,series_id,value or ds,unique_id,y",
             )
-    df = df.select(list(SALES_COLUMNS))
+    hierarchy = [c for c in SALES_HIERARCHY_COLUMNS if c in df.columns]
+    df = df.select(*SALES_COLUMNS, *hierarchy)
     if df.is_empty():
         raise IngestError(path, "<file>", 0, "the file has a header but no rows")
     rows = pl.int_range(1, df.height + 1, eager=True)
@@ -1407,7 +1422,18 @@ def read_sales_history(path: Path) -> pl.DataFrame:
         pl.when(midnight.dt.time() == dt.time(0)).then(midnight.dt.date()),
     )
     value = pl.col("value").str.strip_chars().cast(pl.Float64, strict=False)
-    out = df.select(date.alias("date"), pl.col("series_id"), value.alias("value"))
+    out = df.select(
+        date.alias("date"),
+        pl.col("series_id"),
+        value.alias("value"),
+        *[pl.col(c).str.strip_chars() for c in hierarchy],
+    )
+    for column in hierarchy:
+        _fail(path, column, out[column].is_null() | (out[column] == ""), "are empty", rows)
+        # A series sits in one place of the hierarchy: one category, store and product.
+        places = out.group_by("series_id").agg(pl.col(column).n_unique().alias("n"))
+        split = out["series_id"].is_in(places.filter(pl.col("n") > 1)["series_id"].implode())
+        _fail(path, column, split, f"give a series more than one {column}", rows, out["series_id"])
     _fail(path, "date", out["date"].is_null(), "are not dates (YYYY-MM-DD)", rows, df["date"])
     bad_value = out["value"].is_null() | ~out["value"].is_finite()
     _fail(path, "value", bad_value, "are not numbers", rows, df["value"])

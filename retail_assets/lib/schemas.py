@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Optional
 
 import pandera.polars as pa
 import polars as pl
@@ -209,11 +209,14 @@ class RetailCalendar(Lineage):
 
 
 class SalesHistory(Lineage):
-    """A user's own sales history: one value per series and day."""
+    """A user's own sales history: one value per series and period (day, week or month)."""
 
     date: pl.Date
     series_id: str
     value: float = pa.Field(ge=0)
+    category: Optional[str] = pa.Field(nullable=False, description="The series' category.")  # noqa: UP045
+    store_id: Optional[str] = pa.Field(nullable=False, description="The series' store.")  # noqa: UP045
+    product_id: Optional[str] = pa.Field(nullable=False, description="The series' product.")  # noqa: UP045
 
     @pa.dataframe_check
     @classmethod
@@ -635,6 +638,45 @@ class ForecastAccuracy(Lineage):
     coverage_95: float = pa.Field(ge=0, le=1)
 
 
+SERIES_SOURCES = ["sales_history", "orders"]
+SERIES_FREQUENCIES = ["daily", "weekly", "monthly"]
+
+
+class SeriesForecasts(_Intervals):
+    """Forecasts of the retailer's own series (sales history, orders) at their frequency."""
+
+    source: str = pa.Field(isin=SERIES_SOURCES, description="Where the series come from.")
+    frequency: str = pa.Field(isin=SERIES_FREQUENCIES, description="Period of the series.")
+    level: str = pa.Field(description="Level: total, category, store, product, series, ...")
+    unique_id: str = pa.Field(description="Series: <level>:<key>, or total.")
+    ds: pl.Date = pa.Field(description="First day of the forecast period.")
+    horizon: int = pa.Field(ge=1, description="Periods after the last period of history.")
+    model: str = pa.Field(isin=FORECAST_MODELS, description="statsforecast model applied.")
+    base_yhat: float = pa.Field(ge=0, description="The model's forecast before reconciliation.")
+    reconciled: bool = pa.Field(description="Made coherent with the other levels (MinTrace).")
+
+    @pa.dataframe_check
+    @classmethod
+    def one_row_per_series_and_period(cls, data) -> pl.LazyFrame:
+        """No (source, unique_id, ds) appears twice."""
+        return data.lazyframe.select(~pl.struct("source", "unique_id", "ds").is_duplicated())
+
+
+class SeriesForecastAccuracy(Lineage):
+    """How each series' forecast did on the held-out last periods (the backtest)."""
+
+    source: str = pa.Field(isin=SERIES_SOURCES)
+    frequency: str = pa.Field(isin=SERIES_FREQUENCIES)
+    level: str
+    unique_id: str
+    model: str = pa.Field(isin=FORECAST_MODELS, description="Model chosen on the rest.")
+    holdout_periods: int = pa.Field(ge=1)
+    mase: float = pa.Field(nullable=True, ge=0, description="MASE of the model's forecast.")
+    mase_reconciled: float = pa.Field(nullable=True, ge=0, description="MASE once reconciled.")
+    mase_seasonal_naive: float = pa.Field(nullable=True, ge=0)
+    coverage_95: float = pa.Field(nullable=True, ge=0, le=1)
+
+
 class CensusForecast(_Intervals):
     """Monthly Census MRTS sales of one NAICS series, forecast with the selected model."""
 
@@ -930,6 +972,8 @@ SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "raw.app_events": RawAppEvents,
     "raw.customers": Customers,
     "raw.sales_history": SalesHistory,
+    "ml.series_forecasts": SeriesForecasts,
+    "ml.series_forecast_accuracy": SeriesForecastAccuracy,
     "raw.signals": RawSignals,
     "raw.transactions": RawTransactions,
     "raw.census_retail_sales": CensusRetailSales,

@@ -215,8 +215,28 @@ class OrderColumns(_Strict):
     country: str | None = None
 
 
+FrequencyName = Literal["auto", "daily", "weekly", "monthly"]
+
+
+class SeriesForecasts(_Strict):
+    """How the sales the orders make are forecast (``ml/series_forecasts``)."""
+
+    #: ``auto``: the data's own frequency (daily, for orders).
+    frequency: FrequencyName = "auto"
+    #: Levels of the hierarchy forecast and reconciled; those the data lack are left out.
+    #: A product level means a series per product: opt in where there are few products.
+    levels: list[Literal["total", "category", "store", "product"]] = Field(
+        default_factory=lambda: ["total", "category", "store"], min_length=1
+    )
+    #: Periods ahead (and held out in the backtest); default by frequency: 28 days, 13 weeks,
+    #: 12 months.
+    horizon: int | None = Field(default=None, ge=1, le=366)
+
+
 class Orders(FileSource):
     """Order lines; cancellations and returns are lines with a negative quantity."""
+
+    forecast: SeriesForecasts = SeriesForecasts()
 
     columns: OrderColumns
     #: Orders whose id starts with this are cancellations (UCI Online Retail: "C").
@@ -302,6 +322,19 @@ class PlainFiles(FileSource):
     """A file in a shape the platform already reads (sales history, media history)."""
 
 
+class SalesHistoryFiles(PlainFiles):
+    """Sales history: ``date,series_id,value`` (or ``ds,unique_id,y``) per period.
+
+    Optional ``category``, ``store_id`` and ``product_id`` columns place each series in the
+    hierarchy.
+    """
+
+    #: ``auto``: read from the dates; a coarser declared frequency sums the periods.
+    frequency: FrequencyName = "auto"
+    #: Periods ahead (and held out in the backtest); default by frequency.
+    horizon: int | None = Field(default=None, ge=1, le=366)
+
+
 class Sources(_Strict):
     """Every source a retailer can declare; an undeclared one is None."""
 
@@ -313,7 +346,7 @@ class Sources(_Strict):
     stores: Stores | None = None
     reviews: Reviews | None = None
     signals: Signals | None = None
-    sales_history: PlainFiles | None = None
+    sales_history: SalesHistoryFiles | None = None
     media_history: PlainFiles | None = None
 
     def declared(self) -> list[str]:
@@ -457,6 +490,7 @@ world: simulated
 #     columns: {order_id: InvoiceNo, product_id: StockCode, description: Description,
 #               quantity: Quantity, unit_price: UnitPrice, timestamp: InvoiceDate,
 #               customer_id: CustomerID, country: Country}
+#     forecast: {frequency: weekly, levels: [total, category, store]}   # ml/series_forecasts
 #   products:
 #     files: "products/*.csv"
 #     columns: {product_id: sku, name: title, category: category, price: price}
@@ -470,7 +504,9 @@ world: simulated
 #     files: "signals/*.csv"
 #     columns: {date: date, category: category, kind: kind, volume: volume}
 #   sales_history:                     # date,series_id,value (or ds,unique_id,y)
-#     files: "sales_history/*.csv"
+#     files: "sales_history/*.csv"      #   [,category,store_id,product_id]
+#     frequency: auto                   # daily, weekly or monthly; auto reads the dates
+#     horizon: 13                       # periods ahead; default 28 days, 13 weeks, 12 months
 #   media_history:                     # date,channel,spend,conversions[,revenue]
 #     files: "media/*.csv"
 """

@@ -15,7 +15,11 @@
   each day against its actual, once it has arrived: a backtest that grows with every
   partition.
 - ``ml/census_forecast``: the Census MRTS series of NAICS 443 (electronics and appliance
-  stores), monthly, 24 months held out, against a seasonal naive model.
+  stores), monthly, 24 months held out, against a seasonal naive model, through the path of
+  the retailer's own series (:mod:`retail_assets.lib.series_forecast`).
+- ``ml/series_forecasts`` (with ``ml/series_forecast_accuracy``, in ``series.py``): the
+  retailer's own series (sales history, the sales of their orders) at their frequency, by
+  level, reconciled.
 """
 
 import contextlib
@@ -27,6 +31,11 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from retail_assets.defs.forecasting.series import (
+    forecast_own_series,
+    series_forecasts_job,
+    series_forecasts_weekly,
+)
 from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, day_keys, lookback
 from retail_assets.defs.publishing import (
@@ -41,6 +50,7 @@ from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.census import CENSUS
 from retail_assets.lib import forecasting as fc
 from retail_assets.lib import plots
+from retail_assets.lib import series_forecast as sf
 from retail_assets.lib.lake import Lake, read_parquet_file
 
 SALES_BY_CATEGORY = dg.AssetKey(["features", "daily_sales_by_category"])
@@ -219,9 +229,7 @@ def regressors_from(
     """:func:`regressors` from inputs read once (:func:`regressor_inputs`), maybe for more days."""
     if cal.is_empty() or signals.is_empty():
         return None
-    signals = signals.filter(
-        pl.col("signal_date").is_between(first - dt.timedelta(days=h), last)
-    )
+    signals = signals.filter(pl.col("signal_date").is_between(first - dt.timedelta(days=h), last))
     if signals.is_empty():
         return None
     end = last + dt.timedelta(days=h)
@@ -799,36 +807,26 @@ def census_series(census: pl.DataFrame, naics: str = CENSUS_NAICS) -> pl.DataFra
     )
 
 
-def census_backtest(series: pl.DataFrame, holdout: int = CENSUS_HOLDOUT_MONTHS, n_jobs: int = 1):
-    """Select on all but the last ``holdout`` months, forecast them, compare with seasonal naive.
+#: The Census candidates: the monthly ones of the retailer's series, and the average.
+CENSUS_CANDIDATES = (*sf.FREQUENCIES["monthly"].candidates, "HistoricAverage")
 
-    Returns ``(config, selection, forecasts of the holdout, mase_selected, mase_seasonal_naive)``.
+
+def census_backtest(series: pl.DataFrame, holdout: int = CENSUS_HOLDOUT_MONTHS, n_jobs: int = 1):
+    """The Census series through the path of the retailer's own series, monthly.
+
+    Models are chosen by cross-validation on all but the last ``holdout`` months, which they
+    then forecast (the backtest, scored against a seasonal naive model), and chosen again on
+    the whole series to forecast the next ``holdout`` months. Returns the
+    :class:`~retail_assets.lib.series_forecast.SeriesForecast`.
     """
-    config = fc.ForecastConfig(
+    hier = sf.single(series)
+    return sf.forecast_series(
+        hier,
+        sf.FREQUENCIES["monthly"],
         h=holdout,
-        season_length=12,
-        freq="1mo",
-        candidates=("AutoETS", "AutoTheta", "AutoARIMA", "SeasonalNaive", "HistoricAverage"),
-        n_windows=2,
-        step_size=12,
+        holdout=holdout,
         n_jobs=n_jobs,
-    )
-    train, test = series.head(series.height - holdout), series.tail(holdout)
-    selection = fc.select_models(train, config)
-    fitted = fc.fit_models(train, selection.choices, config)
-    forecast = fc.refresh(fitted, train, h=holdout)
-    naive_model = fc.make_model("SeasonalNaive", config)
-    naive = naive_model.forecast(y=train["y"].to_numpy(), h=holdout)["mean"]
-    scale = fc.seasonal_scale(train, 12)["scale"][0]
-    actual = test["y"].to_numpy()
-    mase_sel = float(abs(forecast["yhat"].to_numpy() - actual).mean() / scale)
-    mase_naive = float(abs(naive - actual).mean() / scale)
-    return (
-        config,
-        selection,
-        forecast.with_columns(pl.Series("actual", actual)),
-        mase_sel,
-        mase_naive,
+        candidates=CENSUS_CANDIDATES,
     )
 
 
@@ -845,9 +843,10 @@ def census_backtest(series: pl.DataFrame, holdout: int = CENSUS_HOLDOUT_MONTHS, 
 def census_forecast(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """U.S. Census MRTS sales of electronics and appliance stores (NAICS 443), 24 months ahead.
 
-    A real series to check the method on: the model is chosen by cross-validation on all but
-    the last 24 months, scored on those 24 months against a seasonal naive model, then applied
-    to the whole series for the next 24 months.
+    A real series to check the method on, through the path of your own series
+    (``ml/series_forecasts``): the model is chosen by cross-validation on all but the last 24
+    months, scored on those 24 months against a seasonal naive model, then chosen again on the
+    whole series for the next 24 months.
     """
     lake = platform.lake()
     census = lake.read("raw", "census_retail_sales")
@@ -859,12 +858,11 @@ def census_forecast(context: dg.AssetExecutionContext, platform: RetailPlatform)
             "in the census inbox and run census_ingest first",
             allow_retries=False,
         )
-    config, selection, backtest, mase_sel, mase_naive = census_backtest(
-        series, n_jobs=platform.forecast_n_jobs
-    )
-    fitted = fc.fit_models(series, selection.choices, config)
-    future = fc.refresh(fitted, series, h=CENSUS_HOLDOUT_MONTHS)
-    model = selection.choices["model"][0]
+    result = census_backtest(series, n_jobs=platform.forecast_n_jobs)
+    backtest = result.accuracy.row(0, named=True)
+    mase_sel, mase_naive = backtest["mase"], backtest["mase_seasonal_naive"]
+    future = result.forecasts
+    model = future["model"][0]
     out = future.select(
         pl.lit(CENSUS_NAICS).alias("naics_code"),
         pl.col("ds").alias("month"),
@@ -878,12 +876,19 @@ def census_forecast(context: dg.AssetExecutionContext, platform: RetailPlatform)
     fig_hist = series.tail(120)
     meta = {
         "model": model,
+        "model_in_backtest": backtest["model"],
         "holdout_months": CENSUS_HOLDOUT_MONTHS,
         "mase_selected": round(mase_sel, 4),
         "mase_seasonal_naive": round(mase_naive, 4),
         "mase_ratio_vs_seasonal_naive": round(mase_sel / mase_naive, 4),
+        "coverage_95_backtest": round(backtest["coverage_95"], 4),
+        "seconds": round(result.seconds, 2),
         "candidates": dg.MetadataValue.md(
-            _md(selection.metrics.select("model", "mase", "smape", "coverage_95").sort("mase"))
+            _md(
+                result.selection.metrics.select("model", "mase", "smape", "coverage_95").sort(
+                    "mase"
+                )
+            )
         ),
         "fan_chart": dg.MetadataValue.md(
             plots.png_markdown(
@@ -905,6 +910,13 @@ census_forecast_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[forecast_models, sales_forecasts, forecast_accuracy, census_forecast],
-    jobs=[census_forecast_job],
+    assets=[
+        forecast_models,
+        sales_forecasts,
+        forecast_accuracy,
+        census_forecast,
+        forecast_own_series,
+    ],
+    jobs=[census_forecast_job, series_forecasts_job],
+    schedules=[series_forecasts_weekly],
 )
