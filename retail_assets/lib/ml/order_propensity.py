@@ -71,6 +71,10 @@ MAX_AS_OF_DAYS = 26
 MIN_FIT_DAYS, MIN_CALIBRATION_DAYS, MIN_TEST_DAYS = 2, 1, 1
 #: Buyers the test rows must hold for an evaluation worth reporting.
 MIN_TEST_BUYERS = 20
+#: Buyers the test period grows toward (one as-of day at a time, while the fit keeps 2 days).
+TARGET_TEST_BUYERS = 100
+#: As-of days the test period holds at most (a month of weekly cutoffs).
+MAX_TEST_AS_OF_DAYS = 4
 #: Columns of one order day: as features they would be (or be next to) the label.
 RAW_COLUMNS = ("day", "activity_date", "orders", "lines", "purchases", "revenue", "label")
 
@@ -548,14 +552,16 @@ def run(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     step_days: int = DEFAULT_STEP_DAYS,
     min_test_buyers: int = MIN_TEST_BUYERS,
+    target_test_buyers: int = TARGET_TEST_BUYERS,
     max_as_of_days: int = MAX_AS_OF_DAYS,
     seed: int = 0,
 ) -> OrderRun:
     """Plan, build, split, train and evaluate from ``features.user_daily_activity`` rows.
 
     Returns an :class:`OrderRun` whose readiness says why nothing was trained when the
-    history is too short or the test would hold fewer than ``min_test_buyers`` buyers (the
-    test then grows by one as-of day at a time while the training days allow it).
+    history is too short or the test would hold fewer than ``min_test_buyers`` buyers. The
+    test starts with the last as-of day and grows by one as-of day at a time toward
+    ``target_test_buyers``, up to :data:`MAX_TEST_AS_OF_DAYS` and while the fit keeps its days.
     """
     days = of.order_days(activity)
     ready = plan(
@@ -574,7 +580,7 @@ def run(
     while True:
         parts = split(dataset, horizon_days=horizon_days, test_as_of_days=test_days, seed=seed)
         test_buyers = int(parts.test["label"].sum())
-        if test_buyers >= min_test_buyers or test_days > spare:
+        if test_buyers >= target_test_buyers or test_days > min(spare, MAX_TEST_AS_OF_DAYS - 1):
             break
         test_days += 1
     fit_buyers, cal_buyers = int(parts.fit["label"].sum()), int(parts.calibration["label"].sum())
