@@ -1174,6 +1174,18 @@ def model_decisions(context: dg.AssetExecutionContext, platform: RetailPlatform)
 
 
 # ---------------------------------------------------------------------------- monitoring
+def _orders_only_model(context: dg.AssetExecutionContext, champion) -> bool:
+    """An orders-only champion: its inputs are not user_features, so not monitored here."""
+    extra = champion.metadata.get("extra", {}) if champion is not None else {}
+    if extra.get("feature_set") != "orders_only":
+        return False
+    context.log.info(
+        f"{champion.name} v{champion.version} is an orders-only model: no drift measured on "
+        "user_features; its next training run re-evaluates it"
+    )
+    return True
+
+
 def _drift_rows(
     name: str, version: int, train: pl.DataFrame, latest: pl.DataFrame, features, span
 ) -> pl.DataFrame:
@@ -1247,6 +1259,8 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
 
     feature_days = partition_days(lake, "features", "user_features")
     champ = registry.champion(PROPENSITY)
+    if _orders_only_model(context, champ):
+        champ = None
     if champ is not None and feature_days:
         trained = champ.metadata.get("trained_on", {})
         first, last = (dt.date.fromisoformat(trained[k]) for k in ("first", "last"))
@@ -1306,6 +1320,8 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
             rows_now=weekly.height,
         )
     champ = registry.champion(SEGMENTS)
+    if _orders_only_model(context, champ):
+        champ = None
     if champ is not None and feature_days:
         trained_day = champ.metadata["trained_on"]["first"]
         train = lake.read("features", "user_features", [trained_day])
