@@ -132,6 +132,14 @@ def test_too_short_a_history_is_not_evaluated_and_says_why(activity):
     assert "needs 4" in done.readiness.reason
 
 
+def test_too_few_customers_are_not_evaluated_and_say_why():
+    few = synthetic_activity(customers=6)
+    done = op.run(few, START + dt.timedelta(days=119))
+    assert done.readiness.as_of_days and not done.readiness.ready  # long enough, too few
+    assert done.evaluation is None
+    assert "too few to split" in done.readiness.reason or "test buyers" in done.readiness.reason
+
+
 def test_rfm_segments_follow_the_standard_grid(activity):
     days = of.order_days(activity)
     features = of.features_as_of(days, [START + dt.timedelta(days=119)])

@@ -769,7 +769,6 @@ def _orders_propensity(context: dg.AssetExecutionContext, platform: RetailPlatfo
             "headline": f"not trained: {why}",
             **path,
             **ready.as_metadata(),
-            "buyers_in_labeled_rows": ready.buyers,
         }
         empty = pl.DataFrame(schema=_EMPTY[PURCHASE_PROPENSITY])
         yield from publish_table(context, lake, PURCHASE_PROPENSITY, empty, metadata=meta)

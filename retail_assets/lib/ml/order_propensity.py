@@ -112,6 +112,7 @@ class Readiness:
             "labeled_as_of_days": len(self.as_of_days),
             "needed_as_of_days": self.needed_as_of_days,
             "customers_with_orders": self.customers,
+            "buyers_in_labeled_rows": self.buyers,
         }
 
 
@@ -330,6 +331,14 @@ def split(
     )
     test = marked.filter(pl.col("_test") & (day >= test_start)).drop("_test")
     calibration = calibration.drop("_test")
+    empty = [
+        n for n, f in (("fit", fit), ("calibration", calibration), ("test", test)) if not f.height
+    ]
+    if empty:
+        raise PropensityDataError(
+            f"{DATASET_TABLE}: no {' or '.join(empty)} rows: {dataset['customer_key'].n_unique()} "
+            f"customers over {len(as_of)} as-of days are too few to split"
+        )
     if fit["label_end"].max() > calibration["as_of_date"].min() or (
         calibration["label_end"].max() > test["as_of_date"].min()
     ):
@@ -578,18 +587,27 @@ def run(
     spare = len(ready.as_of_days) - ready.needed_as_of_days
     test_days = MIN_TEST_DAYS
     while True:
-        parts = split(dataset, horizon_days=horizon_days, test_as_of_days=test_days, seed=seed)
+        try:
+            parts = split(dataset, horizon_days=horizon_days, test_as_of_days=test_days, seed=seed)
+        except LeakageError:
+            raise
+        except PropensityDataError as exc:  # too few rows on one side: say so, train nothing
+            return OrderRun(_with(ready, ready=False, reason=str(exc), buyers=buyers), dataset)
         test_buyers = int(parts.test["label"].sum())
         if test_buyers >= target_test_buyers or test_days > min(spare, MAX_TEST_AS_OF_DAYS - 1):
             break
         test_days += 1
-    fit_buyers, cal_buyers = int(parts.fit["label"].sum()), int(parts.calibration["label"].sum())
-    if test_buyers < min_test_buyers or min(fit_buyers, cal_buyers) == 0:
+    counts = {
+        name: (int(part["label"].sum()), part.height)
+        for name, part in (("fit", parts.fit), ("calibrate", parts.calibration),
+                           ("test", parts.test))
+    }  # fmt: skip
+    if test_buyers < min_test_buyers or any(b in (0, n) for b, n in counts.values()):
+        split_text = ", ".join(f"{b} of {n} rows to {name}" for name, (b, n) in counts.items())
         reason = (
-            f"{len(ready.as_of_days)} as-of days hold {buyers} buyers in "
-            f"{dataset.height} rows; the split leaves {fit_buyers} to fit, {cal_buyers} to "
-            f"calibrate and {test_buyers} to test (at least {min_test_buyers} test buyers and "
-            "some in each part are needed)"
+            f"{len(ready.as_of_days)} as-of days hold {buyers} buyers in {dataset.height} rows; "
+            f"the split leaves buyers in {split_text} (an honest test needs at least "
+            f"{min_test_buyers} test buyers, and buyers and non-buyers in each part)"
         )
         return OrderRun(_with(ready, ready=False, reason=reason, buyers=buyers), dataset)
     model = train(parts, horizon_days=horizon_days, seed=seed)
@@ -597,5 +615,5 @@ def run(
     return OrderRun(_with(ready, buyers=buyers), dataset, parts, model, evaluation)
 
 
-def _with(ready: Readiness, **changes) -> Readiness:
-    return Readiness(**{**ready.__dict__, **changes})
+def _with(base: Readiness, **changes) -> Readiness:
+    return Readiness(**{**base.__dict__, **changes})
