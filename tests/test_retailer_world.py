@@ -243,6 +243,20 @@ def test_online_retail_orders_feed_sales_customers_rfm_and_segments(tmp_path):
     )
     assert features["rfm_segment"].drop_nulls().len() > 0
     assert features["customer_key"].n_unique() <= customers
+    # Orders without events: the orders-only models. Five days cannot show whether a 7-day
+    # propensity is right, and the metadata says so, in numbers, instead of scoring.
+    propensity = report["metadata"]["ml/purchase_propensity"]
+    assert propensity["feature_set"] == "orders_only" and propensity["trained"] is False
+    assert propensity["evaluation"].startswith("skipped: 5 days of orders")
+    assert propensity["labeled_as_of_days"] == 0 and propensity["customers_with_orders"] > 0
+    assert report["tables"]["ml.purchase_propensity"] == 0
+    segments = report["metadata"]["ml/customer_segments"]
+    assert segments["feature_set"] == "orders_only"
+    assert sum(segments["segments"].values()) == report["tables"]["ml.customer_segments"]
+    assert set(segments["segments"]) <= {
+        "Champions", "Loyal Customers", "Potential Loyalists", "New Customers", "Promising",
+        "Need Attention", "About to Sleep", "At Risk", "Cannot Lose Them", "Hibernating",
+    }  # fmt: skip
     _no_simulated_table(report)
 
 

@@ -129,6 +129,12 @@ class RetailPlatform(dg.ConfigurableResource):
         "(RETAIL_SENTIMENT_RATING_COLUMN).",
     )
     segments: int = Field(default=6, description="Customer segments (RETAIL_SEGMENTS).")
+    propensity_horizon_days: int = Field(
+        default=7,
+        description="Orders-only propensity: the label is an order within this many days "
+        "after the as-of day (RETAIL_PROPENSITY_HORIZON_DAYS; the behavioural model keeps "
+        "the next day).",
+    )
     retrain_psi_threshold: float = Field(
         default=0.25,
         description="A feature PSI at or above this requests a retrain (RETAIL_RETRAIN_PSI).",
@@ -210,6 +216,7 @@ class RetailPlatform(dg.ConfigurableResource):
             sentiment_label_column=settings.sentiment_label_column,
             sentiment_rating_column=settings.sentiment_rating_column,
             segments=settings.segments,
+            propensity_horizon_days=settings.propensity_horizon_days,
             retrain_psi_threshold=settings.retrain_psi_threshold,
             retrain_growth_share=settings.retrain_growth_share,
             retrain_metric_drop=settings.retrain_metric_drop,

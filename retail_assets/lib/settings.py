@@ -80,6 +80,7 @@ class Settings:
     sentiment_label_column: str = ""
     sentiment_rating_column: str = ""
     segments: int = 6
+    propensity_horizon_days: int = 7
     retrain_psi_threshold: float = 0.25
     retrain_growth_share: float = 0.2
     retrain_metric_drop: float = 0.05
@@ -134,6 +135,7 @@ class Settings:
             sentiment_label_column=env.get("RETAIL_SENTIMENT_LABEL_COLUMN", "").strip(),
             sentiment_rating_column=env.get("RETAIL_SENTIMENT_RATING_COLUMN", "").strip(),
             segments=_int(env, "RETAIL_SEGMENTS", 6, minimum=2),
+            propensity_horizon_days=_int(env, "RETAIL_PROPENSITY_HORIZON_DAYS", 7, minimum=1),
             retrain_psi_threshold=_float(env, "RETAIL_RETRAIN_PSI", 0.25, 0.0),
             retrain_growth_share=_float(env, "RETAIL_RETRAIN_GROWTH", 0.2, 0.0),
             retrain_metric_drop=_float(env, "RETAIL_RETRAIN_METRIC_DROP", 0.05, 0.0, 1.0),

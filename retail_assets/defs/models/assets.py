@@ -61,7 +61,16 @@ from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import plots
 from retail_assets.lib.frames import markdown_table
 from retail_assets.lib.lake import Lake
-from retail_assets.lib.ml import direction, drift, propensity, segments, sentiment
+from retail_assets.lib.ml import (
+    direction,
+    drift,
+    order_features,
+    order_propensity,
+    propensity,
+    rfm_segments,
+    segments,
+    sentiment,
+)
 from retail_assets.lib.ml.evaluation import binary_metrics
 from retail_assets.lib.ml.registry import Decision, ModelRegistry, retrain_reasons
 
@@ -596,6 +605,9 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
     at the chosen threshold, against "added to cart in the last 24 h" and RFM. Query the scores
     with ``select * from ml.purchase_propensity order by rank``.
     """
+    if orders_only(platform):
+        yield from _orders_propensity(context, platform)
+        return
     lake = platform.lake()
     registry = model_registry(platform)
     features, activity, days = propensity_inputs(lake, platform.model_training_days)
@@ -703,6 +715,157 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
         "cumulative_gains": _png(evaluation.gains_figure()),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in evaluation.notes) or "-"),
         "scored_as_of": str(days[-1]),
+        "feature_set": "behavioural",
+        "horizon_days": 1,
+        **_decision_meta(decision),
+    }
+    yield from _publish(context, lake, registry, decision, [(PURCHASE_PROPENSITY, out, meta)])
+
+
+def orders_only(platform: RetailPlatform) -> bool:
+    """The retailer's world declares orders but no web or app events: the orders-only path."""
+    world = platform.world()
+    declared = set(world.sources.declared())
+    return world.retailer and not ({"web_events", "app_events"} & declared)
+
+
+def order_history(lake: Lake, days: int) -> tuple[pl.DataFrame, dt.date | None]:
+    """The last ``days`` days of ``features.user_daily_activity`` and the last day it covers."""
+    covered = partition_days(lake, "features", "user_daily_activity")
+    if not covered:
+        return pl.DataFrame(), None
+    return lake.read("features", "user_daily_activity", _keys(covered[-days:])), covered[-1]
+
+
+def _orders_propensity(context: dg.AssetExecutionContext, platform: RetailPlatform) -> Iterator:
+    """The orders-only path: an order within ``propensity_horizon_days`` of the as-of day."""
+    lake = platform.lake()
+    registry = model_registry(platform)
+    horizon = platform.propensity_horizon_days
+    span = (
+        order_features.HISTORY_DAYS
+        + order_propensity.MAX_AS_OF_DAYS * order_propensity.DEFAULT_STEP_DAYS
+        + horizon
+    )
+    activity, covered = order_history(lake, span)
+    path = {"feature_set": "orders_only", "horizon_days": horizon}
+    if covered is None:
+        yield from _not_trained(
+            context, lake, PURCHASE_PROPENSITY, "features.user_daily_activity has no partitions"
+        )
+        return
+    started = time.perf_counter()
+    try:
+        done = order_propensity.run(activity, covered, horizon_days=horizon, seed=SEED)
+    except order_propensity.PropensityDataError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    ready = done.readiness
+    if done.evaluation is None:
+        why = f"orders only, {horizon}-day horizon: evaluation skipped: {ready.reason}"
+        context.log.warning(f"ml/purchase_propensity: not trained: {why}")
+        meta = {
+            "trained": False,
+            "not_trained": why,
+            "headline": f"not trained: {why}",
+            **path,
+            **ready.as_metadata(),
+        }
+        empty = pl.DataFrame(schema=_EMPTY[PURCHASE_PROPENSITY])
+        yield from publish_table(context, lake, PURCHASE_PROPENSITY, empty, metadata=meta)
+        return
+    model, evaluation, parts = done.model, done.evaluation, done.parts
+    m = evaluation.metrics
+    main = m[order_propensity.MODEL]
+    ch_metrics = {"pr_auc": main.pr_auc, "roc_auc": main.roc_auc}
+    test_first, test_last = parts.test["as_of_date"].min(), parts.test["as_of_date"].max()
+    version = registry.register(
+        PROPENSITY,
+        model,
+        {
+            **ch_metrics,
+            "top_decile_lift": main.top_decile_lift,
+            "brier": main.brier,
+            "base_rate": main.base_rate,
+        },
+        holdout_id=f"orders-only {horizon}d, as-of {test_first}..{test_last}, seed {SEED}",
+        primary_metric="pr_auc",
+        higher_is_better=True,
+        trained_on={
+            "rows": parts.fit.height + parts.calibration.height,
+            "first": str(model.fit_days[0]),
+            "last": str(model.calibration_days[1]),
+        },
+        code_version=CODE_VERSION,
+        extra={"features": list(order_propensity.MODEL_FEATURES), **path},
+    )
+    champion = registry.champion(PROPENSITY)
+    extra = champion.metadata.get("extra", {}) if champion is not None else {}
+    if champion is None or {k: extra.get(k) for k in path} == path:
+        champ_metrics = None
+        if champion is not None:
+            old = registry.load(PROPENSITY, champion.version).model
+            cm = binary_metrics(parts.test["label"].to_numpy(), old.predict_proba(parts.test))
+            champ_metrics = {"pr_auc": cm.pr_auc, "roc_auc": cm.roc_auc}
+        decision, best = _decide(context, registry, PROPENSITY, version, ch_metrics, champ_metrics)
+    else:  # the champion learned other features or another horizon: it cannot score these rows
+        decision = registry.promote(
+            PROPENSITY,
+            version,
+            f"the champion v{champion.version} was trained on "
+            f"{extra.get('feature_set', 'behavioural')} features, horizon "
+            f"{extra.get('horizon_days', 1)} days; this world runs {path}",
+            record=False,
+        )
+        best = registry.load(PROPENSITY, version)
+    trained_in = time.perf_counter() - started
+    latest = order_features.features_as_of(order_features.order_days(activity), [covered])
+    out = order_propensity.score(best.model, latest).with_columns(
+        pl.lit(best.version, pl.Int64).alias("model_version")
+    )
+    best_baseline = max(order_propensity.BASELINES, key=lambda b: m[b].pr_auc)
+    test_buyers = int(parts.test["label"].sum())
+    meta = {
+        **_training_meta(
+            rows=model.fit_rows,
+            first=model.fit_days[0],
+            last=model.calibration_days[1],
+            days=parts.fit["as_of_date"].n_unique() + parts.calibration["as_of_date"].n_unique(),
+            metric="pr_auc",
+            value=main.pr_auc,
+            headline=f"orders only, order within {horizon} days: PR-AUC {main.pr_auc:.4f} = "
+            f"{evaluation.pr_auc_over_base_rate:.1f} x the base rate {main.base_rate:.4f}, "
+            f"ROC-AUC {main.roc_auc:.3f} (best baseline {best_baseline} "
+            f"{m[best_baseline].pr_auc:.4f}), on {test_buyers:,} buyers of "
+            f"{parts.test.height:,} held-out rows ({test_first}..{test_last}, customers never "
+            "trained on)",
+            seconds=trained_in,
+        ),
+        **path,
+        **ready.as_metadata(),
+        "pr_auc": round(main.pr_auc, 4),
+        "base_rate": round(main.base_rate, 5),
+        "pr_auc_over_base_rate": round(evaluation.pr_auc_over_base_rate, 3),
+        "roc_auc": round(main.roc_auc, 4),
+        "top_decile_lift": round(main.top_decile_lift, 3),
+        "top_decile_capture": round(main.top_decile_capture, 4),
+        "brier": round(main.brier, 5) if main.brier is not None else None,
+        "threshold": round(model.threshold, 4),
+        "recall_at_threshold": round(main.recall_at_threshold, 4),
+        "best_baseline": best_baseline,
+        "best_baseline_pr_auc": round(m[best_baseline].pr_auc, 4),
+        "test_rows": parts.test.height,
+        "test_buyers": test_buyers,
+        "test_first": str(test_first),
+        "test_last": str(test_last),
+        "calibration_first": str(model.calibration_days[0]),
+        "calibration_last": str(model.calibration_days[1]),
+        "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(evaluation.metrics_frame())),
+        "lift_by_decile": dg.MetadataValue.md(markdown_table(evaluation.lift)),
+        "roc_pr_curves": _png(evaluation.roc_pr_figure()),
+        "reliability": _png(evaluation.reliability_figure()),
+        "cumulative_gains": _png(evaluation.gains_figure()),
+        "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in evaluation.notes) or "-"),
+        "scored_as_of": str(covered),
         **_decision_meta(decision),
     }
     yield from _publish(context, lake, registry, decision, [(PURCHASE_PROPENSITY, out, meta)])
@@ -714,10 +877,12 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
     specs=[
         dg.AssetSpec(
             CUSTOMER_SEGMENTS,
-            deps=[USER_FEATURES, CUSTOMERS],
+            deps=[USER_FEATURES, USER_ACTIVITY, CUSTOMERS],
             description="Every customer active in the last 30 days in a segment named for "
             "marketers (Brand Loyalist, Value Shopper, Speed Seeker, ...), from RFM and "
-            "behaviour; names carry over from the last run.",
+            "behaviour; names carry over from the last run. A world with orders but no web "
+            "or app events gets the standard RFM segments of every customer with an order "
+            "in the last year (Champions, Loyal Customers, At Risk, Hibernating, ...).",
             kinds={"scikitlearn", "polars", "parquet"},
             **_SPEC,
         ),
@@ -735,6 +900,9 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
 @single_threaded
 def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatform):
     """Refit the segments on the latest day; keep each name on its nearest cluster."""
+    if orders_only(platform):
+        yield from _rfm_segments(context, platform)
+        return
     lake = platform.lake()
     registry = model_registry(platform)
     days = partition_days(lake, "features", "user_features")
@@ -766,9 +934,7 @@ def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatfor
         except segments.SegmentError as exc:  # a measure only: the segments stand without it
             context.log.info(f"no name stability against {week_before}: {exc}")
     silhouette = segments.silhouette(model, latest, seed=SEED)
-    stability = (
-        segments.name_agreement(reference, model, latest) if reference is not None else None
-    )
+    stability = segments.name_agreement(reference, model, latest) if reference is not None else None
     trained_in = time.perf_counter() - started
     inertia = float(model.kmeans.inertia_) / max(model.fitted_rows, 1)
     version = registry.register(
@@ -853,6 +1019,88 @@ def customer_segments(context: dg.AssetExecutionContext, platform: RetailPlatfor
     )
 
 
+def _rfm_segments(context: dg.AssetExecutionContext, platform: RetailPlatform) -> Iterator:
+    """The orders-only path: RFM quintile scores and the standard named segments."""
+    lake = platform.lake()
+    registry = model_registry(platform)
+    activity, covered = order_history(lake, order_features.HISTORY_DAYS)
+    days = order_features.order_days(activity) if covered is not None else pl.DataFrame()
+    if covered is None or days.height == 0:
+        raise dg.Failure(
+            description="features.user_daily_activity has no order with a customer yet "
+            "(orders-only segments need one)",
+            allow_retries=False,
+        )
+    started = time.perf_counter()
+    latest = order_features.features_as_of(days, [covered])
+    assigned = rfm_segments.assign(latest)
+    profile = rfm_segments.profiles(latest, assigned)
+    segmenter = rfm_segments.RfmSegmenter(as_of=str(covered), customers=latest.height)
+    champions_share = float((assigned["segment_id"] == "champions").mean())
+    version = registry.register(
+        SEGMENTS,
+        segmenter,
+        {"customers": latest.height, "champions_share": champions_share},
+        holdout_id=f"as-of {covered}",
+        primary_metric="customers",
+        higher_is_better=True,
+        trained_on={"rows": latest.height, "first": str(covered), "last": str(covered)},
+        code_version=CODE_VERSION,
+        extra={"feature_set": "orders_only", "method": "rfm_grid"},
+    )
+    decision = registry.promote(
+        SEGMENTS, version, "RFM segments are rescored on the latest day every run", record=False
+    )
+    out = assigned.select(
+        pl.col("as_of_date").cast(pl.Date),
+        "customer_key",
+        "segment_id",
+        "segment_name",
+        pl.lit(version, pl.Int64).alias("model_version"),
+    )
+    profile = profile.with_columns(pl.lit(version, pl.Int64).alias("model_version"))
+    used = profile.filter(pl.col("customers") > 0)
+    shares = ", ".join(f"{n} {s:.0%}" for n, s in used.select("segment_name", "share").rows())
+    meta = {
+        **_training_meta(
+            rows=latest.height,
+            first=covered,
+            last=covered,
+            days=1,
+            metric="customers",
+            value=latest.height,
+            headline=f"RFM segments (orders only) of {latest.height:,} customers with an order "
+            f"in the {order_features.HISTORY_DAYS} days to {covered}: {shares}",
+            seconds=time.perf_counter() - started,
+        ),
+        "feature_set": "orders_only",
+        "method": "RFM quintiles (R recency, F orders, M revenue over 365 days); the segment "
+        "from R and F",
+        "segment_names": dg.MetadataValue.json(list(used["segment_name"])),
+        "segments": dg.MetadataValue.json(dict(used.select("segment_name", "customers").rows())),
+        "rfm_cells": dg.MetadataValue.md(
+            markdown_table(
+                assigned.group_by("r_score", "f_score", "segment_name")
+                .agg(pl.len().alias("customers"))
+                .sort("r_score", "f_score", descending=True)
+            )
+        ),
+        "as_of": str(covered),
+        "decision": dg.MetadataValue.md(f"- {decision.reasons[0]}"),
+    }
+    profile_meta = {
+        "profiles_table": dg.MetadataValue.md(markdown_table(profile)),
+        "feature_set": "orders_only",
+    }
+    yield from _publish(
+        context,
+        lake,
+        registry,
+        decision,
+        [(CUSTOMER_SEGMENTS, out, meta), (SEGMENT_PROFILES, profile, profile_meta)],
+    )
+
+
 # ---------------------------------------------------------------------------- decisions
 @dg.asset(
     pool=MODELS_POOL,
@@ -925,6 +1173,18 @@ def model_decisions(context: dg.AssetExecutionContext, platform: RetailPlatform)
 
 
 # ---------------------------------------------------------------------------- monitoring
+def _orders_only_model(context: dg.AssetExecutionContext, champion) -> bool:
+    """An orders-only champion: its inputs are not user_features, so not monitored here."""
+    extra = champion.metadata.get("extra", {}) if champion is not None else {}
+    if extra.get("feature_set") != "orders_only":
+        return False
+    context.log.info(
+        f"{champion.name} v{champion.version} is an orders-only model: no drift measured on "
+        "user_features; its next training run re-evaluates it"
+    )
+    return True
+
+
 def _drift_rows(
     name: str, version: int, train: pl.DataFrame, latest: pl.DataFrame, features, span
 ) -> pl.DataFrame:
@@ -998,6 +1258,8 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
 
     feature_days = partition_days(lake, "features", "user_features")
     champ = registry.champion(PROPENSITY)
+    if _orders_only_model(context, champ):
+        champ = None
     if champ is not None and feature_days:
         trained = champ.metadata.get("trained_on", {})
         first, last = (dt.date.fromisoformat(trained[k]) for k in ("first", "last"))
@@ -1057,6 +1319,8 @@ def feature_drift(context: dg.AssetExecutionContext, platform: RetailPlatform):
             rows_now=weekly.height,
         )
     champ = registry.champion(SEGMENTS)
+    if _orders_only_model(context, champ):
+        champ = None
     if champ is not None and feature_days:
         trained_day = champ.metadata["trained_on"]["first"]
         train = lake.read("features", "user_features", [trained_day])
