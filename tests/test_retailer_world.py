@@ -501,6 +501,9 @@ def test_cli_materializes_the_retailers_world(tmp_path):
     assert "customer segments    v1" in out
     # Stages and models nothing declared feeds are not run, and not listed as missing.
     assert "forecast selection" not in out and "review sentiment" not in out
+    # Your own series: five days of orders are too few to forecast, and the stage says so
+    # without failing the command.
+    assert "series forecasts" in out
     assert "transactions" in out and "orders_audit" in out
     listed = subprocess.run(
         [sys.executable, "-m", "retail_assets.cli", "quarantine"],
