@@ -328,6 +328,11 @@ class LexiconSentiment(_VaderState, ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+def lexicon_compound(texts: Sequence[str]) -> np.ndarray:
+    """VADER's compound score per text, -1 (negative) to 1 (positive)."""
+    return LexiconFeatures().fit(texts).transform(texts)[:, 3]
+
+
 def lexicon_model(labels: Iterable[str] | None = None) -> LexiconSentiment:
     """The lexicon classifier, with the classes of ``labels`` (all three without labels)."""
     return LexiconSentiment().fit(None, None if labels is None else list(labels))
