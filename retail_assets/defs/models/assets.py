@@ -387,7 +387,9 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
         model = sentiment.fit_or_lexicon(frame, seed=SEED)
     except sentiment.SentimentDataError as exc:
         raise dg.Failure(description=f"{source}: {exc}", allow_retries=False) from exc
-    context.log.info(f"sentiment: {model.kind} model: {model.reason}")
+    # Labels given but not used (too few, or the lexicon did better) deserve a warning.
+    say = context.log.warning if model.kind == "lexicon" and labeled else context.log.info
+    say(f"sentiment: {model.kind} model: {model.reason}")
     # The lexicon on every labeled row (too few to split) is measured on another holdout than
     # a split; with no labels at all there is no holdout.
     whole = model.kind == "lexicon" and model.train_rows == 0 and model.test_rows == labeled
