@@ -256,7 +256,8 @@ class _VaderState:
         ).reshape(len(rows), 4)
 
     def __getstate__(self):
-        state = self.__dict__.copy()
+        # scikit-learn's own state first: it records the version the estimator was made with.
+        state = dict(super().__getstate__())
         state.pop("_analyzer", None)
         return state
 
@@ -288,9 +289,9 @@ class LexiconFeatures(_VaderState, TransformerMixin, BaseEstimator):
 class LexiconSentiment(_VaderState, ClassifierMixin, BaseEstimator):
     """The VADER lexicon as a classifier: no training, VADER's compound-score rule.
 
-    A text is ``positive`` when its compound score is at least ``threshold``, ``negative``
-    when it is at most ``-threshold`` and ``neutral`` in between (VADER's published rule,
-    0.05). The probabilities are a softmax of ``sharpness * (-compound, threshold,
+    A text is ``positive`` when its compound score is above ``threshold``, ``negative`` when
+    it is below ``-threshold`` and ``neutral`` in between (VADER's published rule, 0.05).
+    The probabilities are a softmax of ``sharpness * (-compound, threshold,
     compound)``, whose most likely class is exactly that rule, so ``score`` (p_positive -
     p_negative) rises with the compound score.
 
