@@ -3,6 +3,7 @@
     python benchmarks/models.py            # 20,000 customers, 365 days from 2025-01-01
     python benchmarks/models.py --quick    # 5,000 customers, 150 days
     python benchmarks/models.py --assets DATA_DIR [--all-cpus]   # the Dagster model jobs
+    python benchmarks/models.py --sentiment-only   # sentiment across domains, in seconds
 
 Prints one ``metric: value`` per line; progress goes to stderr. Everything runs on **one
 core**: the process is pinned to one CPU before any library starts a thread (DuckDB's
@@ -46,12 +47,26 @@ table) once. ``<model>_sql_seconds`` and ``<model>_rows`` per model.
 **Models**, each with its library's defaults and ``--seed`` (0):
 
 - **sentiment** (``retail_assets.lib.ml.sentiment``): ``training_data_from_signals`` on every
-  review of the period (labels from the star rating), ``train`` (TF-IDF + logistic
-  regression, fitted on a stratified 80 %, measured on the held-out 20 %):
-  ``sentiment_macro_f1``, accuracy and per-class F1. Baselines on the same held-out rows,
-  fitted on the same training rows (``train_test_split`` with ``train``'s arguments), neither
-  reading the text: the majority class and a stratified random guess (scikit-learn
-  ``DummyClassifier``).
+  review of the period (labels from the star rating), ``train`` (the default kind, TF-IDF and
+  the lexicon's scores stacked, fitted on a stratified 80 %, measured on the held-out 20 %):
+  ``sentiment_macro_f1``, accuracy and per-class F1, ``sentiment_kind``. On the same held-out
+  rows: the lexicon (``sentiment_lexicon_macro_f1``), TF-IDF alone fitted on the same rows
+  (``sentiment_tfidf_macro_f1``), and baselines fitted on the same training rows
+  (``train_test_split`` with ``train``'s arguments), neither reading the text: the majority
+  class and a stratified random guess (scikit-learn ``DummyClassifier``).
+- **sentiment across domains** (first, on every run but ``--assets``; alone with
+  ``--sentiment-only``): the UCI *Sentiment Labelled Sentences* beside the checkout
+  (``../shared/data/reviews/yelp_labelled.txt`` and ``imdb_labelled.txt``, 1,000 sentences
+  each, positive/negative). Each model is trained on one whole file and tested on the other
+  whole file: ``sentiment_cross_domain_accuracy`` is the mean of Yelp -> IMDb and IMDb ->
+  Yelp for the default model (``sentiment.DEFAULT_KIND``, the lexicon's scores with TF-IDF),
+  ``sentiment_cross_domain_min`` the worse direction, ``sentiment_cross_domain_accuracy_<test
+  set>`` each. ``sentiment_lexicon_accuracy`` (and ``_imdb``/``_yelp``) is the VADER lexicon
+  alone on the same test sets (no training), ``sentiment_<kind>_cross_domain_accuracy`` (and
+  per test set) every kind of ``sentiment.KINDS``, ``tfidf`` being TF-IDF alone.
+  ``target_sentiment_cross_domain_0_85`` and ``target_sentiment_cross_domain_min_over_lexicon``
+  (each direction above the lexicon on its test set). Without the files, stderr says so and
+  these lines are left out.
 - **direction** (``retail_assets.lib.ml.direction``): ``build_dataset`` on
   ``features.weekly_sales_direction`` and ``evaluate``: expanding-window cross-validation
   (5 folds after 12 training weeks), pooled out-of-fold ROC-AUC and PR-AUC of the logistic
@@ -184,6 +199,9 @@ DIRECTION_MARGIN = 0.10
 PROPENSITY_PR_AUC_RATIO = 2.0
 PROPENSITY_LIFT = 3.0
 SENTIMENT_MACRO_F1 = 0.85
+SENTIMENT_CROSS_DOMAIN = 0.85
+#: The public labelled sentences of the cross-domain sentiment figures (see the docstring).
+REVIEWS_DATA = REPO.parent / "shared" / "data" / "reviews"
 #: The propensity asset's PROPENSITY_MIN_TEST_BUYERS (not imported: that pulls in Dagster).
 PROPENSITY_MIN_TEST_BUYERS = 100
 #: Registry names of the models and their asset keys, for --assets.
@@ -288,6 +306,12 @@ def run_sentiment(lake: Lake, days: Sequence[dt.date], seed: int) -> float:
     report("sentiment_accuracy", model.accuracy)
     for row in model.per_class.iter_rows(named=True):
         report(f"sentiment_f1_{row['class']}", float(row["f1"]))
+    report("sentiment_kind", model.kind)
+    lexicon = model.candidates["lexicon"]
+    report("sentiment_lexicon_macro_f1", lexicon["macro_f1"])
+    report("sentiment_lexicon_accuracy_simulated", lexicon["accuracy"])
+    tfidf = sentiment.train(frame, seed=seed, kind="tfidf")  # the same split
+    report("sentiment_tfidf_macro_f1", tfidf.macro_f1)
     # Baselines on the held-out rows of the same split (train's arguments), text unread.
     _, _, y_train, y_test = train_test_split(
         frame["text"].to_list(),
@@ -306,6 +330,74 @@ def run_sentiment(lake: Lake, days: Sequence[dt.date], seed: int) -> float:
         report(f"sentiment_{name}_macro_f1", float(macro))
         report(f"sentiment_{name}_accuracy", float(accuracy_score(y_test, predicted)))
     return model.macro_f1
+
+
+def read_sentences(path: Path) -> pl.DataFrame:
+    """A UCI labelled-sentences file (``sentence<TAB>0|1``, no header) as ``text, label``.
+
+    Lines split on ``\\n`` only: some IMDb sentences hold U+0085, which ``str.splitlines``
+    would take for a line break.
+    """
+    rows = [
+        line.rsplit("\t", 1)
+        for line in path.read_text(encoding="utf-8").split("\n")
+        if line.strip()
+    ]
+    return pl.DataFrame(
+        {
+            "text": [text.strip() for text, _ in rows],
+            "label": ["positive" if flag.strip() == "1" else "negative" for _, flag in rows],
+        }
+    )
+
+
+def run_sentiment_cross_domain(seed: int) -> tuple[float, float, float] | None:
+    """Train on one public file, test on the other; returns (mean, min, min margin) or None."""
+    files = {name: REVIEWS_DATA / f"{name}_labelled.txt" for name in ("yelp", "imdb")}
+    missing = [str(p) for p in files.values() if not p.exists()]
+    if missing:
+        log.warning("sentiment across domains skipped: no %s", ", ".join(missing))
+        return None
+    data = {name: read_sentences(path) for name, path in files.items()}
+    directions = (("yelp", "imdb"), ("imdb", "yelp"))
+    lexicon = {}
+    for _, test in directions:
+        model = sentiment.lexicon_model(data[test]["label"])
+        lexicon[test] = sentiment.evaluate(model, data[test])["accuracy"]
+        report(f"sentiment_lexicon_accuracy_{test}", lexicon[test])
+    report("sentiment_lexicon_accuracy", float(np.mean(list(lexicon.values()))))
+    accuracy: dict[str, dict[str, float]] = {}
+    for kind in sentiment.KINDS:
+        accuracy[kind] = {}
+        began = time.perf_counter()
+        for train_on, test in directions:
+            frame = data[train_on]
+            model = sentiment.make_pipeline(seed, kind=kind)
+            model.fit(frame["text"].to_list(), frame["label"].to_list())
+            accuracy[kind][test] = sentiment.evaluate(model, data[test])["accuracy"]
+            report(f"sentiment_{kind}_cross_domain_accuracy_{test}", accuracy[kind][test])
+        report(
+            f"sentiment_{kind}_cross_domain_accuracy", float(np.mean(list(accuracy[kind].values())))
+        )
+        report(f"sentiment_{kind}_cross_domain_train_seconds", time.perf_counter() - began)
+    ours = accuracy[sentiment.DEFAULT_KIND]
+    report("sentiment_cross_domain_kind", sentiment.DEFAULT_KIND)
+    for test, value in ours.items():
+        report(f"sentiment_cross_domain_accuracy_{test}", value)
+    mean, worst = float(np.mean(list(ours.values()))), min(ours.values())
+    margin = min(ours[test] - lexicon[test] for test in ours)
+    report("sentiment_cross_domain_accuracy", mean)
+    report("sentiment_cross_domain_min", worst)
+    report("sentiment_cross_domain_min_margin_over_lexicon", margin)
+    return mean, worst, margin
+
+
+def report_sentiment_cross_domain_targets(result: tuple[float, float, float] | None) -> None:
+    if result is None:
+        return
+    mean, _, margin = result
+    report("target_sentiment_cross_domain_0_85", _verdict(mean >= SENTIMENT_CROSS_DOMAIN))
+    report("target_sentiment_cross_domain_min_over_lexicon", _verdict(margin > 0))
 
 
 def run_direction(lake: Lake, seed: int) -> float:
@@ -591,14 +683,24 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DATA_DIR",
         help="time the Dagster model jobs on the lake of this platform folder instead",
     )
+    parser.add_argument("--all-cpus", action="store_true", help="do not pin the process to one CPU")
     parser.add_argument(
-        "--all-cpus", action="store_true", help="do not pin the process to one CPU"
+        "--sentiment-only",
+        action="store_true",
+        help="only the cross-domain sentiment figures (public Yelp and IMDb sentences)",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.assets is not None:
         return run_assets(args.assets.absolute(), args.customers or 20_000)
+    if args.sentiment_only:
+        began = time.perf_counter()
+        report("cpu", NA if _CPU is None else _CPU)
+        cross = _section("sentiment_cross_domain", run_sentiment_cross_domain, args.seed)
+        report_sentiment_cross_domain_targets(cross)
+        report("wall_seconds", time.perf_counter() - began)
+        return 0
     customers = args.customers or (5_000 if args.quick else 20_000)
     n_days = args.days or (150 if args.quick else 365)
     days = period(n_days, START)
@@ -623,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     report("customers", customers)
     report("days", n_days)
     report("simulation_hash", sim_hash)
+    cross = _section("sentiment_cross_domain", run_sentiment_cross_domain, args.seed)
 
     try:
         generated = generate(data_dir, customers, days, 1, args.max_disk_gb)
@@ -677,6 +780,7 @@ def main(argv: list[str] | None = None) -> int:
         "target_sentiment_macro_f1_0_85",
         _verdict(None if f1 is None else f1 >= SENTIMENT_MACRO_F1),
     )
+    report_sentiment_cross_domain_targets(cross)
     report("wall_seconds", time.perf_counter() - run_began)
     return 0
 

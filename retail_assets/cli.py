@@ -477,7 +477,8 @@ def _headline(name: str, meta: dict) -> str | None:
         return f"{value:.{digits}f}" if isinstance(value, int | float) else None
 
     if name == "review_sentiment" and f("macro_f1"):
-        return f"macro-F1 {f('macro_f1')}, accuracy {f('accuracy')}"
+        lexicon = "the lexicon: " if meta.get("model_kind") == "lexicon" else ""
+        return f"{lexicon}macro-F1 {f('macro_f1')}, accuracy {f('accuracy')}"
     if name == "sales_direction" and f("cv_roc_auc"):
         base = f("cv_best_baseline_roc_auc")
         return (

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import pickle
 
 import numpy as np
 import polars as pl
 import pytest
+from conftest import SHARED_DATA
 
 from retail_assets.lib.config import load_simulation_config
 from retail_assets.lib.ml.sentiment import (
     CLASSES,
+    DEFAULT_KIND,
     MIN_ROWS,
     Gazetteer,
     LabeledSource,
+    LexiconSentiment,
     SentimentDataError,
     confusion_matrix_figure,
+    evaluate,
+    fit_or_lexicon,
+    lexicon_model,
     load_labeled,
+    make_pipeline,
     rating_to_class,
     score,
     sentiment_by_entity,
@@ -147,7 +156,7 @@ def test_labelled_file_with_a_wrong_column_name_fails_clearly(
     message = str(err.value)
     assert str(path) in message
     assert f"no {role} column '{missing}'" in message
-    assert "['review', 'sentiment', 'stars']" in message  # the columns the file does have
+    assert "review, sentiment, stars" in message  # the columns the file does have
 
 
 def test_bad_labels_are_counted(tmp_path):
@@ -182,7 +191,7 @@ def test_labelled_file_needs_exactly_one_of_label_and_rating(tmp_path):
         load_labeled(tmp_path / "missing.csv", "review", label_column="sentiment")
     workbook = tmp_path / "labelled.xlsx"
     workbook.write_bytes(b"")
-    with pytest.raises(SentimentDataError, match="unsupported file type '.xlsx'"):
+    with pytest.raises(SentimentDataError, match=r"unsupported file type '.xlsx'; use .csv, .tsv"):
         load_labeled(workbook, "review", label_column="sentiment")
 
 
@@ -234,6 +243,123 @@ def test_a_positive_negative_file_trains_two_classes_and_scores_neutral_zero():
     scored = score(model.pipeline, ["a great item", "a broken item"])
     assert scored["p_neutral"].to_list() == [0.0, 0.0]
     assert scored["label"].to_list() == ["positive", "negative"]
+
+
+# ---------------------------------------------------------------------------- lexicon
+UNLABELED = [
+    "I love this blender, it works great!",
+    "Terrible quality, it broke after a day. Awful.",
+    "The box arrived on Tuesday.",
+    "Not bad at all, pretty good value.",
+    "I am very disappointed and angry.",
+    "It is a lamp.",
+]
+
+
+def test_the_lexicon_scores_unlabeled_reviews_in_three_classes():
+    model = lexicon_model()
+    assert list(model.classes_) == list(CLASSES)
+    scored = score(model, UNLABELED)
+    assert scored.columns == ["label", "p_negative", "p_neutral", "p_positive", "score"]
+    assert scored["label"].to_list() == [
+        "positive",
+        "negative",
+        "neutral",
+        "positive",  # VADER reads "not bad" as a negation
+        "negative",
+        "neutral",
+    ]
+    np.testing.assert_allclose(
+        scored.select(pl.sum_horizontal("p_negative", "p_neutral", "p_positive")).to_series(), 1.0
+    )
+    assert scored["score"][0] > 0.5 and scored["score"][1] < -0.5 and scored["score"][2] == 0
+
+
+def test_the_lexicon_and_a_trained_model_survive_pickling():
+    lexicon = lexicon_model()
+    score(lexicon, UNLABELED)  # builds the analyzer, which the pickle leaves out
+    payload = pickle.dumps(lexicon)
+    assert len(payload) < 2_000
+    restored = pickle.loads(payload)
+    assert isinstance(restored, LexiconSentiment)
+    assert score(restored, UNLABELED).equals(score(lexicon, UNLABELED))
+    rows = [
+        (f"{w} item {i}", c)
+        for i in range(40)
+        for w, c in (("great", "positive"), ("awful", "negative"))
+    ]
+    frame = pl.DataFrame(rows, schema=["text", "label"], orient="row")
+    trained = make_pipeline().fit(frame["text"].to_list(), frame["label"].to_list())
+    again = pickle.loads(pickle.dumps(trained))
+    assert score(again, UNLABELED).equals(score(trained, UNLABELED))
+
+
+def test_too_few_labels_fall_back_to_the_lexicon_with_a_message(caplog):
+    few = pl.DataFrame({"text": UNLABELED * 3, "label": (["positive", "negative", "neutral"] * 6)})
+    with caplog.at_level(logging.WARNING, logger="retail_assets.lib.ml.sentiment"):
+        model = fit_or_lexicon(few)
+    assert model.kind == "lexicon" and isinstance(model.pipeline, LexiconSentiment)
+    assert f"18 rows; at least {MIN_ROWS}" in model.reason and "lexicon" in model.reason
+    assert model.reason in caplog.text
+    # Measured on every labeled row, as it learned nothing from them.
+    assert model.test_rows == 18 and model.train_rows == 0
+    assert model.candidates["lexicon"]["accuracy"] == model.accuracy
+    # No labels at all: the lexicon, three classes, nothing to measure it on.
+    unlabeled = fit_or_lexicon(None)
+    assert unlabeled.kind == "lexicon" and unlabeled.test_rows == 0
+    assert list(unlabeled.pipeline.classes_) == list(CLASSES)
+    # Bad values still fail: a fallback is for too few labels, not for wrong ones.
+    with pytest.raises(SentimentDataError, match="not one of"):
+        fit_or_lexicon(few.with_columns(pl.lit("good").alias("label")))
+
+
+def test_enough_labels_train_the_lexicon_and_text_together(model):
+    assert model.kind == DEFAULT_KIND and model.train_rows > 5_000
+    lexicon = model.candidates["lexicon"]
+    assert model.candidates[DEFAULT_KIND]["macro_f1"] == pytest.approx(model.macro_f1)
+    assert model.macro_f1 > lexicon["macro_f1"] + 0.2  # the simulated reviews' own vocabulary
+
+
+@pytest.mark.parametrize("kind", ["tsv", "parquet", "ndjson", "csv.gz"])
+def test_labelled_files_load_in_every_format(tmp_path, kind):
+    path = tmp_path / f"labelled.{kind}"
+    if kind == "tsv":
+        REVIEWS.write_csv(path, separator="\t")
+    elif kind == "parquet":
+        REVIEWS.write_parquet(path)
+    elif kind == "ndjson":
+        REVIEWS.write_ndjson(path)
+    else:
+        import gzip
+
+        path.write_bytes(gzip.compress(REVIEWS.write_csv().encode()))
+    by_label = load_labeled(path, "review", label_column="sentiment")
+    assert by_label["label"].to_list() == ["positive", "negative", "neutral", "positive", "neutral"]
+    by_rating = load_labeled(path, "review", rating_column="stars")
+    assert by_rating["label"].to_list()[:2] == ["positive", "negative"]
+
+
+def _sentences(name: str) -> pl.DataFrame:
+    path = SHARED_DATA / "reviews" / f"{name}_labelled.txt"
+    rows = [r.rsplit("\t", 1) for r in path.read_text(encoding="utf-8").split("\n") if r.strip()]
+    return pl.DataFrame(
+        {
+            "text": [t.strip() for t, _ in rows],
+            "label": ["positive" if f.strip() == "1" else "negative" for _, f in rows],
+        }
+    )
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "reviews").exists(), reason="needs ../shared/data")
+def test_trained_on_one_public_set_the_model_beats_the_lexicon_on_another():
+    data = {name: _sentences(name) for name in ("yelp", "imdb")}
+    for train_on, test in (("yelp", "imdb"), ("imdb", "yelp")):
+        frame = data[train_on]
+        ours = make_pipeline().fit(frame["text"].to_list(), frame["label"].to_list())
+        tfidf = make_pipeline(kind="tfidf").fit(frame["text"].to_list(), frame["label"].to_list())
+        lexicon = evaluate(lexicon_model(frame["label"]), data[test])["accuracy"]
+        accuracy = evaluate(ours, data[test])["accuracy"]
+        assert accuracy >= lexicon > evaluate(tfidf, data[test])["accuracy"], (train_on, test)
 
 
 # ---------------------------------------------------------------------------- entities

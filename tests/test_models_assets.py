@@ -30,6 +30,7 @@ from retail_assets.lib.frames import with_lineage
 from retail_assets.lib.ml import scoring
 from retail_assets.lib.ml.registry import ModelRegistry
 from retail_assets.lib.ml.segments import assign
+from retail_assets.lib.ml.sentiment import CLASSES
 
 START = dt.date(2025, 2, 1)
 DAYS = [(START + dt.timedelta(days=i)).isoformat() for i in range(30)]
@@ -333,3 +334,56 @@ def test_audience_match_keys_go_only_to_the_sink_and_only_for_ad_consent(world):
     for f in p.lake.lake_root.rglob("*"):
         if f.is_file():
             assert one not in f.read_bytes(), f
+
+
+def _sentiment_run(p: Pipeline):
+    job = p.defs.resolve_job_def("model_training")
+    result = job.execute_in_process(
+        instance=p.instance,
+        raise_on_error=False,
+        asset_selection=[models.REVIEW_SENTIMENT, models.ENTITY_SENTIMENT],
+    )
+    assert result.success
+    return materialization(result, models.REVIEW_SENTIMENT)
+
+
+def test_too_few_labels_give_the_lexicon_then_enough_labels_challenge_it(tmp_path):
+    """A labeled file too small to train on: the lexicon scores, with the reason; a file large
+    enough trains the combined model, compared with the lexicon champion on the same rows."""
+    p = Pipeline(tmp_path / "w", customers=300)
+    assert p.reference().success
+    assert p.run_range(DAYS[0], DAYS[6], selection="raw/signals").success
+    words = {
+        "positive": ["great", "lovely", "excellent", "superb"],
+        "negative": ["awful", "broken", "terrible", "horrible"],
+        "neutral": ["okay", "average", "ordinary", "plain"],
+    }
+    rows = [(f"a {words[c][i % 4]} kettle {i}", c) for i in range(60) for c in words]
+    labels = tmp_path / "labels.csv"
+    pl.DataFrame(rows[:20], schema=["review", "sentiment"], orient="row").write_csv(labels)
+    small = Pipeline(
+        p.root,
+        customers=300,
+        sentiment_labels=str(labels),
+        sentiment_text_column="review",
+        sentiment_label_column="sentiment",
+    )
+    small.instance = p.instance
+    first = _sentiment_run(small)
+    assert first["model_kind"].value == "lexicon"
+    assert "20 rows; at least 50" in first["model_reason"].value
+    assert first["labeled_rows"].value == first["test_rows"].value == 20
+    assert first["lexicon_accuracy"].value == first["accuracy"].value
+    assert first["promoted"].value is True  # the lexicon becomes the first champion
+    scored = p.lake.read("ml", "review_sentiment")
+    assert set(scored["label"]) == set(CLASSES) and set(scored["model_version"]) == {1}
+
+    pl.DataFrame(rows, schema=["review", "sentiment"], orient="row").write_csv(labels)
+    second = _sentiment_run(small)
+    assert second["model_kind"].value == "stacked" and second["training_rows"].value == 144
+    assert second["lexicon_accuracy"].value is not None
+    assert second["accuracy"].value > second["lexicon_accuracy"].value
+    # The champion (the lexicon, v1) is measured on the challenger's held-out rows.
+    assert second["promoted"].value is True and "v0001" in second["decision"].value
+    registry = ModelRegistry(p.lake.lake_root)
+    assert registry.champion_version("review_sentiment") == 2

@@ -722,3 +722,70 @@ def test_models_need_the_sources_they_learn_from(tmp_path):
         "ml/purchase_propensity",
         "ml/sales_direction_model",
     }
+
+
+def test_reviews_without_ratings_or_labels_are_scored_by_the_lexicon(tmp_path):
+    """No rating or label column: the lexicon gives raw sentiment and scores every review.
+
+    (Customers are declared as ml/entity_sentiment, half of the sentiment step, needs them.)
+    """
+    root = _world(
+        tmp_path,
+        {
+            "customers": {
+                "files": "customers/*.csv",
+                "columns": {"customer_id": "id", "email": "email", "analytics_consent": "consent"},
+            },
+            "products": {
+                "files": "products/*.csv",
+                "columns": {
+                    "product_id": "sku",
+                    "name": "name",
+                    "category": "category",
+                    "price": "price",
+                },
+            },
+            "reviews": {
+                "files": "reviews/*.csv",
+                "columns": {"text": "review", "product": "sku", "date": "day"},
+            },
+        },
+    )
+    (_inbox(root, "customers") / "crm.csv").write_text(
+        "id,email,consent\n500,a@example.com,true\n501,b@example.com,false\n"
+    )
+    (_inbox(root, "products") / "products.csv").write_text(
+        "sku,name,category,price\n"
+        + "".join(f"{100 + k},Kettle {k},kitchen,{20 + k}.5\n" for k in range(3))
+    )
+    texts = [
+        "I love this kettle, it works great!",
+        "Terrible quality, it broke after a day. Awful.",
+        "The box arrived on Tuesday.",
+        "Very disappointed, the lid leaks.",
+        "Excellent value, my favourite.",
+        "It is a kettle.",
+    ]
+    reviews = pl.DataFrame(
+        {
+            "review": texts * 3,
+            "sku": [str(100 + i % 3) for i in range(18)],
+            "day": [f"2020-10-0{1 + i % 3}" for i in range(18)],
+        }
+    )
+    reviews.write_csv(_inbox(root, "reviews") / "reviews.csv")
+    report = _run(root, "2020-10-01", "2020-10-01", "2020-10-03", "--models")
+    for name, run in report["runs"].items():
+        # Segments need orders or events (their own step fails with customers alone).
+        assert set(run["failures"]) <= {"customer_segments"}, (name, run["failures"])
+    meta = report["metadata"]["ml/review_sentiment"]
+    assert meta["model_kind"] == "lexicon", meta
+    assert "no labeled reviews" in meta["model_reason"]
+    assert meta["labeled_rows"] == 0 and meta["lexicon_accuracy"] is None
+    lake = root / "data" / "lake"
+    raw = pl.read_parquet(lake / "raw" / "signals" / "**" / "*.parquet")
+    assert raw["rating"].null_count() == 18
+    by_text = dict(raw.select("text", "sentiment").unique().iter_rows())
+    assert by_text[texts[0]] > 0.5 and by_text[texts[1]] < -0.5 and by_text[texts[2]] == 0
+    scored = pl.read_parquet(lake / "ml" / "review_sentiment" / "**" / "*.parquet")
+    assert scored.height == 18 and set(scored["label"]) == {"negative", "neutral", "positive"}

@@ -518,7 +518,9 @@ def read_reviews(
 
     The sentiment is the label's (negative/neutral/positive, 0/1 or -1/0/1) or the rating's
     ((rating - 3) / 2); a review with neither, an unreadable date, an empty text, or a product
-    the catalog does not know (when the category comes from it) is invalid.
+    the catalog does not know (when the category comes from it) is invalid. When the file maps
+    neither a rating nor a label column, the sentiment is the VADER lexicon's compound score
+    (-1..1) and the rating is null.
     """
     cols = spec.columns
     wanted = {k: v for k, v in cols.model_dump().items() if v is not None}
@@ -562,11 +564,21 @@ def read_reviews(
                 raw["label"],
             )
             sentiment = pl.select(pl.coalesce(value, sentiment)).to_series()
-        t.flag(
-            "rating" if "rating" in raw.columns else "label",
-            sentiment.is_null(),
-            "have no rating or label",
-        )
+        if "rating" in raw.columns or "label" in raw.columns:
+            t.flag(
+                "rating" if "rating" in raw.columns else "label",
+                sentiment.is_null(),
+                "have no rating or label",
+            )
+        else:
+            # Reviews without ratings or labels: their sentiment is the lexicon's estimate
+            # (VADER's compound score); ml/review_sentiment then scores them with the lexicon.
+            # Imported here: the model libraries load only for a file that needs them.
+            from retail_assets.lib.ml.sentiment import lexicon_compound
+
+            sentiment = pl.Series(
+                "sentiment", lexicon_compound(body.fill_null("").to_list()).round(4)
+            )
         category = text(raw, "category") if "category" in raw.columns else _nulls(n)
         if "product" in raw.columns:
             product = clean_id(raw["product"])

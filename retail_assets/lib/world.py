@@ -278,7 +278,11 @@ class Stores(FileSource):
 
 
 class ReviewColumns(_Strict):
-    """Source column of each review column: text and date required, rating or label."""
+    """Source column of each review column: text and date required; a rating or a label.
+
+    With neither, the reviews are unlabeled: the VADER lexicon estimates their sentiment and
+    scores them (``ml/review_sentiment``).
+    """
 
     text: str
     date: str
@@ -289,7 +293,7 @@ class ReviewColumns(_Strict):
 
 
 class Reviews(FileSource):
-    """Reviews: text, a 1-5 rating or a label (negative/neutral/positive or 0/1), product, date."""
+    """Reviews: text, date, product or category; a 1-5 rating, a label (or 0/1) or neither."""
 
     columns: ReviewColumns
 

@@ -6,9 +6,10 @@ the current *champion* on the same holdout, and promotes the challenger only whe
 the decision and its reasons are recorded (``ml/model_decisions``). The tables each asset
 writes come from the champion, whichever that is after the decision.
 
-- ``ml/review_sentiment`` (with ``ml/entity_sentiment``): 3-class TF-IDF + logistic regression
-  on the simulated reviews' ratings or a labeled file; every review and mention scored; the
-  products, brands and stores they name tagged from the catalog.
+- ``ml/review_sentiment`` (with ``ml/entity_sentiment``): 3 classes, TF-IDF stacked with the
+  VADER lexicon's scores, trained on the reviews' ratings or labels or a labeled file, or the
+  lexicon alone (no labels, too few, or better on the holdout); every review and mention
+  scored; the products, brands and stores they name tagged from the catalog.
 - ``ml/sales_direction_model``: weekly up/down per category from last week's signals, with
   expanding-window validation against a majority-class and a last-week baseline.
 - ``ml/purchase_propensity``: next-24-hour purchase probability per active customer, split by
@@ -307,8 +308,14 @@ def _not_trained(
 
 
 # ---------------------------------------------------------------------------- sentiment
-def sentiment_training_data(platform: RetailPlatform, signals: pl.DataFrame) -> tuple:
-    """``(text, label frame, source)``: the labeled file when configured, else the reviews."""
+def sentiment_training_data(
+    platform: RetailPlatform, signals: pl.DataFrame
+) -> tuple[pl.DataFrame | None, str]:
+    """``(text, label frame or None, source)`` to fit the sentiment model on.
+
+    The labeled file when configured, else the reviews' ratings or labels; None when the
+    retailer's reviews have neither (the lexicon then scores them).
+    """
     if platform.sentiment_labels:
         try:
             frame = sentiment.load_labeled(
@@ -322,6 +329,10 @@ def sentiment_training_data(platform: RetailPlatform, signals: pl.DataFrame) -> 
                 description=f"RETAIL_SENTIMENT_LABELS: {exc}", allow_retries=False
             ) from exc
         return frame, platform.sentiment_labels
+    reviews = platform.world().sources.reviews
+    if reviews is not None and reviews.columns.rating is None and reviews.columns.label is None:
+        # Their raw sentiment is the lexicon's own estimate: nothing to learn from.
+        return None, "raw.signals (reviews without ratings or labels)"
     return sentiment.training_data_from_signals(signals), "raw.signals (review ratings)"
 
 
@@ -338,8 +349,10 @@ def _stores(lake: Lake) -> list[str]:
             REVIEW_SENTIMENT,
             deps=[SIGNALS],
             description="Every review and social mention of the training window, scored "
-            "negative / neutral / positive by the champion TF-IDF + logistic regression model "
-            "(trained on review ratings, or the labeled file in RETAIL_SENTIMENT_LABELS).",
+            "negative / neutral / positive by the champion model: TF-IDF stacked with the VADER "
+            "lexicon, trained on review ratings or labels (or the labeled file in "
+            "RETAIL_SENTIMENT_LABELS), or the lexicon alone when labels are missing, too few, "
+            "or no better.",
             kinds={"scikitlearn", "polars", "parquet"},
             **_SPEC,
         ),
@@ -356,7 +369,16 @@ def _stores(lake: Lake) -> list[str]:
 )
 @single_threaded
 def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform):
-    """Train a sentiment challenger, keep the better model, score every text with it."""
+    """Fit a sentiment challenger, keep the better model, score every text with it.
+
+    With labels (the simulated reviews' ratings, the retailer's rated or labeled reviews, or
+    the file in RETAIL_SENTIMENT_LABELS) the challenger is TF-IDF stacked with the VADER
+    lexicon's scores, unless the lexicon alone does better on the held-out rows; too few labels
+    to train on give the lexicon, measured on all of them, and say so (log and
+    ``model_reason``); reviews without ratings or labels are scored by the lexicon. Metadata:
+    ``model_kind``, ``model_reason``, and the lexicon's accuracy and macro-F1 on the same
+    held-out rows next to the model's.
+    """
     lake = platform.lake()
     registry = model_registry(platform)
     days = _keys(partition_days(lake, "raw", "signals")[-platform.model_training_days :])
@@ -367,13 +389,24 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
         )
     signals = lake.read("raw", "signals", days)
     frame, source = sentiment_training_data(platform, signals)
-    context.log.info(f"training sentiment on {frame.height} labeled texts from {source}")
+    labeled = 0 if frame is None else frame.height
+    context.log.info(f"sentiment: {labeled} labeled texts from {source}")
     started = time.perf_counter()
     try:
-        model = sentiment.train(frame, seed=SEED)
+        model = sentiment.fit_or_lexicon(frame, seed=SEED)
     except sentiment.SentimentDataError as exc:
         raise dg.Failure(description=f"{source}: {exc}", allow_retries=False) from exc
-    holdout = f"{source}:{days[0]}..{days[-1]}:seed{SEED}"
+    # Labels given but not used (too few, or the lexicon did better) deserve a warning.
+    say = context.log.warning if model.kind == "lexicon" and labeled else context.log.info
+    say(f"sentiment: {model.kind} model: {model.reason}")
+    # The lexicon on every labeled row (too few to split) is measured on another holdout than
+    # a split; with no labels at all there is no holdout.
+    whole = model.kind == "lexicon" and model.train_rows == 0 and model.test_rows == labeled
+    holdout = (
+        f"{source}:{days[0]}..{days[-1]}:" + ("all-rows" if whole else f"seed{SEED}")
+        if model.test_rows
+        else f"{source}:no-labels"
+    )
     metrics = {"macro_f1": model.macro_f1, "accuracy": model.accuracy}
     version = registry.register(
         SENTIMENT,
@@ -382,13 +415,14 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
         holdout_id=holdout,
         primary_metric="macro_f1",
         higher_is_better=True,
-        trained_on={"source": source, "rows": frame.height, "first": days[0], "last": days[-1]},
+        trained_on={"source": source, "rows": labeled, "first": days[0], "last": days[-1]},
         code_version=CODE_VERSION,
+        extra={"model_kind": model.kind, "model_reason": model.reason},
     )
     champion = registry.champion(SENTIMENT)
     champion_metrics = (
         sentiment.evaluate(registry.load(SENTIMENT, champion.version).model, model.test)
-        if champion is not None
+        if champion is not None and model.test_rows
         else None
     )
     decision, best = _decide(context, registry, SENTIMENT, version, metrics, champion_metrics)
@@ -416,6 +450,21 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
     )
     # The simulated reviews span the signal days read; a labeled file has no dates.
     from_signals = not platform.sentiment_labels
+    measured = model.test_rows > 0
+    lexicon = model.candidates.get("lexicon", {})
+    if not measured:
+        headline = "the VADER lexicon scores every text (no labeled reviews to measure it on)"
+    elif model.kind == "lexicon":
+        headline = (
+            f"the VADER lexicon: macro-F1 {model.macro_f1:.3f}, accuracy {model.accuracy:.3f} "
+            f"on {model.test_rows:,} labeled texts (too few or no better to train on)"
+        )
+    else:
+        headline = (
+            f"macro-F1 {model.macro_f1:.3f}, accuracy {model.accuracy:.3f} on "
+            f"{model.test_rows:,} held-out texts ({model.train_rows:,} trained on; the lexicon "
+            f"alone: accuracy {lexicon['accuracy']:.3f})"
+        )
     meta = {
         **_training_meta(
             rows=model.train_rows,
@@ -423,23 +472,32 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
             last=days[-1] if from_signals else None,
             days=len(days) if from_signals else None,
             metric="macro_f1",
-            value=model.macro_f1,
-            headline=f"macro-F1 {model.macro_f1:.3f}, accuracy {model.accuracy:.3f} on "
-            f"{model.test_rows:,} held-out texts ({model.train_rows:,} trained on)",
+            value=model.macro_f1 if measured else None,
+            headline=headline,
             seconds=trained_in,
         ),
-        "macro_f1": round(model.macro_f1, 4),
-        "accuracy": round(model.accuracy, 4),
+        "model_kind": model.kind,
+        "model_reason": model.reason,
+        "macro_f1": round(model.macro_f1, 4) if measured else None,
+        "accuracy": round(model.accuracy, 4) if measured else None,
+        "lexicon_accuracy": round(lexicon["accuracy"], 4) if lexicon else None,
+        "lexicon_macro_f1": round(lexicon["macro_f1"], 4) if lexicon else None,
+        "held_out_candidates": dg.MetadataValue.json(
+            {k: {m: round(v, 4) for m, v in f.items()} for k, f in model.candidates.items()}
+        ),
         "test_rows": model.test_rows,
-        "labeled_rows": frame.height,
-        "per_class": dg.MetadataValue.md(markdown_table(model.per_class)),
-        "confusion_matrix": _png(sentiment.confusion_matrix_figure(model)),
+        "labeled_rows": labeled,
         "training_source": source,
         "label_counts": dg.MetadataValue.json(
             dict(frame["label"].value_counts().sort("label").iter_rows())
+            if frame is not None
+            else {}
         ),
         **_decision_meta(decision),
     }
+    if measured:
+        meta["per_class"] = dg.MetadataValue.md(markdown_table(model.per_class))
+        meta["confusion_matrix"] = _png(sentiment.confusion_matrix_figure(model))
     top = by_entity.sort("mentions", descending=True).head(10)
     entity_meta = {"most_mentioned": dg.MetadataValue.md(markdown_table(top))}
     yield from _publish(

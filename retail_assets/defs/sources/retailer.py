@@ -466,8 +466,9 @@ def build(world: World) -> list[dg.AssetsDefinition]:
         def raw_signals(context: dg.AssetExecutionContext, platform: RetailPlatform):
             """Your reviews, and search and social volumes per category and day.
 
-            Reviews have text, a rating or label, a product or category and a date. Contact
-            data in review text is masked.
+            Reviews have text, a rating or label, a product or category and a date; without a
+            rating or label, their sentiment is the VADER lexicon's estimate. Contact data in
+            review text is masked.
             """
             lake = platform.lake()
             frames, meta, origin = [], {}, []
