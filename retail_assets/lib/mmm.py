@@ -336,6 +336,7 @@ def fit_mmm(
     n_starts: int = 4,
     prior: float = 10.0,
     seed: int = 0,
+    shape: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> MMMResult:
     """Fit the media mix model on consecutive periods.
 
@@ -358,6 +359,8 @@ def fit_mmm(
             against ``n``); 0 for plain least squares. It curbs the adstock/saturation
             trade-off that otherwise overfits noise (measured in benchmarks/mmm.py).
         seed: Seed of the starts and the bootstrap.
+        shape: Known ``(carry-overs, half-saturations per period)`` by channel order (e.g.
+            from lift tests, or the truth in a benchmark): only the linear part is fitted.
 
     Raises:
         ValueError: Too few periods, mismatched lengths, or a channel without spend.
@@ -380,6 +383,7 @@ def fit_mmm(
             n_starts,
             prior,
             seed,
+            shape,
         )
 
 
@@ -398,6 +402,7 @@ def _fit(
     n_starts,
     prior,
     seed,
+    shape,
 ) -> MMMResult:
     started = time.perf_counter()
     y = np.asarray(y, dtype=float)
@@ -433,18 +438,26 @@ def _fit(
         design.prior = prior
     rng = np.random.default_rng([seed, stable_hash("mmm")])
     starts = _starts(len(channels), n_starts, rng)
+    known = None
+    if shape is not None:
+        known = np.r_[
+            np.asarray(shape[0], float), np.log(np.asarray(shape[1], float) / design.scale)
+        ]
+
+    def optimize(y_, starts_, rows, maxiter):
+        return known if known is not None else _optimize(design, y_, starts_, rows, maxiter)
 
     if holdout_periods is None:
         holdout_periods = max(4, n // 10)
     h_r2 = h_mape = h_fit = None
     if holdout_periods:
         train = slice(0, n - holdout_periods)
-        z_h = _optimize(design, ys, starts, train, 200)
+        z_h = optimize(ys, starts, train, 200)
         *_, base_h, contrib_h = design.predict(z_h, ys, train)
         h_fit = (base_h + contrib_h.sum(axis=1))[n - holdout_periods :] * scale
         h_r2, h_mape = _metrics(y[n - holdout_periods :], h_fit)
 
-    z = _optimize(design, ys, starts, slice(None), 300)
+    z = optimize(ys, starts, slice(None), 300)
     theta, k, beta, base, contrib = design.predict(z, ys)
     fitted_s = base + contrib.sum(axis=1)
     r2, mape = _metrics(ys, fitted_s)
@@ -459,7 +472,7 @@ def _fit(
         idx = (starts_b[:, None] + np.arange(block)).ravel()[:n]
         r_b = resid[idx]
         y_b = fitted_s + r_b - r_b.mean()
-        z_b = _optimize(design, y_b, [z], slice(None), 60)
+        z_b = optimize(y_b, [z], slice(None), 60)
         th_b, k_b, be_b, _, c_b = design.predict(z_b, y_b)
         boot["theta"][b], boot["k"][b], boot["beta"][b] = th_b, k_b, be_b * scale
         boot["roi"][b] = c_b.sum(axis=0) * scale / np.maximum(total_spend, 1e-12)
