@@ -513,14 +513,13 @@ world: simulated
 #     files: "sales_history/*.csv"
 #   media_history:                     # date,channel,spend,conversions[,revenue]
 #     files: "media/*.csv"
-#   # or an aggregate file (an outcome per week or day, spend per channel, controls), fitted
-#   # by the media mix model, e.g. Robyn's demo input:
-#   media_history:
-#     files: "media/robyn_dt_simulated_weekly.csv"
-#     shape: aggregate
-#     date: DATE
-#     outcome: revenue                 # outcome_kind: revenue (default) or conversions
-#     spend: {CTV: tv_S, Display: facebook_S, PPC: search_S}   # channels.yaml: spend column
-#     other_spend: {ooh: ooh_S, print: print_S}   # modelled, not planned
-#     controls: [competitor_sales_B, events, newsletter]
+#   #   or one aggregate file (an outcome per week or day, spend per channel, controls),
+#   #   fitted by the media mix model; Robyn's demo input is declared:
+#   #   files: "media/robyn_dt_simulated_weekly.csv"
+#   #   shape: aggregate
+#   #   date: DATE
+#   #   outcome: revenue               # outcome_kind: revenue (default) or conversions
+#   #   spend: {CTV: tv_S, Display: facebook_S, PPC: search_S}   # channels.yaml: column
+#   #   other_spend: {ooh: ooh_S, print: print_S}   # modelled, not planned
+#   #   controls: [competitor_sales_B, events, newsletter]
 """
