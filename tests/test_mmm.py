@@ -155,10 +155,9 @@ def test_missing_columns_and_bad_declarations(tmp_path):
         MediaHistory(files="x.csv", outcome="sales")
 
 
-def test_the_asset_path_fits_the_mix_model_and_allocates(tmp_path):
-    """world: retailer with an aggregate media history: curves and budget_allocation run."""
+def _aggregate_world(tmp_path: Path, names: dict[str, str]):
+    """A retailer's world whose media history is one weekly aggregate file."""
     sim = mmm.simulate_weekly(weeks=130, seed=5, start=dt.date(2023, 1, 2))
-    names = {"CTV": "tv", "PPC": "search", "Display": "social", "Email": "display"}
     events = ["na"] * 130
     events[50] = events[102] = "sale"
     frame = pl.DataFrame(
@@ -207,6 +206,10 @@ def test_the_asset_path_fits_the_mix_model_and_allocates(tmp_path):
     platform = make_platform(tmp_path, customers=200, config_dir=str(config))
     defs = build_definitions(platform)
     day = (sim.dates[-1] + dt.timedelta(days=6)).isoformat()
+    return platform, defs, day
+
+
+def _run(defs, day):
     result = defs.resolve_job_def("activation").execute_in_process(
         partition_key=day,
         raise_on_error=False,
@@ -220,6 +223,14 @@ def test_the_asset_path_fits_the_mix_model_and_allocates(tmp_path):
         for e in result.all_events
         if e.is_step_failure and e.step_failure_data.error
     }
+    return result, errors
+
+
+def test_the_asset_path_fits_the_mix_model_and_allocates(tmp_path):
+    """world: retailer with an aggregate media history: curves and budget_allocation run."""
+    names = {"CTV": "tv", "PPC": "search", "Display": "social", "Email": "display"}
+    platform, defs, day = _aggregate_world(tmp_path, names)
+    result, errors = _run(defs, day)
     assert result.success, errors
     lake = platform.lake()
     curves = lake.read("activation", "channel_response_curves", [day])
@@ -232,6 +243,15 @@ def test_the_asset_path_fits_the_mix_model_and_allocates(tmp_path):
     mats = result.asset_materializations_for_node("activation__channel_response_curves")
     meta = mats[0].metadata
     assert {"roi", "fit", "decomposition", "curves", "holdout_mape", "fit_seconds"} <= set(meta)
+
+
+def test_channels_the_plan_cannot_buy_are_named(tmp_path):
+    names = {"CTV": "tv", "PPC": "search", "Display": "social"}  # Email has no spend column
+    _, defs, day = _aggregate_world(tmp_path, names)
+    result, errors = _run(defs, day)
+    message = errors["activation__channel_response_curves"]
+    assert "no spend column for ['Email']" in message and "channels.yaml" in message
+    assert "activation__budget_allocation" not in errors and not result.success
 
 
 def dg_key(s: str):
