@@ -258,3 +258,19 @@ def dg_key(s: str):
     import dagster as dg
 
     return dg.AssetKey.from_user_string(s)
+
+
+def test_daily_data_gives_daily_curves_directly():
+    rng = np.random.default_rng(0)
+    n = 200
+    dates = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(n)]
+    spend = {"CTV": rng.gamma(4, 250, n), "PPC": rng.gamma(6, 100, n)}
+    truth = {"CTV": (900.0, 1500.0, 0.4), "PPC": (400.0, 500.0, 0.0)}
+    y = 5_000 + 300 * np.sin(2 * np.pi * np.arange(n) / 7) + rng.normal(0, 40, n)
+    for ch, (vmax, k, theta) in truth.items():
+        a = mmm.adstock(spend[ch], theta)
+        y += vmax * a / (k + a)
+    fit = mmm.fit_mmm(dates, y, spend, period_days=1, n_boot=5)
+    curves = fit.curves()
+    assert fit.period_days == 1 and curves["CTV"].vmax == pytest.approx(fit.beta[0])
+    assert fit.r2 > 0.9 and fit.holdout_periods == 20
