@@ -176,6 +176,12 @@ def channel_response_curves(context: dg.AssetExecutionContext, platform: RetailP
     Intervals come from a residual bootstrap. A channel whose spend never reached saturation
     is marked `linear`: its k is set to 10x the highest spend seen (a nearly straight curve)
     and the allocator's cap keeps it near the spend the data cover.
+
+    When `sources.yaml` declares the media history as `shape: aggregate` (one outcome per
+    week or day, spend per channel, controls: no attributed conversions), a media mix model
+    fits every channel's adstock and saturation jointly with trend, seasons and controls,
+    and its curves (in daily units) take the same place; the metadata then shows ROI and
+    marginal ROI per channel with bootstrap intervals, the holdout fit and the decomposition.
     """
     cfg = platform.channels_config()
     acfg = platform.activation_config()
@@ -273,7 +279,9 @@ def aggregate_history(
     except media.MediaHistoryError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     start = day - dt.timedelta(days=cfg.history_days - 1)
-    frame = history.frame.filter(pl.col("date").is_between(start, day))
+    # Whole periods up to the day: a week that ends after it would leak the flight's days.
+    last_start = day - dt.timedelta(days=history.period_days - 1)
+    frame = history.frame.filter(pl.col("date").is_between(start, last_start))
     if frame.height < mmm.MIN_PERIODS:
         raise dg.Failure(
             description=f"{path}: {frame.height} periods between {start} and {day} (of "
