@@ -144,6 +144,8 @@ def test_missing_columns_and_bad_declarations(tmp_path):
     path = _write(tmp_path / "agg.csv", _weeks(30))
     with pytest.raises(media.MediaHistoryError, match="'radio'.*missing"):
         media.read_aggregate_history(path, **{**DECL, "spend": {"CTV": "radio"}})
+    with pytest.raises(media.MediaHistoryError, match="'tv'.*declared twice"):
+        media.read_aggregate_history(path, **DECL, controls=["tv"])
     # A categorical control becomes dummies (its most frequent value is the reference).
     rows = _weeks(30)
     rows[5] = rows[5].replace(",no", ",yes")

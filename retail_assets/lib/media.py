@@ -361,6 +361,14 @@ def read_aggregate_history(
     if overlap:
         raise MediaHistoryError(path, ", ".join(sorted(overlap)), 0, "is in spend and other_spend")
     wanted = [date, outcome, *media_cols.values(), *controls]
+    repeated = sorted({c for c in wanted if wanted.count(c) > 1})
+    if repeated:
+        raise MediaHistoryError(
+            path,
+            ", ".join(repeated),
+            df.height,
+            "is declared twice (as date, outcome, a spend column or a control)",
+        )
     for column in wanted:
         if column not in df.columns:
             raise MediaHistoryError(
