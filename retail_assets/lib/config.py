@@ -274,6 +274,9 @@ class Guardrails(_Model):
 class ChannelsConfig(_Model):
     history_days: int = Field(default=365, ge=28, le=3660)
     bootstrap: int = Field(default=200, ge=20, le=5000)
+    # Block-bootstrap resamples of the media mix model (aggregate media history): each is a
+    # joint refit, so fewer than the per-channel curves' residual bootstrap.
+    mmm_bootstrap: int = Field(default=100, ge=10, le=2000)
     adstock_grid: list[float] = Field(default=[0.0, 0.2, 0.4, 0.6], min_length=1)
     guardrails: Guardrails = Guardrails()
     channels: dict[str, ChannelSetup] = Field(min_length=1)

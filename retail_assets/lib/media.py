@@ -176,6 +176,29 @@ def simulate_media_history(
     return pl.concat(frames)
 
 
+def _read_text_csv(path: Path) -> pl.DataFrame:
+    """Every column of a UTF-8 CSV as text, or a :class:`MediaHistoryError` naming the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MediaHistoryError(path, "<file>", 0, f"cannot be read: {exc.strerror}") from exc
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MediaHistoryError(
+            path, "<file>", 1, f"is not UTF-8 text (byte {exc.start}, line {line})"
+        ) from exc
+    try:
+        df = pl.read_csv(io.BytesIO(data), infer_schema=False)
+    except pl.exceptions.NoDataError as exc:
+        raise MediaHistoryError(path, "<file>", 0, "the file is empty") from exc
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MediaHistoryError(path, "<file>", 0, f"cannot be read as CSV: {first}") from exc
+    return df
+
+
 def read_media_history(path: Path) -> pl.DataFrame:
     """A user's media history CSV, in the simulator's frame shape.
 
@@ -196,24 +219,7 @@ def read_media_history(path: Path) -> pl.DataFrame:
 
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise MediaHistoryError(path, "<file>", 0, f"cannot be read: {exc.strerror}") from exc
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MediaHistoryError(
-            path, "<file>", 1, f"is not UTF-8 text (byte {exc.start}, line {line})"
-        ) from exc
-    try:
-        df = pl.read_csv(io.BytesIO(data), infer_schema=False)
-    except pl.exceptions.NoDataError as exc:
-        raise MediaHistoryError(path, "<file>", 0, "the file is empty") from exc
-    except pl.exceptions.PolarsError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MediaHistoryError(path, "<file>", 0, f"cannot be read as CSV: {first}") from exc
+    df = _read_text_csv(path)
     for column in MEDIA_COLUMNS:
         if column not in df.columns:
             raise MediaHistoryError(
@@ -302,3 +308,151 @@ def simulations_from_config(cfg: ChannelsConfig) -> list[ChannelSimulation]:
         )
         for name, c in cfg.channels.items()
     ]
+
+
+@dataclass(frozen=True)
+class AggregateHistory:
+    """An aggregate media history: one outcome per period, spend per channel, controls.
+
+    ``frame`` has ``date`` (the first day of each period), ``outcome``, one spend column per
+    channel (named by the channel) and one column per control (a categorical control becomes
+    one 0/1 column per value other than its most frequent, named ``column=value``).
+    """
+
+    frame: pl.DataFrame
+    channels: tuple[str, ...]  # planned channels (channels.yaml names)
+    other_media: tuple[str, ...]  # modelled as media but not planned
+    controls: tuple[str, ...]
+    period_days: int
+    outcome_kind: str
+    source: str
+
+
+def read_aggregate_history(
+    path: Path,
+    *,
+    date: str,
+    outcome: str,
+    spend: dict[str, str],
+    other_spend: dict[str, str] | None = None,
+    controls: list[str] | tuple[str, ...] = (),
+    outcome_kind: str = "revenue",
+    date_format: str = "%Y-%m-%d",
+) -> AggregateHistory:
+    """A wide media history file (Robyn's, Meridian's or PyMC-Marketing's input shape).
+
+    One row per period (a week or a day), a date column, the outcome column, a spend column per
+    channel (``spend`` maps channel names to columns; ``other_spend`` the media that are
+    modelled but not planned) and control columns. A control whose values are not all numbers
+    is categorical (e.g. Robyn's ``events``: ``na``, ``event1``...): its most frequent value is
+    the reference and every other value becomes a 0/1 column.
+
+    Raises:
+        MediaHistoryError: The file is unreadable or empty; a declared column is missing; a
+            value is empty, not a date, not a number or (spend) negative; a date repeats;
+            the dates are not evenly daily or weekly, or some are missing. The message names
+            the file, the column and how many rows are affected.
+
+    """
+    path = Path(path)
+    df = _read_text_csv(path)
+    media_cols = {**spend, **(other_spend or {})}
+    overlap = set(spend) & set(other_spend or {})
+    if overlap:
+        raise MediaHistoryError(path, ", ".join(sorted(overlap)), 0, "is in spend and other_spend")
+    wanted = [date, outcome, *media_cols.values(), *controls]
+    repeated = sorted({c for c in wanted if wanted.count(c) > 1})
+    if repeated:
+        raise MediaHistoryError(
+            path,
+            ", ".join(repeated),
+            df.height,
+            "is declared twice (as date, outcome, a spend column or a control)",
+        )
+    for column in wanted:
+        if column not in df.columns:
+            raise MediaHistoryError(
+                path,
+                column,
+                df.height,
+                f"is missing: the declaration names it; the header has {df.columns}",
+            )
+    if df.is_empty():
+        raise MediaHistoryError(path, "<file>", 0, "the file has a header but no rows")
+    rows = pl.int_range(1, df.height + 1, eager=True)
+
+    def fail_if(column: str, bad: pl.Series, problem: str, values: pl.Series) -> None:
+        bad = bad.fill_null(False)
+        count = int(bad.sum())
+        if count:
+            first = bad.arg_true().head(3)
+            raise MediaHistoryError(
+                path,
+                column,
+                count,
+                problem,
+                total=df.height,
+                row_numbers=rows.gather(first).to_list(),
+                examples=values.gather(first).drop_nulls().unique(maintain_order=True).to_list(),
+            )
+
+    for column in dict.fromkeys(wanted):
+        fail_if(column, df[column].is_null(), "have no value", df[column])
+    dates = df[date].str.strip_chars().str.to_date(date_format, strict=False)
+    fail_if(date, dates.is_null(), f"are not dates ({date_format})", df[date])
+    fail_if(date, dates.is_duplicated(), "repeat a date", df[date])
+
+    def number(column: str) -> pl.Series:
+        value = df[column].str.strip_chars().cast(pl.Float64, strict=False)
+        fail_if(column, value.is_null() | ~value.is_finite(), "are not numbers", df[column])
+        return value
+
+    columns: dict[str, pl.Series] = {"date": dates, "outcome": number(outcome)}
+    for channel, column in media_cols.items():
+        value = number(column)
+        fail_if(column, value < 0, "are negative spend", df[column])
+        columns[channel] = value
+    names = []
+    for column in controls:
+        raw = df[column].str.strip_chars()
+        value = raw.cast(pl.Float64, strict=False)
+        if value.is_not_null().all() and value.is_finite().all():
+            columns[column] = value
+            names.append(column)
+            continue
+        counts = raw.value_counts(sort=True)
+        for level in sorted(counts[column].to_list()[1:]):
+            name = f"{column}={level}"
+            columns[name] = (raw == level).cast(pl.Float64)
+            names.append(name)
+    out = pl.DataFrame(columns).sort("date")
+    gaps = out["date"].diff().dt.total_days().drop_nulls()
+    if gaps.is_empty():
+        raise MediaHistoryError(path, date, df.height, "one row is not a history")
+    period = int(gaps.min())
+    if period not in (1, 7):
+        raise MediaHistoryError(
+            path, date, df.height, f"are {period} days apart: rows must be daily or weekly"
+        )
+    off = out["date"].diff().dt.total_days().fill_null(period) != period
+    if off.any():
+        missing = int(((gaps // period) - 1).clip(0, None).sum())
+        first = out["date"].filter(off).head(3).cast(pl.Utf8).to_list()
+        raise MediaHistoryError(
+            path,
+            date,
+            int(off.sum()),
+            f"follow a gap or break the {'weekly' if period == 7 else 'daily'} rhythm "
+            f"({missing} periods missing; after-gap dates {first}): every period needs a row, "
+            "with zero spend where nothing was spent",
+            total=df.height,
+        )
+    return AggregateHistory(
+        frame=out,
+        channels=tuple(spend),
+        other_media=tuple(other_spend or {}),
+        controls=tuple(names),
+        period_days=period,
+        outcome_kind=outcome_kind,
+        source=path.name,
+    )

@@ -86,3 +86,32 @@ def response_curves(curves: list[dict], title: str):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def mmm_fit(dates: list, actual, fitted, holdout_dates: list, holdout_fitted, title: str):
+    """Actual against fitted outcome over time; the holdout shaded with its out-of-sample fit."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(dates, actual, color="black", lw=1.1, label="actual")
+    ax.plot(dates, fitted, color="tab:blue", lw=1.2, label="fitted (all periods)")
+    if holdout_dates:
+        ax.axvspan(holdout_dates[0], holdout_dates[-1], color="tab:orange", alpha=0.15, lw=0)
+        ax.plot(holdout_dates, holdout_fitted, color="tab:orange", lw=1.5, label="holdout forecast")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.autofmt_xdate()
+    return fig
+
+
+def stacked_contributions(dates: list, baseline, contributions: dict[str, list], title: str):
+    """The outcome decomposed over time: baseline, then each channel's contribution stacked."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.stackplot(
+        dates,
+        [baseline, *contributions.values()],
+        labels=["baseline", *contributions],
+        alpha=0.8,
+    )
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=7, ncol=3)
+    fig.autofmt_xdate()
+    return fig

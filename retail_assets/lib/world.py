@@ -339,6 +339,46 @@ class SalesHistoryFiles(PlainFiles):
     horizon: int | None = Field(default=None, ge=1, le=366)
 
 
+class MediaHistory(PlainFiles):
+    """Media history, long (attributed conversions per channel) or aggregate (an outcome).
+
+    Long: one row per day and channel. Aggregate: one row per week or day with an outcome,
+    spend per channel and controls, fitted by the media mix model (:mod:`retail_assets.lib.mmm`).
+    ``spend`` maps each channel of ``channels.yaml`` to its spend column; ``other_spend``
+    names media that are modelled (so their effect is not credited to the others) but not
+    planned; ``controls`` are numeric columns or categorical ones (e.g. ``events``), which
+    become one 0/1 column per value other than the most frequent.
+    """
+
+    shape: Literal["long", "aggregate"] = "long"
+    date: str = "date"
+    outcome: str | None = None
+    outcome_kind: Literal["revenue", "conversions"] = "revenue"
+    spend: dict[str, str] = {}
+    other_spend: dict[str, str] = {}
+    controls: list[str] = []
+
+    @model_validator(mode="after")
+    def _shape(self) -> MediaHistory:
+        if self.shape == "aggregate":
+            if not self.outcome or not self.spend:
+                raise ValueError(
+                    "shape: aggregate needs outcome (the outcome column) and spend (channel: "
+                    "spend column, one per channel of channels.yaml)"
+                )
+            if self.format not in ("auto", "csv"):
+                raise ValueError(f"shape: aggregate reads csv files, not {self.format}")
+            both = sorted(set(self.spend) & set(self.other_spend))
+            if both:
+                raise ValueError(f"{both} are in both spend and other_spend")
+        elif self.outcome or self.spend or self.other_spend or self.controls:
+            raise ValueError(
+                "outcome, spend, other_spend and controls describe shape: aggregate; a long "
+                "media history has the columns date,channel,spend,conversions[,revenue]"
+            )
+        return self
+
+
 class Sources(_Strict):
     """Every source a retailer can declare; an undeclared one is None."""
 
@@ -351,7 +391,7 @@ class Sources(_Strict):
     reviews: Reviews | None = None
     signals: Signals | None = None
     sales_history: SalesHistoryFiles | None = None
-    media_history: PlainFiles | None = None
+    media_history: MediaHistory | None = None
 
     def declared(self) -> list[str]:
         """Names of the declared sources."""
@@ -513,4 +553,13 @@ world: simulated
 #     horizon: 13                       # periods ahead; default 28 days, 13 weeks, 12 months
 #   media_history:                     # date,channel,spend,conversions[,revenue]
 #     files: "media/*.csv"
+#   #   or one aggregate file (an outcome per week or day, spend per channel, controls),
+#   #   fitted by the media mix model; Robyn's demo input is declared:
+#   #   files: "media/robyn_dt_simulated_weekly.csv"
+#   #   shape: aggregate
+#   #   date: DATE
+#   #   outcome: revenue               # outcome_kind: revenue (default) or conversions
+#   #   spend: {CTV: tv_S, Display: facebook_S, PPC: search_S}   # channels.yaml: column
+#   #   other_spend: {ooh: ooh_S, print: print_S}   # modelled, not planned
+#   #   controls: [competitor_sales_B, events, newsletter]
 """

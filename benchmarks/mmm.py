@@ -1,0 +1,180 @@
+"""The media mix model on aggregate outcomes: ROI recovery, allocation quality, fit time.
+
+Simulates three years of weekly revenue (``retail_assets.lib.mmm.simulate_weekly``): five
+channels whose spend follows a common budget cycle (correlated, as real plans are) with their
+own flighting, geometric adstock and Michaelis-Menten saturation, a trend, yearly seasons, a
+holiday control and 2 % noise. Fits the model, then:
+
+- ``mmm_roi_error_max``: the worst channel's |fitted ROI / true ROI - 1|, where ROI is the
+  channel's total contribution over the history divided by its total spend;
+- ``mmm_allocation_vs_oracle``: a 7-day flight planned by ``lib.allocation.plan_allocation``
+  on the fitted curves, scored on the TRUE curves, over the same flight planned on the true
+  curves under the same bounds (``_guarded``: +-30 % / 1.5x observed, the platform's
+  defaults; ``_free``: only 1.5x observed, a harder test of the curves);
+- ``mmm_fit_seconds``: the fit (holdout fit, full fit, bootstrap).
+
+Then fits Robyn's demo file (``/work/shared/data/marketing/robyn_dt_simulated_weekly.csv``)
+as the platform reads it and prints its channels and holdout figures. Figures are means over
+seeds where there are several; progress goes to stderr.
+
+    python benchmarks/mmm.py            # 156 weeks, 100 resamples, 3 seeds
+    python benchmarks/mmm.py --quick    # 156 weeks, 20 resamples, 1 seed
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
+
+from retail_assets.lib.allocation import (  # noqa: E402
+    ChannelGuardrail,
+    Guardrails,
+    plan_allocation,
+    solve,
+)
+from retail_assets.lib.media import read_aggregate_history  # noqa: E402
+from retail_assets.lib.mmm import fit_mmm, simulate_weekly  # noqa: E402
+
+FLIGHT_DAYS = 7
+ROBYN = Path(os.environ.get("RETAIL_SHARED_DATA", "/work/shared/data")) / (
+    "marketing/robyn_dt_simulated_weekly.csv"
+)
+# The declaration documented in retail_assets/defs/README.md for Robyn's file.
+ROBYN_DECLARATION = {
+    "date": "DATE",
+    "outcome": "revenue",
+    "spend": {"CTV": "tv_S", "Display": "facebook_S", "PPC": "search_S"},
+    "other_spend": {"ooh": "ooh_S", "print": "print_S"},
+    "controls": ["competitor_sales_B", "events", "newsletter"],
+}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def allocation_ratio(sim, curves, max_change: float | None) -> float:
+    names = sorted(curves)
+    guardrails = Guardrails(
+        channels={n: ChannelGuardrail() for n in names},
+        max_change=max_change,
+        max_multiple_of_observed=1.5,
+    )
+    budget = sum(c.mean_spend_recent for c in curves.values()) * FLIGHT_DAYS
+    plan = plan_allocation(curves, guardrails, budget, FLIGHT_DAYS, "USD")
+    lines = [plan.line("optimized", n) for n in names]
+    vmax = [FLIGHT_DAYS * sim.beta[n] / 7 for n in names]
+    k = [FLIGHT_DAYS * sim.k[n] / 7 for n in names]
+
+    def true_value(spend):
+        return float(sum(v * s / (kk + s) for v, kk, s in zip(vmax, k, spend, strict=True)))
+
+    oracle = solve(vmax, k, [x.lower_bound for x in lines], [x.upper_bound for x in lines], budget)
+    return true_value([x.spend for x in lines]) / true_value(oracle.spend)
+
+
+def run(seed: int, n_boot: int) -> dict[str, float]:
+    sim = simulate_weekly(weeks=156, seed=seed)
+    corr = np.corrcoef(np.column_stack(list(sim.spend.values())).T)
+    res = fit_mmm(sim.dates, sim.y, sim.spend, sim.controls, n_boot=n_boot, seed=seed)
+    truth = sim.true_roi()
+    # The same data with the true carry-overs and half-saturations: what noise and correlated
+    # spend alone cost (the floor of the ROI error for any estimator of this model).
+    known = fit_mmm(
+        sim.dates,
+        sim.y,
+        sim.spend,
+        sim.controls,
+        n_boot=0,
+        holdout_periods=0,
+        shape=([sim.theta[c] for c in sim.spend], [sim.k[c] for c in sim.spend]),
+    )
+    floor = max(abs(r / truth[c] - 1) for c, r in zip(known.channels, known.roi, strict=True))
+    table = res.roi_table()
+    errors = {
+        r["channel"]: abs(r["roi"] / truth[r["channel"]] - 1) for r in table.iter_rows(named=True)
+    }
+    covered = [
+        r["roi_p05"] <= truth[r["channel"]] <= r["roi_p95"] for r in table.iter_rows(named=True)
+    ]
+    curves = res.curves(recent_days=28)
+    out = {
+        "roi_error_max": max(errors.values()),
+        "roi_error_max_true_shape": floor,
+        "roi_error_median": float(np.median(list(errors.values()))),
+        "roi_in_p05_p95_share": float(np.mean(covered)),
+        "allocation_vs_oracle_guarded": allocation_ratio(sim, curves, 0.3),
+        "allocation_vs_oracle_free": allocation_ratio(sim, curves, None),
+        "holdout_mape": res.holdout_mape,
+        "holdout_r2": res.holdout_r2,
+        "fit_seconds": res.fit_seconds,
+        "spend_corr_mean": float(corr[np.triu_indices(len(corr), 1)].mean()),
+    }
+    log(f"seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in out.items()))
+    log(
+        "  roi fitted/true: "
+        + ", ".join(
+            f"{r['channel']} {r['roi']:.2f}/{truth[r['channel']]:.2f}"
+            for r in table.iter_rows(named=True)
+        )
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 resamples, 1 seed")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default 3, 1 with --quick)")
+    args = parser.parse_args()
+    n_boot, seeds = (20, 1) if args.quick else (100, 3)
+    seeds = args.seeds or seeds
+    runs = [run(seed, n_boot) for seed in range(seeds)]
+    mean = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    print("weeks: 156")
+    print(f"bootstrap_resamples: {n_boot}")
+    print(f"seeds: {seeds}")
+    print(f"spend_correlation_mean: {mean['spend_corr_mean']:.2f}")
+    print(f"mmm_roi_error_max: {mean['roi_error_max']:.3f}")
+    print(f"mmm_roi_error_max_worst_seed: {max(r['roi_error_max'] for r in runs):.3f}")
+    print(f"mmm_roi_error_max_true_shape: {mean['roi_error_max_true_shape']:.3f}")
+    print(f"mmm_roi_error_median: {mean['roi_error_median']:.3f}")
+    print(f"mmm_roi_truth_in_p05_p95_share: {mean['roi_in_p05_p95_share']:.2f}")
+    print(f"mmm_allocation_vs_oracle: {mean['allocation_vs_oracle_guarded']:.4f}")
+    print(f"mmm_allocation_vs_oracle_free: {mean['allocation_vs_oracle_free']:.4f}")
+    print(f"mmm_holdout_mape: {mean['holdout_mape']:.4f}")
+    print(f"mmm_holdout_r2: {mean['holdout_r2']:.3f}")
+    print(f"mmm_fit_seconds: {mean['fit_seconds']:.2f}")
+    if not ROBYN.exists():
+        log(f"{ROBYN} not found: Robyn's file skipped")
+        return
+    history = read_aggregate_history(ROBYN, **ROBYN_DECLARATION)
+    f = history.frame
+    start = time.perf_counter()
+    res = fit_mmm(
+        f["date"].to_list(),
+        f["outcome"].to_numpy(),
+        {c: f[c].to_numpy() for c in (*history.channels, *history.other_media)},
+        {c: f[c].to_numpy() for c in history.controls},
+        n_boot=n_boot,
+    )
+    seconds = time.perf_counter() - start
+    for r in res.roi_table().iter_rows(named=True):
+        log(f"robyn {r['channel']}: roi {r['roi']:.2f} [{r['roi_p05']:.2f}, {r['roi_p95']:.2f}]")
+    print(f"robyn_channels_fitted: {len(res.channels)}")
+    print(f"robyn_weeks: {len(res.y)}")
+    print(f"robyn_holdout_weeks: {res.holdout_periods}")
+    print(f"robyn_holdout_mape: {res.holdout_mape:.4f}")
+    print(f"robyn_holdout_r2: {res.holdout_r2:.3f}")
+    print(f"robyn_r2: {res.r2:.3f}")
+    print(f"robyn_fit_seconds: {seconds:.2f}")
+
+
+if __name__ == "__main__":
+    main()
