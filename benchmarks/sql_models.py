@@ -173,6 +173,9 @@ class _Generator:
             {
                 "event_date": [day],
                 **{k: [v] for k, v in counts.items()},
+                # The simulated world's policy, as governed/sessions stamps it.
+                "unset_policy": ["deny"],
+                "consent_basis": pl.Series([None], dtype=pl.Utf8),
                 **{k: [v] for k, v in volumes.items()},
             }
         )
