@@ -108,6 +108,10 @@ OPTIONAL_DEPS = {
 }
 
 
+# The daily forecasts run on the sales of orders alone; signals only add regressors.
+OPTIONAL_DEPS[dg.AssetKey(["ml", "forecast_models"])] = {
+    dg.AssetKey(["features", "daily_category_signals"])
+}
 # Whichever series the world has: a sales history, the sales of orders, or both.
 OPTIONAL_DEPS[dg.AssetKey(["ml", "series_forecasts"])] = {
     dg.AssetKey(["raw", "sales_history"]),

@@ -500,7 +500,9 @@ def test_cli_materializes_the_retailers_world(tmp_path):
     assert "your data (orders)" in out
     assert "customer segments    v1" in out
     # Stages and models nothing declared feeds are not run, and not listed as missing.
-    assert "forecast selection" not in out and "review sentiment" not in out
+    # Store sales from orders are forecast daily by category (no signals: no regressors).
+    assert "forecast selection" in out and "forecasts" in out
+    assert "review sentiment" not in out
     # Your own series: five days of orders are too few to forecast, and the stage says so
     # without failing the command.
     assert "series forecasts" in out
