@@ -259,8 +259,8 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
             )
         )
         if any(j.name == "series_forecasts" for j in jobs):
-            # Your own series: forecast every week (the simulated world's schedule is off:
-            # there a sales history is an opt-in file).
+            # Your own series: forecast every week (the simulated world has no schedule:
+            # there a sales history is an opt-in file, forecast when its job is run).
             extra_schedules.append(
                 dg.ScheduleDefinition(
                     name="series_forecasts_weekly",

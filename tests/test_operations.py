@@ -91,7 +91,7 @@ def test_every_step_declares_a_pool_and_io_steps_retry():
 
 
 def test_model_jobs_carry_the_tag_the_run_queue_limits():
-    for name in ("model_training", "forecast_model_selection"):
+    for name in ("model_training", "forecast_model_selection", "series_forecasts"):
         assert defs.resolve_job_def(name).tags.get("retail/workload") == "models"
 
 

@@ -34,7 +34,6 @@ import polars as pl
 from retail_assets.defs.forecasting.series import (
     forecast_own_series,
     series_forecasts_job,
-    series_forecasts_weekly,
 )
 from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, day_keys, lookback
@@ -918,5 +917,4 @@ defs = dg.Definitions(
         forecast_own_series,
     ],
     jobs=[census_forecast_job, series_forecasts_job],
-    schedules=[series_forecasts_weekly],
 )

@@ -10,7 +10,7 @@ backtest on its last periods. The logic is :mod:`retail_assets.lib.series_foreca
 import dagster as dg
 import polars as pl
 
-from retail_assets.defs.operations import MODELS_POOL
+from retail_assets.defs.operations import MODELS_POOL, MODELS_TAG
 from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import SALES_HISTORY
@@ -313,12 +313,7 @@ series_forecasts_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(SERIES_FORECASTS, SERIES_FORECAST_ACCURACY),
     description="Forecast your own series (sales history, the sales of your orders) at their "
     "frequency, after a backtest.",
+    tags=MODELS_TAG,
 )
-series_forecasts_weekly = dg.ScheduleDefinition(
-    name="series_forecasts_weekly",
-    job=series_forecasts_job,
-    cron_schedule="30 4 * * 1",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Mondays 04:30 UTC: the series forecasts on the latest history.",
-)
+# In the retailer's world `definitions.prune` adds its weekly schedule (on from the start);
+# in the simulated world a sales history is an opt-in file, forecast when you run the job.
