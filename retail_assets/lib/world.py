@@ -541,7 +541,7 @@ world: simulated
 #   stores:
 #     files: "stores/*.csv"
 #     columns: {store_id: store, name: name, region: region}
-#   reviews:                           # text, a rating (1-5) or a label, product, date
+#   reviews:                           # text, date, product; a rating (1-5) or label if any
 #     files: "reviews/*.tsv"
 #     columns: {text: review, label: label, product: product_id, date: date}
 #   signals:                           # search and social volumes per day and category
