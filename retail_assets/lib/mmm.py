@@ -220,6 +220,7 @@ class _Design:
         self.prior = 0.0
         self.noise_var = 1.0
         self.pool_weight = 0.0
+        self.prior_shift = np.zeros(2 * m)
 
     def adstocked(self, i: int, theta: float) -> np.ndarray:
         key = (i, round(theta, 6))
@@ -303,7 +304,8 @@ class _Design:
         """A weak Gaussian prior on carry-over and log half-saturation, as a MAP penalty."""
         if not self.prior:
             return 0.0
-        theta, logk = z[: self.m], z[self.m :]
+        theta = z[: self.m] - self.prior_shift[: self.m]
+        logk = z[self.m :] - self.prior_shift[self.m :]
         dev = ((theta - PRIOR_THETA[0]) / PRIOR_THETA[1]) ** 2 + (
             (logk - PRIOR_LOG_K[0]) / PRIOR_LOG_K[1]
         ) ** 2
@@ -367,6 +369,7 @@ def fit_mmm(
     n_starts: int = 4,
     prior: float = 10.0,
     pool: float | None = POOL_ROI_SD,
+    randomize_prior: bool = True,
     seed: int = 0,
     shape: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> MMMResult:
@@ -394,6 +397,9 @@ def fit_mmm(
             common ROI (hierarchical shrinkage toward a pooled ROI rather than toward zero,
             in noise units); ``None`` or 0 for none. It steadies the small channels' ROIs at
             the cost of pulling the extreme ones toward the others (benchmarks/mmm.py).
+        randomize_prior: Refit each bootstrap resample under carry-over and half-saturation
+            prior centres drawn from the prior (so the intervals show the shapes'
+            uncertainty, not only the noise's); False keeps the prior fixed.
         seed: Seed of the starts and the bootstrap.
         shape: Known ``(carry-overs, half-saturations per period)`` by channel order (e.g.
             from lift tests, or the truth in a benchmark): only the linear part is fitted.
@@ -419,6 +425,7 @@ def fit_mmm(
             n_starts,
             prior,
             pool,
+            randomize_prior,
             seed,
             shape,
         )
@@ -439,6 +446,7 @@ def _fit(
     n_starts,
     prior,
     pool,
+    randomize_prior,
     seed,
     shape,
 ) -> MMMResult:
@@ -510,15 +518,22 @@ def _fit(
     m = len(channels)
     boot = {name: np.empty((n_boot, m)) for name in ("theta", "k", "beta", "roi")}
     total_spend = x.sum(axis=0)
+    prior_sd = np.r_[np.full(m, PRIOR_THETA[1]), np.full(m, PRIOR_LOG_K[1])]
     for b in range(n_boot):
         starts_b = rng.integers(0, n - block + 1, size=int(np.ceil(n / block)))
         idx = (starts_b[:, None] + np.arange(block)).ravel()[:n]
         r_b = resid[idx]
         y_b = fitted_s + r_b - r_b.mean()
+        if randomize_prior:
+            # Each resample under a prior centre drawn from the prior itself (a randomized
+            # prior): the draws then carry the half-saturation's uncertainty, which the
+            # data hardly reduce, and not only the noise's.
+            design.prior_shift = rng.normal(0, prior_sd)
         z_b = optimize(y_b, [z], slice(None), 60)
         th_b, k_b, be_b, _, c_b = design.predict(z_b, y_b)
         boot["theta"][b], boot["k"][b], boot["beta"][b] = th_b, k_b, be_b * scale
         boot["roi"][b] = c_b.sum(axis=0) * scale / np.maximum(total_spend, 1e-12)
+    design.prior_shift = np.zeros(2 * m)
 
     return MMMResult(
         dates=list(dates),
