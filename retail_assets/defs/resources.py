@@ -128,6 +128,11 @@ class RetailPlatform(dg.ConfigurableResource):
         description="Column with 1-5 ratings, mapped 1-2 negative, 3 neutral, 4-5 positive "
         "(RETAIL_SENTIMENT_RATING_COLUMN).",
     )
+    sentiment_embeddings: str = Field(
+        default="auto",
+        description="Sentence embeddings in the sentiment model: 'auto' when the embeddings "
+        "extra is installed, 'on' (required), 'off' (RETAIL_SENTIMENT_EMBEDDINGS).",
+    )
     segments: int = Field(default=6, description="Customer segments (RETAIL_SEGMENTS).")
     propensity_horizon_days: int = Field(
         default=7,
@@ -215,6 +220,7 @@ class RetailPlatform(dg.ConfigurableResource):
             sentiment_text_column=settings.sentiment_text_column,
             sentiment_label_column=settings.sentiment_label_column,
             sentiment_rating_column=settings.sentiment_rating_column,
+            sentiment_embeddings=settings.sentiment_embeddings,
             segments=settings.segments,
             propensity_horizon_days=settings.propensity_horizon_days,
             retrain_psi_threshold=settings.retrain_psi_threshold,

@@ -33,6 +33,10 @@ DSP_TARGETS = ("canonical", "google_ads", "dv360", "meta", "ttd")
 #: for a laptop: parallelism comes from concurrent runs), a process per step, or a cluster.
 EXECUTORS = ("in_process", "multiprocess", "k8s", "celery", "celery_k8s", "docker")
 
+#: Sentence embeddings in the sentiment model (``RETAIL_SENTIMENT_EMBEDDINGS``): when the
+#: ``embeddings`` extra is installed (the default), always (an error without it), never.
+SENTIMENT_EMBEDDINGS = ("auto", "on", "off")
+
 #: Levels of the forecast hierarchy: all sales, per category, per store x product.
 FORECAST_LEVELS = ("total", "category", "store_product")
 
@@ -79,6 +83,7 @@ class Settings:
     sentiment_text_column: str = "text"
     sentiment_label_column: str = ""
     sentiment_rating_column: str = ""
+    sentiment_embeddings: str = "auto"
     segments: int = 6
     propensity_horizon_days: int = 7
     retrain_psi_threshold: float = 0.25
@@ -134,6 +139,7 @@ class Settings:
             sentiment_text_column=env.get("RETAIL_SENTIMENT_TEXT_COLUMN", "text").strip(),
             sentiment_label_column=env.get("RETAIL_SENTIMENT_LABEL_COLUMN", "").strip(),
             sentiment_rating_column=env.get("RETAIL_SENTIMENT_RATING_COLUMN", "").strip(),
+            sentiment_embeddings=_choice(env, "RETAIL_SENTIMENT_EMBEDDINGS", SENTIMENT_EMBEDDINGS),
             segments=_int(env, "RETAIL_SEGMENTS", 6, minimum=2),
             propensity_horizon_days=_int(env, "RETAIL_PROPENSITY_HORIZON_DAYS", 7, minimum=1),
             retrain_psi_threshold=_float(env, "RETAIL_RETRAIN_PSI", 0.25, 0.0),

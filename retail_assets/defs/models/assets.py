@@ -350,9 +350,9 @@ def _stores(lake: Lake) -> list[str]:
             deps=[SIGNALS],
             description="Every review and social mention of the training window, scored "
             "negative / neutral / positive by the champion model: TF-IDF stacked with the VADER "
-            "lexicon, trained on review ratings or labels (or the labeled file in "
-            "RETAIL_SENTIMENT_LABELS), or the lexicon alone when labels are missing, too few, "
-            "or no better.",
+            "lexicon (and sentence embeddings, with the embeddings extra), trained on review "
+            "ratings or labels (or the labeled file in RETAIL_SENTIMENT_LABELS), or the lexicon "
+            "alone when labels are missing, too few, or no better.",
             kinds={"scikitlearn", "polars", "parquet"},
             **_SPEC,
         ),
@@ -393,7 +393,11 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
     context.log.info(f"sentiment: {labeled} labeled texts from {source}")
     started = time.perf_counter()
     try:
-        model = sentiment.fit_or_lexicon(frame, seed=SEED)
+        kind = sentiment.default_kind(platform.sentiment_embeddings)
+        context.log.info(
+            f"sentiment: backend {sentiment.sentiment_backend(platform.sentiment_embeddings)}"
+        )
+        model = sentiment.fit_or_lexicon(frame, seed=SEED, kind=kind)
     except sentiment.SentimentDataError as exc:
         raise dg.Failure(description=f"{source}: {exc}", allow_retries=False) from exc
     # Labels given but not used (too few, or the lexicon did better) deserve a warning.
