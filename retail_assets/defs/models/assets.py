@@ -373,7 +373,9 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
 
     With labels (the simulated reviews' ratings, the retailer's rated or labeled reviews, or
     the file in RETAIL_SENTIMENT_LABELS) the challenger is TF-IDF stacked with the VADER
-    lexicon's scores, unless the lexicon alone does better on the held-out rows; too few labels
+    lexicon's scores, and for real reviews (the retailer's, or a labeled file) with sentence
+    embeddings too (RETAIL_SENTIMENT_EMBEDDINGS), unless the lexicon alone does better on the
+    held-out rows; too few labels
     to train on give the lexicon, measured on all of them, and say so (log and
     ``model_reason``); reviews without ratings or labels are scored by the lexicon. Metadata:
     ``model_kind``, ``model_reason``, and the lexicon's accuracy and macro-F1 on the same
@@ -393,7 +395,9 @@ def review_sentiment(context: dg.AssetExecutionContext, platform: RetailPlatform
     context.log.info(f"sentiment: {labeled} labeled texts from {source}")
     started = time.perf_counter()
     try:
-        kind = sentiment.default_kind(platform.sentiment_embeddings)
+        # Embeddings for real reviews (yours, or a labeled file), not the simulator's templates.
+        own_texts = platform.world().retailer or bool(platform.sentiment_labels)
+        kind = sentiment.default_kind(platform.sentiment_embeddings, own_texts=own_texts)
         context.log.info(
             f"sentiment: backend {sentiment.sentiment_backend(platform.sentiment_embeddings)}"
         )

