@@ -50,6 +50,7 @@ from retail_assets.defs.sources.census import CENSUS
 from retail_assets.lib import forecasting as fc
 from retail_assets.lib import plots
 from retail_assets.lib import series_forecast as sf
+from retail_assets.lib.frames import markdown_figures
 from retail_assets.lib.lake import Lake, read_parquet_file
 
 SALES_BY_CATEGORY = dg.AssetKey(["features", "daily_sales_by_category"])
@@ -451,15 +452,7 @@ def forecast_models(context: dg.AssetExecutionContext, platform: RetailPlatform)
         yield from publish_table(context, lake, key, df, **kwargs)
 
 
-def _md(df: pl.DataFrame) -> str:
-    def cell(v: object) -> str:
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        return "" if v is None else str(v)
-
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
-    return "\n".join(lines)
+_md = markdown_figures
 
 
 def load_fitted(lake: Lake) -> fc.FittedModels | None:

@@ -16,6 +16,7 @@ from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import SALES_HISTORY
 from retail_assets.lib import plots
 from retail_assets.lib import series_forecast as sf
+from retail_assets.lib.frames import markdown_figures
 from retail_assets.lib.lake import Lake
 from retail_assets.lib.world import World
 
@@ -128,15 +129,7 @@ def _empty(schema: dict) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def _md(df: pl.DataFrame) -> str:
-    def cell(v: object) -> str:
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        return "" if v is None else str(v)
-
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.iter_rows()]
-    return "\n".join(lines)
+_md = markdown_figures
 
 
 def _charts(name: str, hier: sf.Hierarchy, result: sf.SeriesForecast) -> list[str]:

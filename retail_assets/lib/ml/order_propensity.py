@@ -36,18 +36,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
-from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GroupShuffleSplit
 
 from retail_assets.lib.ml import order_features as of
 from retail_assets.lib.ml.evaluation import (
     BinaryMetrics,
-    best_f1_threshold,
-    binary_metrics,
     gains_figure,
-    lift_table,
     metrics_frame,
     reliability_figure,
     roc_pr_figure,
@@ -56,7 +51,8 @@ from retail_assets.lib.ml.propensity import (
     Estimator,
     LeakageError,
     PropensityDataError,
-    make_estimator,
+    fit_and_calibrate,
+    scores_on_test_rows,
 )
 
 DATASET_TABLE = "orders-only propensity dataset"
@@ -415,14 +411,15 @@ def train(
     _two_classes(parts.calibration, "calibration rows")
     X_fit, X_cal = model_matrix(parts.fit), model_matrix(parts.calibration)
     y_fit, y_cal = parts.fit["label"].to_numpy(), parts.calibration["label"].to_numpy()
-    fitted = clone(make_estimator(estimator, seed)).fit(X_fit, y_fit)
-    calibrated = CalibratedClassifierCV(FrozenEstimator(fitted), method="sigmoid")
-    calibrated.fit(X_cal, y_cal)
-    thresholds = {
-        MODEL: best_f1_threshold(y_cal, calibrated.predict_proba(X_cal)[:, 1], name=MODEL)
-    }
-    for name, s in baseline_scores(parts.calibration, horizon_days).items():
-        thresholds[name] = best_f1_threshold(y_cal, s, name=name)
+    fitted, calibrated, thresholds = fit_and_calibrate(
+        estimator,
+        seed,
+        X_fit,
+        y_fit,
+        X_cal,
+        y_cal,
+        baseline_scores(parts.calibration, horizon_days),
+    )
     return OrderPropensityModel(
         calibrated=calibrated,
         uncalibrated=fitted,
@@ -492,35 +489,13 @@ def evaluate(model: OrderPropensityModel, test_rows: pl.DataFrame) -> OrderEvalu
     """Metrics of the model and the baselines on the test rows, each at its own threshold."""
     check_point_in_time(test_rows)
     _two_classes(test_rows, "test rows")
-    y = test_rows["label"].to_numpy()
     X = model_matrix(test_rows)
-    columns = {
-        MODEL: model.calibrated.predict_proba(X)[:, 1],
-        "model_uncalibrated": model.uncalibrated.predict_proba(X)[:, 1],
-        **baseline_scores(test_rows, model.horizon_days),
-    }
-    metrics = {
-        MODEL: binary_metrics(y, columns[MODEL], threshold=model.threshold, name=MODEL),
-        **{
-            b: binary_metrics(
-                y, columns[b], threshold=model.thresholds[b], probability=False, name=b
-            )  # fmt: skip
-            for b in BASELINES
-        },
-    }
-    notes = []
-    positives = int(y.sum())
-    if positives < 1_000:
-        notes.append(
-            f"only {positives} buyers in the test rows: metrics are noisy below about 1,000"
-        )
-    scores = test_rows.select(*KEY_COLUMNS, "label").with_columns(
-        pl.Series(name, values) for name, values in columns.items()
-    )
+    baselines = baseline_scores(test_rows, model.horizon_days)
+    scores, metrics, lift, notes = scores_on_test_rows(model, test_rows, X, baselines)
     return OrderEvaluation(
         scores=scores,
         metrics=metrics,
-        lift=lift_table(y, columns[MODEL], name=MODEL),
+        lift=lift,
         horizon_days=model.horizon_days,
         notes=notes,
     )

@@ -587,14 +587,9 @@ def train(
     X_fit = model_matrix(fit_part).to_numpy()
     X_cal = model_matrix(calibration_part).to_numpy()
     y_fit, y_cal = fit_part["label"].to_numpy(), calibration_part["label"].to_numpy()
-    fitted = clone(make_estimator(estimator, seed)).fit(X_fit, y_fit)
-    calibrated = CalibratedClassifierCV(FrozenEstimator(fitted), method="sigmoid")
-    calibrated.fit(X_cal, y_cal)
-    thresholds = {
-        MODEL: best_f1_threshold(y_cal, calibrated.predict_proba(X_cal)[:, 1], name=MODEL)
-    }
-    for name, s in baseline_scores(calibration_part).items():
-        thresholds[name] = best_f1_threshold(y_cal, s, name=name)
+    fitted, calibrated, thresholds = fit_and_calibrate(
+        estimator, seed, X_fit, y_fit, X_cal, y_cal, baseline_scores(calibration_part)
+    )
     return PropensityModel(
         calibrated=calibrated,
         uncalibrated=fitted,
@@ -676,12 +671,42 @@ def evaluate(model: PropensityModel, test_rows: pl.DataFrame) -> PropensityEvalu
     if "label_date" in test_rows.columns:
         check_point_in_time(test_rows)
     _two_classes(test_rows, "test period")
-    y = test_rows["label"].to_numpy()
     X = model_matrix(test_rows).to_numpy()
+    baselines = baseline_scores(test_rows)
+    scores, metrics, lift, notes = scores_on_test_rows(model, test_rows, X, baselines)
+    return PropensityEvaluation(scores=scores, metrics=metrics, lift=lift, notes=notes)
+
+
+def fit_and_calibrate(estimator, seed, X_fit, y_fit, X_cal, y_cal, baselines):
+    """Fit, calibrate the frozen fit (sigmoid), choose every scorer's threshold (best F1).
+
+    Returns ``(fitted, calibrated, thresholds)``; calibration and thresholds on the
+    calibration rows, which ``baselines`` scores (a baseline's name -> its scores). Shared by
+    the behavioural and the orders-only models.
+    """
+    fitted = clone(make_estimator(estimator, seed)).fit(X_fit, y_fit)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(fitted), method="sigmoid")
+    calibrated.fit(X_cal, y_cal)
+    thresholds = {
+        MODEL: best_f1_threshold(y_cal, calibrated.predict_proba(X_cal)[:, 1], name=MODEL)
+    }
+    for name, s in baselines.items():
+        thresholds[name] = best_f1_threshold(y_cal, s, name=name)
+    return fitted, calibrated, thresholds
+
+
+def scores_on_test_rows(model, test_rows: pl.DataFrame, X: np.ndarray, baselines: dict):
+    """``(scores, metrics, lift, notes)`` of a fitted model and its baselines on test rows.
+
+    Each scorer is cut at the threshold chosen for it on the calibration rows; only the
+    model's scores are probabilities (and get a Brier score). ``baselines`` maps a baseline's
+    name to its scores of ``test_rows``. Shared by the behavioural and orders-only models.
+    """
+    y = test_rows["label"].to_numpy()
     columns = {
         MODEL: model.calibrated.predict_proba(X)[:, 1],
         "model_uncalibrated": model.uncalibrated.predict_proba(X)[:, 1],
-        **baseline_scores(test_rows),
+        **baselines,
     }
     metrics = {
         MODEL: binary_metrics(y, columns[MODEL], threshold=model.threshold, name=MODEL),
@@ -689,7 +714,7 @@ def evaluate(model: PropensityModel, test_rows: pl.DataFrame) -> PropensityEvalu
             b: binary_metrics(
                 y, columns[b], threshold=model.thresholds[b], probability=False, name=b
             )
-            for b in BASELINES
+            for b in baselines
         },
     }
     notes = []
@@ -701,12 +726,7 @@ def evaluate(model: PropensityModel, test_rows: pl.DataFrame) -> PropensityEvalu
     scores = test_rows.select(*KEY_COLUMNS, "label").with_columns(
         pl.Series(name, values) for name, values in columns.items()
     )
-    return PropensityEvaluation(
-        scores=scores,
-        metrics=metrics,
-        lift=lift_table(y, columns[MODEL], name=MODEL),
-        notes=notes,
-    )
+    return scores, metrics, lift_table(y, columns[MODEL], name=MODEL), notes
 
 
 # ---------------------------------------------------------------------------- scoring
