@@ -353,6 +353,8 @@ def _metrics(y: np.ndarray, yhat: np.ndarray) -> tuple[float, float]:
     return r2, mape
 
 
+# Small matrices: BLAS threads only add overhead (and contention on a busy machine).
+@threadpool_limits.wrap(limits=1)
 def fit_mmm(
     dates: Sequence[dt.date],
     y: np.ndarray,
@@ -408,48 +410,6 @@ def fit_mmm(
         ValueError: Too few periods, mismatched lengths, or a channel without spend.
 
     """
-    # Small matrices: BLAS threads only add overhead (and contention on a busy machine).
-    with threadpool_limits(limits=1):
-        return _fit(
-            dates,
-            y,
-            spend,
-            controls,
-            period_days,
-            fourier_order,
-            holdout_periods,
-            n_boot,
-            block,
-            ridge,
-            ridge_media,
-            n_starts,
-            prior,
-            pool,
-            randomize_prior,
-            seed,
-            shape,
-        )
-
-
-def _fit(
-    dates,
-    y,
-    spend,
-    controls,
-    period_days,
-    fourier_order,
-    holdout_periods,
-    n_boot,
-    block,
-    ridge,
-    ridge_media,
-    n_starts,
-    prior,
-    pool,
-    randomize_prior,
-    seed,
-    shape,
-) -> MMMResult:
     started = time.perf_counter()
     y = np.asarray(y, dtype=float)
     n = len(y)

@@ -290,18 +290,12 @@ def hierarchy(rows: pl.DataFrame, levels: Sequence[str] = LEVEL_NAMES) -> Hierar
         return Hierarchy(Y, None, {"total": np.array(["total"])}, ("total",))
     from hierarchicalforecast.utils import aggregate
 
-    spec_dims: list[list[str]] = [[]]
-    for d in dims:
-        spec_dims.append(["category", "product"] if d == "product" and "category" in dims else [d])
-    if len(dims) > 1:
-        spec_dims.append(dims)
-    unique: list[list[str]] = []
-    for s in spec_dims:
-        if s not in unique and (not s or len(s) < len(dims) or s == dims):
-            unique.append(s)
-    # The bottom level last, as aggregate wants it.
-    bottom = dims
-    spec = [["total", *s] for s in unique if s != bottom] + [["total", *bottom]]
+    # total, each dimension (a product within its category), and the bottom (every dimension
+    # together) last, as aggregate wants it.
+    levels_of = [[]] + [
+        ["category", "product"] if d == "product" and "category" in dims else [d] for d in dims
+    ]
+    spec = [["total", *lv] for lv in levels_of if lv != dims] + [["total", *dims]]
     frame = frame.with_columns(pl.lit("total").alias("total"))
     for d in dims:
         frame = frame.with_columns(pl.col(d).cast(pl.Utf8))

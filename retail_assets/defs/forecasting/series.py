@@ -34,7 +34,7 @@ _SPEC = {
 }
 
 
-def _history_source(lake: Lake, world: World, log) -> tuple[sf.Hierarchy, dict] | None:
+def _history_source(lake: Lake, world: World) -> tuple[sf.Hierarchy, dict] | None:
     """The sales history as a hierarchy at its frequency, or None when there is none."""
     rows = lake.read("raw", "sales_history")
     if rows.is_empty():
@@ -193,7 +193,7 @@ def forecast_own_series(context: dg.AssetExecutionContext, platform: RetailPlatf
     world = platform.world()
     sources = {}
     try:
-        history = _history_source(lake, world, context.log)
+        history = _history_source(lake, world)
         if history is not None:
             sources["sales_history"] = history
         from_orders = _orders_source(lake, world)

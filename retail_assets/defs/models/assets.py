@@ -738,9 +738,9 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
     out = propensity.score(best.model, latest).with_columns(
         pl.lit(best.version, pl.Int64).alias("model_version")
     )
-    rows = evaluation.metrics_frame()
     best_baseline = max(propensity.BASELINES, key=lambda b: m[b].pr_auc)
     test_buyers = int(split.test["label"].sum())
+    test_last = split.test["as_of_date"].max()
     meta = {
         **_training_meta(
             rows=split.train.height,
@@ -753,10 +753,25 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
             f"base rate {main.base_rate:.4f} (best baseline {best_baseline} "
             f"{m[best_baseline].pr_auc:.4f}), top-decile lift {main.top_decile_lift:.2f}, on "
             f"{test_buyers:,} buyers of {split.test.height:,} held-out rows "
-            f"({split.test_start}..{split.test['as_of_date'].max()}, customers never "
+            f"({split.test_start}..{test_last}, customers never "
             "trained on)",
             seconds=trained_in,
         ),
+        **_propensity_meta(
+            model, evaluation, best_baseline, split.test, split.test_start, test_last
+        ),
+        "scored_as_of": str(days[-1]),
+        "feature_set": "behavioural",
+        "horizon_days": 1,
+        **_decision_meta(decision),
+    }
+    yield from _publish(context, lake, registry, decision, [(PURCHASE_PROPENSITY, out, meta)])
+
+
+def _propensity_meta(model, evaluation, best_baseline: str, test, test_first, test_last) -> dict:
+    """What both propensity paths report: test metrics, baseline, periods, tables, figures."""
+    main, m = evaluation.metrics[propensity.MODEL], evaluation.metrics
+    return {
         "pr_auc": round(main.pr_auc, 4),
         "base_rate": round(main.base_rate, 5),
         "pr_auc_over_base_rate": round(evaluation.pr_auc_over_base_rate, 3),
@@ -768,24 +783,19 @@ def purchase_propensity(context: dg.AssetExecutionContext, platform: RetailPlatf
         "recall_at_threshold": round(main.recall_at_threshold, 4),
         "best_baseline": best_baseline,
         "best_baseline_pr_auc": round(m[best_baseline].pr_auc, 4),
-        "test_rows": split.test.height,
-        "test_buyers": test_buyers,
-        "test_first": str(split.test_start),
-        "test_last": str(split.test["as_of_date"].max()),
+        "test_rows": test.height,
+        "test_buyers": int(test["label"].sum()),
+        "test_first": str(test_first),
+        "test_last": str(test_last),
         "calibration_first": str(model.calibration_days[0]),
         "calibration_last": str(model.calibration_days[1]),
-        "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(rows)),
+        "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(evaluation.metrics_frame())),
         "lift_by_decile": dg.MetadataValue.md(markdown_table(evaluation.lift)),
         "roc_pr_curves": _png(evaluation.roc_pr_figure()),
         "reliability": _png(evaluation.reliability_figure()),
         "cumulative_gains": _png(evaluation.gains_figure()),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in evaluation.notes) or "-"),
-        "scored_as_of": str(days[-1]),
-        "feature_set": "behavioural",
-        "horizon_days": 1,
-        **_decision_meta(decision),
     }
-    yield from _publish(context, lake, registry, decision, [(PURCHASE_PROPENSITY, out, meta)])
 
 
 def orders_only(platform: RetailPlatform) -> bool:
@@ -908,29 +918,7 @@ def _orders_propensity(context: dg.AssetExecutionContext, platform: RetailPlatfo
         ),
         **path,
         **ready.as_metadata(),
-        "pr_auc": round(main.pr_auc, 4),
-        "base_rate": round(main.base_rate, 5),
-        "pr_auc_over_base_rate": round(evaluation.pr_auc_over_base_rate, 3),
-        "roc_auc": round(main.roc_auc, 4),
-        "top_decile_lift": round(main.top_decile_lift, 3),
-        "top_decile_capture": round(main.top_decile_capture, 4),
-        "brier": round(main.brier, 5) if main.brier is not None else None,
-        "threshold": round(model.threshold, 4),
-        "recall_at_threshold": round(main.recall_at_threshold, 4),
-        "best_baseline": best_baseline,
-        "best_baseline_pr_auc": round(m[best_baseline].pr_auc, 4),
-        "test_rows": parts.test.height,
-        "test_buyers": test_buyers,
-        "test_first": str(test_first),
-        "test_last": str(test_last),
-        "calibration_first": str(model.calibration_days[0]),
-        "calibration_last": str(model.calibration_days[1]),
-        "metrics_vs_baselines": dg.MetadataValue.md(markdown_table(evaluation.metrics_frame())),
-        "lift_by_decile": dg.MetadataValue.md(markdown_table(evaluation.lift)),
-        "roc_pr_curves": _png(evaluation.roc_pr_figure()),
-        "reliability": _png(evaluation.reliability_figure()),
-        "cumulative_gains": _png(evaluation.gains_figure()),
-        "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in evaluation.notes) or "-"),
+        **_propensity_meta(model, evaluation, best_baseline, parts.test, test_first, test_last),
         "scored_as_of": str(covered),
         **_decision_meta(decision),
     }
