@@ -22,19 +22,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
-from retail_assets.lib.allocation import (  # noqa: E402
+from retail_assets.lib.activation.allocation import (  # noqa: E402
     METHODS,
     ChannelGuardrail,
     Guardrails,
     plan_allocation,
     solve,
 )
-from retail_assets.lib.config import DEFAULT_CONFIG_DIR, load_channels_config  # noqa: E402
-from retail_assets.lib.media import (  # noqa: E402
+from retail_assets.lib.activation.media import (  # noqa: E402
     simulate_media_history,
     simulations_from_config,
 )
-from retail_assets.lib.response_curves import fit_curves  # noqa: E402
+from retail_assets.lib.activation.response_curves import fit_curves  # noqa: E402
+from retail_assets.lib.config import DEFAULT_CONFIG_DIR, load_channels_config  # noqa: E402
 
 # Email is the cheapest channel on average (CPA ~8) but saturated far below its spend
 # (k = 60 against 500 a day): its marginal CPA is ~75, so inverse CPA feeds it while the

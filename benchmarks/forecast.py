@@ -14,7 +14,7 @@ additive), a mild yearly cycle and a few unannounced promotion spikes; ~12 % are
 intermittent low-volume series (Poisson, 0.05-0.6 a day). The last ``h`` (30) days are held
 out: models see the first 700 days only.
 
-**What is measured**, with ``retail_assets.lib.forecasting`` and its default configuration
+**What is measured**, with ``retail_assets.lib.forecasting.demand`` and its default configuration
 (``ForecastConfig()``: h=30, weekly season, the default candidates, 3 windows):
 
 1. **selection** (the weekly job): ``select_models`` on the training days
@@ -63,7 +63,7 @@ every core (no single-thread pools) and skips the simulated-series figures above
 **Real series** (``--real``, instead of everything else): every NAICS code of the Census
 MRTS workbook with a complete not-seasonally-adjusted history (47 codes, 368 months;
 ``--quick``: the first 8), through the path of the retailer's own series
-(``retail_assets.lib.series_forecast``: monthly frequency, season 12, the monthly candidates,
+(``retail_assets.lib.forecasting.series``: monthly frequency, season 12, the monthly candidates,
 two cross-validation windows): the last 24 months held out, models chosen by
 cross-validation on the rest, forecast and scored (``real_mase_selected``: mean MASE over the
 series, scale the training months' seasonal naive error). ``real_mase_autoarima``: statsforecast's
@@ -73,7 +73,7 @@ forecast) per series; ``--n-jobs`` spreads it over processes (default one core).
 
 **Census.** NAICS 443 (electronics and appliance stores), not seasonally adjusted, monthly
 sales from the published MRTS workbook (``--census``, read with
-``retail_assets.lib.census.read_mrts``): the last 24 months held out, selection and fit on
+``retail_assets.lib.sources.census.read_mrts``): the last 24 months held out, selection and fit on
 the rest with ``ForecastConfig(h=24, season_length=12, freq="1mo", n_windows=2)``, 24 months
 forecast with ``refresh``, MASE (scale: in-sample seasonal naive, season 12) against a
 seasonal naive forecast of the same months. ``n/a`` without the file.
@@ -116,8 +116,8 @@ import polars as pl  # noqa: E402
 from statsforecast import StatsForecast  # noqa: E402
 from statsforecast.models import AutoARIMA, Naive  # noqa: E402
 
-from retail_assets.lib import forecasting as fc  # noqa: E402
-from retail_assets.lib.census import read_mrts  # noqa: E402
+from retail_assets.lib.forecasting import demand as fc  # noqa: E402
+from retail_assets.lib.sources.census import read_mrts  # noqa: E402
 
 log = logging.getLogger("forecast")
 
@@ -411,7 +411,7 @@ def real_series(path: Path, quick: bool = False) -> pl.DataFrame:
 
 def real(path: Path, quick: bool, n_jobs: int) -> None:
     """The Census series through the retailer's-series path, against AutoARIMA on each."""
-    from retail_assets.lib import series_forecast as sf
+    from retail_assets.lib.forecasting import series as sf
 
     names = ("real_mase_selected", "real_mase_autoarima", "real_seconds_per_series")
     if not path.exists():

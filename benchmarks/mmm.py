@@ -1,6 +1,6 @@
 """The media mix model on aggregate outcomes: ROI recovery, allocation quality, fit time.
 
-Simulates three years of weekly revenue (``retail_assets.lib.mmm.simulate_weekly``, seeds
+Simulates three years of weekly revenue (``retail_assets.lib.activation.mmm.simulate_weekly``, seeds
 0-2), fits the model (shapes estimated, never given), then prints:
 
 - ``mmm_roi_error_max``: the worst channel's |fitted ROI / true ROI - 1|, where ROI is the
@@ -65,14 +65,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
-from retail_assets.lib.allocation import (  # noqa: E402
+from retail_assets.lib.activation.allocation import (  # noqa: E402
     ChannelGuardrail,
     Guardrails,
     plan_allocation,
     solve,
 )
-from retail_assets.lib.media import read_aggregate_history  # noqa: E402
-from retail_assets.lib.mmm import fit_mmm, simulate_weekly  # noqa: E402
+from retail_assets.lib.activation.media import read_aggregate_history  # noqa: E402
+from retail_assets.lib.activation.mmm import fit_mmm, simulate_weekly  # noqa: E402
 
 FLIGHT_DAYS = 7
 ROBYN = Path(os.environ.get("RETAIL_SHARED_DATA", "/work/shared/data")) / (

@@ -168,18 +168,18 @@ from sql_models import (  # noqa: E402
     report,
 )
 
-from retail_assets.lib.lake import Lake  # noqa: E402
 from retail_assets.lib.ml import direction, drift, propensity, segments, sentiment  # noqa: E402
+from retail_assets.lib.warehouse.lake import Lake  # noqa: E402
 
 log = logging.getLogger("models")
 
 NA = "n/a"
 #: Files whose content shapes the simulated inputs; their hash names the cache folder.
 SIMULATION_FILES = (
-    "retail_assets/lib/simulator.py",
+    "retail_assets/lib/sources/simulator.py",
     "retail_assets/config/simulation.yaml",
-    "retail_assets/lib/privacy.py",
-    "retail_assets/lib/ga4.py",
+    "retail_assets/lib/governance/privacy.py",
+    "retail_assets/lib/sources/ga4.py",
 )
 STAMP = "simulation.sha256"
 #: Run id stamped as ``lineage_id`` on the feature tables.
@@ -265,7 +265,7 @@ def feature_windows(model, days: Sequence[dt.date]) -> list[tuple[dt.date | None
 def build_features(lake: Lake, days: Sequence[dt.date], as_of_days: Sequence[dt.date]) -> None:
     """Run :data:`FEATURE_MODELS` with ``sql_runner.materialize`` into ``lake``, from scratch."""
     from retail_assets.defs.features import assets as features
-    from retail_assets.lib.sql_runner import materialize
+    from retail_assets.lib.warehouse.sql_runner import materialize
 
     every = features.load()
     by_table = {m.table: m for m in every}

@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.keep or tempfile.mkdtemp(prefix="own_data_"))
     log(f"generating {lines:,} order lines and {events:,} events over {days} days in {root}")
     planted = generate(root, lines, events, days)
-    from retail_assets.lib.world import init_config
+    from retail_assets.lib.sources.world import init_config
 
     init_config(root / "config")
     (root / "config" / "sources.yaml").write_text(yaml.safe_dump(SOURCES, sort_keys=False))
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from retail_assets.definitions import defs
     from retail_assets.defs.sources.retailer import read_quarantine
-    from retail_assets.lib.retail_files import DUPLICATE
+    from retail_assets.lib.sources.retail_files import DUPLICATE
 
     instance = dg.DagsterInstance.ephemeral()
     daily = [

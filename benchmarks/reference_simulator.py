@@ -1,6 +1,6 @@
 """A straightforward per-row simulator: the yardstick for ``benchmarks/simulate.py``.
 
-It simulates the same retailer as :class:`retail_assets.lib.simulator.Simulator` the way
+It simulates the same retailer as :class:`retail_assets.lib.sources.simulator.Simulator` the way
 seed-style demos do it: a ``random.Random``, a loop over customers, one dict per event (with
 the nested GA4 fields for web events), then ``pl.DataFrame(rows)``. The distributions are the
 vectorized simulator's: the same persona visit rates and personal activity, the calendar
@@ -18,9 +18,9 @@ import random
 
 import polars as pl
 
-from retail_assets.lib import ga4
 from retail_assets.lib.config import SimulationConfig
-from retail_assets.lib.simulator import (
+from retail_assets.lib.sources import ga4
+from retail_assets.lib.sources.simulator import (
     _DAY_US,
     _DEVICES,
     _EPOCH,

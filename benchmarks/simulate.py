@@ -41,7 +41,7 @@ import polars as pl  # noqa: E402
 from reference_simulator import ReferenceSimulator  # noqa: E402
 
 from retail_assets.lib.config import load_simulation_config  # noqa: E402
-from retail_assets.lib.simulator import Simulator  # noqa: E402
+from retail_assets.lib.sources.simulator import Simulator  # noqa: E402
 
 DAY_METHODS = ("sessions", "app_events", "signals", "transactions")
 

@@ -60,11 +60,8 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
-from retail_assets.lib import ga4, schemas  # noqa: E402
 from retail_assets.lib.config import load_simulation_config  # noqa: E402
-from retail_assets.lib.frames import with_lineage  # noqa: E402
-from retail_assets.lib.lake import Lake  # noqa: E402
-from retail_assets.lib.privacy import (  # noqa: E402
+from retail_assets.lib.governance.privacy import (  # noqa: E402
     Pseudonymizer,
     cookieless_volumes,
     govern_app_events,
@@ -72,7 +69,11 @@ from retail_assets.lib.privacy import (  # noqa: E402
     govern_sessions,
 )
 from retail_assets.lib.settings import Settings  # noqa: E402
-from retail_assets.lib.simulator import Simulator  # noqa: E402
+from retail_assets.lib.sources import ga4  # noqa: E402
+from retail_assets.lib.sources.simulator import Simulator  # noqa: E402
+from retail_assets.lib.warehouse import schemas
+from retail_assets.lib.warehouse.frames import with_lineage  # noqa: E402
+from retail_assets.lib.warehouse.lake import Lake  # noqa: E402
 
 log = logging.getLogger("sql_models")
 
@@ -450,7 +451,7 @@ def run_loader(
     model, lake: Lake, start: dt.date | None, end: dt.date | None, inputs: ModelInputs
 ) -> tuple[float, int]:
     """``sql_runner.materialize`` as the asset calls it; returns (seconds, rows written)."""
-    from retail_assets.lib.sql_runner import materialize
+    from retail_assets.lib.warehouse.sql_runner import materialize
 
     accepted = inspect.signature(materialize).parameters
     extra = {

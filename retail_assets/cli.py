@@ -275,7 +275,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 def _own_series(settings) -> bool:
     """Whether the world declares series of the retailer's own to forecast."""
-    from retail_assets.lib.world import load_world
+    from retail_assets.lib.sources.world import load_world
 
     try:
         world = load_world()
@@ -287,7 +287,7 @@ def _own_series(settings) -> bool:
 def _world_text(settings) -> str:
     """The simulated customer count, or the retailer's declared sources."""
     from retail_assets.lib.config import ConfigError
-    from retail_assets.lib.world import load_world
+    from retail_assets.lib.sources.world import load_world
 
     try:
         world = load_world()
@@ -363,7 +363,7 @@ def _materialize(runner: _Runner, display, defs, keys: list[str], settings):
 # ---------------------------------------------------------------------------- summary
 def _summary(instance, settings, keys: list[str], stages, defined=None) -> dict:
     """What the run left: tables and rows, the models, the delivered plan, warnings."""
-    from retail_assets.lib.lake import Lake
+    from retail_assets.lib.warehouse.lake import Lake
 
     lake = Lake(settings.lake_root, settings.landing_root, settings.warehouse_path)
     return {
@@ -552,7 +552,7 @@ def _delivery(instance, lake, day: str) -> dict:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a configuration folder: the packaged YAML files and a sources.yaml template."""
-    from retail_assets.lib.world import FILENAME, init_config
+    from retail_assets.lib.sources.world import FILENAME, init_config
 
     folder = Path(args.folder)
     written = init_config(folder, force=args.force)
@@ -593,8 +593,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_catalog_refresh(args: argparse.Namespace) -> int:
     """Create or re-point a catalog view for every table in the lake."""
-    from retail_assets.lib.lake import Lake
     from retail_assets.lib.settings import Settings
+    from retail_assets.lib.warehouse.lake import Lake
 
     s = Settings.from_env()
     results = Lake(s.lake_root, s.landing_root, s.warehouse_path).refresh_catalog()
@@ -610,7 +610,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     import polars as pl
 
     from retail_assets.lib.settings import Settings
-    from retail_assets.lib.tabular import QUARANTINE_SCHEMA
+    from retail_assets.lib.sources.tabular import QUARANTINE_SCHEMA
 
     s = Settings.from_env()
     folder = Path(s.landing_root) / "quarantine"
@@ -657,9 +657,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score with a champion model, without Dagster: print CSV (or write --output)."""
     import polars as pl
 
-    from retail_assets.lib.lake import Lake
     from retail_assets.lib.ml import scoring
     from retail_assets.lib.settings import Settings
+    from retail_assets.lib.warehouse.lake import Lake
 
     s = Settings.from_env()
     lake = Lake(s.lake_root, s.landing_root, s.warehouse_path)
@@ -709,8 +709,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from retail_assets.defs.activation.keys import DSP_PAYLOAD
     from retail_assets.defs.activation.lineage import run_record
-    from retail_assets.lib import payload as plan
-    from retail_assets.lib.provenance import check_against_record
+    from retail_assets.lib.activation import payload as plan
+    from retail_assets.lib.activation.provenance import check_against_record
 
     path = Path(args.payload)
     try:

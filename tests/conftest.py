@@ -10,7 +10,7 @@ import pytest
 
 from retail_assets.definitions import build_definitions
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.lake import Lake
+from retail_assets.lib.warehouse.lake import Lake
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: A complete, valid DSP plan (four line items, every channel and goal) for payload tests.
@@ -35,7 +35,7 @@ def example_plan() -> dict:
 
 def restamp(plan: dict) -> dict:
     """Re-hash after an edit, so only the rule under test fails (not the hash check)."""
-    from retail_assets.lib.payload import body_sha256
+    from retail_assets.lib.activation.payload import body_sha256
 
     plan["lineage"]["body_sha256"] = body_sha256(plan["body"])
     return plan

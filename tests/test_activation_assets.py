@@ -26,8 +26,8 @@ from retail_assets import cli
 from retail_assets.definitions import build_definitions
 from retail_assets.defs.activation.keys import DSP_PAYLOAD
 from retail_assets.defs.resources import CreativeWriter
-from retail_assets.lib import media
-from retail_assets.lib import payload as plan
+from retail_assets.lib.activation import media
+from retail_assets.lib.activation import payload as plan
 from retail_assets.lib.config import DEFAULT_CONFIG_DIR, load_channels_config
 
 DAY = "2025-06-30"

@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from retail_assets.lib.allocation import (
+from retail_assets.lib.activation.allocation import (
     METHODS,
     ChannelGuardrail,
     Guardrails,
@@ -28,8 +28,8 @@ from retail_assets.lib.allocation import (
     to_micros,
     total_micros,
 )
-from retail_assets.lib.media import ChannelSimulation, TrueCurve, simulate_media_history
-from retail_assets.lib.response_curves import FittedCurve, fit_curves
+from retail_assets.lib.activation.media import ChannelSimulation, TrueCurve, simulate_media_history
+from retail_assets.lib.activation.response_curves import FittedCurve, fit_curves
 
 # ------------------------------------------------------------------ problems
 

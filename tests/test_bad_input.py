@@ -18,8 +18,8 @@ import pytest
 from conftest import SHARED_DATA, Pipeline
 
 from retail_assets.defs.sources.landing import landing_inbox_sensor
-from retail_assets.lib import ga4, ingest
-from retail_assets.lib.frames import content_hash
+from retail_assets.lib.sources import ga4, ingest
+from retail_assets.lib.warehouse.frames import content_hash
 
 DAY = "2025-03-02"
 FILES_CONFIG = {"ops": {"raw__sessions": {"config": {"source": "ga4"}}}}
@@ -194,7 +194,7 @@ def test_missing_key_outside_demo_profile_stops_governance(tmp_path):
 # the file, the column and a row count, nothing downstream materializes, and every byte under
 # the lake and landing roots, the catalog file and the catalog's answers are unchanged.
 #
-# Product rules the corpus pins (see retail_assets/lib/ingest.py):
+# Product rules the corpus pins (see retail_assets/lib/sources/ingest.py):
 #   * text fields hold at most ingest.MAX_TEXT_BYTES (64 KiB) of UTF-8;
 #   * events more than one day after "now" are rejected, as are sales-history days after
 #     tomorrow;

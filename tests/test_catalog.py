@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from retail_assets.cli import main as cli_main
-from retail_assets.lib.lake import Lake
+from retail_assets.lib.warehouse.lake import Lake
 
 READER = textwrap.dedent(
     """
@@ -104,7 +104,7 @@ def test_atomic_replace_never_shows_half_a_partition(tmp_path):
             "-c",
             textwrap.dedent(f"""
         import polars as pl
-        from retail_assets.lib.lake import Lake
+        from retail_assets.lib.warehouse.lake import Lake
         lake = Lake({str(tmp_path / "lake")!r}, {str(tmp_path / "landing")!r}, 'w.duckdb')
         for i in range(30):
             n = 100_000 if i % 2 else 200_000

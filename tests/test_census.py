@@ -12,7 +12,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from retail_assets.defs.sources.landing import landing_inbox_sensor
-from retail_assets.lib.census import CensusFormatError, read_mrts
+from retail_assets.lib.sources.census import CensusFormatError, read_mrts
 
 CENSUS_DIR = SHARED_DATA / "census"
 WORKBOOK = CENSUS_DIR / "mrtssales92-present.xlsx"

@@ -15,14 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from retail_assets.lib.config import (
-    DEFAULT_CONFIG_DIR,
-    ConfigError,
-    CreativesConfig,
-    load_creatives_config,
-    load_simulation_config,
-)
-from retail_assets.lib.creatives import (
+from retail_assets.lib.activation.creatives import (
     Creative,
     CreativeError,
     CreativeGenerator,
@@ -34,6 +27,13 @@ from retail_assets.lib.creatives import (
     score_creative,
     truncate_words,
     variant_letter,
+)
+from retail_assets.lib.config import (
+    DEFAULT_CONFIG_DIR,
+    ConfigError,
+    CreativesConfig,
+    load_creatives_config,
+    load_simulation_config,
 )
 
 CHANNELS = ("Display", "CTV", "PPC", "Email")
@@ -278,7 +278,7 @@ def test_library_does_not_depend_on_the_hash_seed(config):
     # Python's hash() of strings changes per process; the template rotation must not use it.
     code = (
         "import dataclasses, json\n"
-        "from retail_assets.lib.creatives import build_library, requests_for\n"
+        "from retail_assets.lib.activation.creatives import build_library, requests_for\n"
         "segs = {'value_shopper': 'Value Shopper', 'deal_hunter': 'Deal Hunter'}\n"
         "lib = build_library(requests_for(segs, ['Display', 'CTV', 'PPC', 'Email']))\n"
         "print(json.dumps([dataclasses.asdict(c) for c in lib], sort_keys=True))\n"

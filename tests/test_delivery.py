@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from retail_assets.lib import delivery
-from retail_assets.lib import dsp_adapters as da
-from retail_assets.lib import payload as plan
+from retail_assets.lib.activation import delivery
+from retail_assets.lib.activation import dsp_adapters as da
+from retail_assets.lib.activation import payload as plan
 
 EXAMPLE = Path(__file__).parent / "fixtures" / "dsp_plan_example.json"
 

@@ -19,21 +19,21 @@ from conftest import Pipeline, make_platform
 
 from retail_assets.defs.governance import erasure as erasure_defs
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.erasure import (
+from retail_assets.lib.governance.erasure import (
     erase,
     load_suppression,
     read_erasure_log,
     read_suppression,
     resolve_subject,
 )
-from retail_assets.lib.lake import Lake
-from retail_assets.lib.privacy import (
+from retail_assets.lib.governance.privacy import (
     APP_EVENT_DROP_REASONS,
     CUSTOMER_DROP_REASONS,
     Pseudonymizer,
     govern_app_events,
     govern_customers,
 )
+from retail_assets.lib.warehouse.lake import Lake
 
 DAY1, DAY2 = "2025-03-01", "2025-03-02"
 

@@ -20,7 +20,7 @@ import pytest
 from dagster_server import platform_env
 
 from retail_assets.instance import ensure_dagster_home
-from retail_assets.lib.lake import Lake
+from retail_assets.lib.warehouse.lake import Lake
 
 RUNNER = Path(__file__).with_name("run_partition.py")
 DAY = "2025-03-01"

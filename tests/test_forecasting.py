@@ -1,4 +1,4 @@
-"""Demand forecasting (lib/forecasting.py): selection, refresh, accuracy, engines, bad input.
+"""Demand forecasting (lib/forecasting/demand.py): selection, refresh, accuracy, engines, bad input.
 
 Real statsforecast runs on small crafted series (seeded numpy), kept short so the file runs in
 well under a minute on two cores. Hand-made frames check the metrics against hand arithmetic.
@@ -16,7 +16,7 @@ import statsforecast.models as sf_models
 from distributed import Client, LocalCluster
 from statsforecast import StatsForecast
 
-from retail_assets.lib.forecasting import (
+from retail_assets.lib.forecasting.demand import (
     ForecastConfig,
     ForecastError,
     classify,
@@ -653,7 +653,7 @@ def test_bad_history_is_a_clear_forecast_error(frame, message):
 def test_processes_only_for_costly_models_on_many_series_and_spawned():
     import multiprocessing
 
-    from retail_assets.lib import forecasting as fc
+    from retail_assets.lib.forecasting import demand as fc
 
     many = pl.concat([series(f"s{i}", np.arange(1.0, 4.0)) for i in range(fc.PARALLEL_MIN_SERIES)])
     few = many.filter(pl.col("unique_id") != "s0")

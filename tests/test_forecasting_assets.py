@@ -24,8 +24,8 @@ from retail_assets.defs.forecasting.assets import (
     regressors,
 )
 from retail_assets.defs.publishing import SCHEMA_CHECK
-from retail_assets.lib import forecasting as fc
-from retail_assets.lib.frames import LINEAGE_COLUMNS
+from retail_assets.lib.forecasting import demand as fc
+from retail_assets.lib.warehouse.frames import LINEAGE_COLUMNS
 
 FIRST = dt.date(2025, 1, 1)
 DAYS = 120

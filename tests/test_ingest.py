@@ -11,9 +11,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from retail_assets.lib import ga4
 from retail_assets.lib.config import ConfigError
-from retail_assets.lib.ingest import (
+from retail_assets.lib.sources import ga4
+from retail_assets.lib.sources.ingest import (
     EventsMapping,
     IngestError,
     dates_in_events,

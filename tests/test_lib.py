@@ -10,12 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from retail_assets.lib import payload as plan
-from retail_assets.lib.allocation import split_micros
+from retail_assets.lib.activation import payload as plan
+from retail_assets.lib.activation.allocation import split_micros
 from retail_assets.lib.config import ConfigError, load_simulation_config
-from retail_assets.lib.privacy import Pseudonymizer, govern_sessions, page_path
-from retail_assets.lib.schemas import mask_pii, validate
+from retail_assets.lib.governance.privacy import Pseudonymizer, govern_sessions, page_path
 from retail_assets.lib.settings import Settings, SettingsError
+from retail_assets.lib.warehouse.schemas import mask_pii, validate
 
 # ----------------------------------------------------------------- settings
 
@@ -174,7 +174,7 @@ def test_duckdb_memory_limit_setting_and_default(tmp_path):
     assert Settings.from_env({"RETAIL_DUCKDB_MEMORY_LIMIT": "8GB"}).duckdb_memory_limit == "8GB"
     with pytest.raises(SettingsError, match="RETAIL_DUCKDB_MEMORY_LIMIT"):
         Settings.from_env({"RETAIL_DUCKDB_MEMORY_LIMIT": "lots"})
-    from retail_assets.lib.lake import Lake
+    from retail_assets.lib.warehouse.lake import Lake
 
     lake = Lake(tmp_path / "lake", tmp_path / "landing", tmp_path / "w.duckdb", memory_limit="1GB")
     with lake.compute_connection([]) as con:

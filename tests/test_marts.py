@@ -31,11 +31,11 @@ import polars as pl
 import pytest
 
 from retail_assets.defs.features.assets import _empty_frame, load, view_models
-from retail_assets.lib import schemas
-from retail_assets.lib.frames import LINEAGE_COLUMNS, with_lineage
-from retail_assets.lib.lake import Lake
-from retail_assets.lib.sql_models import SqlModel
-from retail_assets.lib.sql_runner import Materialized, materialize
+from retail_assets.lib.warehouse import schemas
+from retail_assets.lib.warehouse.frames import LINEAGE_COLUMNS, with_lineage
+from retail_assets.lib.warehouse.lake import Lake
+from retail_assets.lib.warehouse.sql_models import SqlModel
+from retail_assets.lib.warehouse.sql_runner import Materialized, materialize
 
 RUN_ID = "00000000-0000-4000-8000-000000000001"
 NOW = dt.datetime(2025, 4, 1, tzinfo=dt.UTC)

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from retail_assets.lib.media import (
+from retail_assets.lib.activation.media import (
     MEDIA_SCHEMA,
     ChannelSimulation,
     MediaHistoryError,

@@ -20,12 +20,12 @@ import yaml
 from conftest import make_platform
 
 from retail_assets.defs.models import assets as models
-from retail_assets.lib.frames import with_lineage
 from retail_assets.lib.ml import order_features as of
 from retail_assets.lib.ml import order_propensity as op
 from retail_assets.lib.ml import rfm_segments as rs
 from retail_assets.lib.ml.propensity import LeakageError
-from retail_assets.lib.world import init_config
+from retail_assets.lib.sources.world import init_config
+from retail_assets.lib.warehouse.frames import with_lineage
 
 START = dt.date(2024, 1, 1)
 

@@ -43,7 +43,7 @@ from retail_assets.lib.ml.sentiment import (
     training_data_from_signals,
 )
 from retail_assets.lib.plots import png_markdown
-from retail_assets.lib.simulator import Simulator
+from retail_assets.lib.sources.simulator import Simulator
 
 DAYS = [dt.date(2025, 3, 1) + dt.timedelta(days=i) for i in range(28)]
 

@@ -14,8 +14,8 @@ from conftest import make_platform
 from pydantic import ValidationError
 
 from retail_assets.definitions import build_definitions
-from retail_assets.lib import media, mmm
-from retail_assets.lib.allocation import (
+from retail_assets.lib.activation import media, mmm
+from retail_assets.lib.activation.allocation import (
     ChannelGuardrail,
     Guardrails,
     kkt_residuals,
@@ -23,7 +23,7 @@ from retail_assets.lib.allocation import (
     total_micros,
 )
 from retail_assets.lib.config import DEFAULT_CONFIG_DIR
-from retail_assets.lib.world import MediaHistory
+from retail_assets.lib.sources.world import MediaHistory
 
 ROBYN = Path("/work/shared/data/marketing/robyn_dt_simulated_weekly.csv")
 ROBYN_DECLARATION = {

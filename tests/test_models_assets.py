@@ -26,11 +26,11 @@ import pytest
 from conftest import Pipeline
 
 from retail_assets.defs.models import assets as models
-from retail_assets.lib.frames import with_lineage
 from retail_assets.lib.ml import scoring
 from retail_assets.lib.ml.registry import ModelRegistry
 from retail_assets.lib.ml.segments import assign
 from retail_assets.lib.ml.sentiment import CLASSES, default_kind
+from retail_assets.lib.warehouse.frames import with_lineage
 
 START = dt.date(2025, 2, 1)
 DAYS = [(START + dt.timedelta(days=i)).isoformat() for i in range(30)]
@@ -303,7 +303,7 @@ def test_the_plan_splits_budgets_by_the_trained_segments_and_propensity(world):
 
 
 def test_audience_match_keys_go_only_to_the_sink_and_only_for_ad_consent(world):
-    from retail_assets.lib.match_keys import sha256_hex
+    from retail_assets.lib.governance.match_keys import sha256_hex
 
     p, _ = world
     day = DAYS[-1]

@@ -11,7 +11,7 @@ import pytest
 from conftest import DSP_PLAN_EXAMPLE, example_plan, restamp
 from jsonschema import Draft202012Validator
 
-from retail_assets.lib import payload as plan
+from retail_assets.lib.activation import payload as plan
 
 
 def problems(p: dict, **kw) -> list[str]:

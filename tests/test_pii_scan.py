@@ -31,7 +31,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from retail_assets.defs.governance import pii_scan as pii_scan_defs
-from retail_assets.lib.pii_scan import (
+from retail_assets.lib.governance.pii_scan import (
     KINDS,
     Hit,
     ScanReport,
@@ -453,7 +453,7 @@ def test_a_catalog_view_over_the_landing_area_is_scanned(world, pristine):
 
 
 def test_pickled_models_and_stored_views_are_scanned(tmp_path):
-    from retail_assets.lib.lake import Lake
+    from retail_assets.lib.warehouse.lake import Lake
 
     lake = Lake(tmp_path / "lake", tmp_path / "landing", tmp_path / "wh.duckdb")
     lake.write_partition(pl.DataFrame({"a": ["x"]}), "features", "base", None)
@@ -548,7 +548,7 @@ APP_EVENT_FIELDS: dict[str, Callable[[dict, str], None]] = {
     "app session_id": lambda r, v: r.update(session_id=f"{r['session_id']} {v}"),
 }
 #: Fields copied from raw events into governed tables: redacted when they hold personal data
-#: (lib/privacy.py redact_values, with this scanner's own test).
+#: (lib/governance/privacy.py redact_values, with this scanner's own test).
 SESSION_FIELDS.update(
     {
         "page_location path": _location(
@@ -650,7 +650,7 @@ def test_pii_in_every_governed_field_at_once_stays_out_of_features_and_payload(w
 
 
 def test_free_text_and_copied_fields_are_redacted_before_they_are_published():
-    from retail_assets.lib.privacy import REDACTED, redact_text, redact_values
+    from retail_assets.lib.governance.privacy import REDACTED, redact_text, redact_values
 
     copied = pl.Series(["google", "jane.doe@example.com", None, "+1 650 555 1212", "cpc"])
     assert redact_values(copied).to_list() == ["google", REDACTED, None, REDACTED, "cpc"]

@@ -12,13 +12,13 @@ import pytest
 
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib.config import load_simulation_config
-from retail_assets.lib.match_keys import (
+from retail_assets.lib.governance.match_keys import (
     google_customer_match,
     match_keys_for,
     meta_capi,
     sha256_hex,
 )
-from retail_assets.lib.privacy import (
+from retail_assets.lib.governance.privacy import (
     REKEY_COLUMNS,
     KeyRing,
     Pseudonymizer,
@@ -28,7 +28,7 @@ from retail_assets.lib.privacy import (
     normalize_phone,
 )
 from retail_assets.lib.settings import Settings, SettingsError, parse_previous_keys
-from retail_assets.lib.simulator import Simulator
+from retail_assets.lib.sources.simulator import Simulator
 
 JOHN = "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
 K1, K2 = "1" * 40, "2" * 40
@@ -424,7 +424,7 @@ def test_keys_never_appear_in_repr():
 
 
 def test_phone_like_ids_are_hashed_in_e164_and_other_ids_untouched():
-    from retail_assets.lib.privacy import Pseudonymizer, normalize_identifier
+    from retail_assets.lib.governance.privacy import Pseudonymizer, normalize_identifier
 
     psd = Pseudonymizer("k" * 40, "k1")
     assert normalize_identifier(" +1 (650) 555-1212 ") == "+16505551212"

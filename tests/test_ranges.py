@@ -17,8 +17,8 @@ import pytest
 from conftest import Pipeline
 
 from retail_assets.defs.publishing import SCHEMA_CHECK, rows_by_day_table
-from retail_assets.lib import ingest
-from retail_assets.lib.frames import LINEAGE_COLUMNS
+from retail_assets.lib.sources import ingest
+from retail_assets.lib.warehouse.frames import LINEAGE_COLUMNS
 
 DAYS = ["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04"]
 #: Sources, governance and the day-by-day SQL models: what a backfill of history runs.

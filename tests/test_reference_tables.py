@@ -9,9 +9,8 @@ import polars as pl
 import pytest
 
 from retail_assets.defs.partitions import daily_partitions
-from retail_assets.lib import ga4
 from retail_assets.lib.config import Festival, Promotion, load_simulation_config
-from retail_assets.lib.privacy import (
+from retail_assets.lib.governance.privacy import (
     APP_EVENT_DROP_REASONS,
     CUSTOMER_DROP_REASONS,
     Pseudonymizer,
@@ -19,8 +18,9 @@ from retail_assets.lib.privacy import (
     govern_customers,
     govern_sessions,
 )
-from retail_assets.lib.schemas import AGE_BANDS, validate
-from retail_assets.lib.simulator import Simulator
+from retail_assets.lib.sources import ga4
+from retail_assets.lib.sources.simulator import Simulator
+from retail_assets.lib.warehouse.schemas import AGE_BANDS, validate
 
 CFG = load_simulation_config()
 PSD = Pseudonymizer(key="k" * 40, key_id="test")

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from retail_assets.lib.media import ChannelSimulation, TrueCurve, simulate_media_history
-from retail_assets.lib.response_curves import (
+from retail_assets.lib.activation.media import ChannelSimulation, TrueCurve, simulate_media_history
+from retail_assets.lib.activation.response_curves import (
     FittedCurve,
     _cv_rmse,
     adstock,

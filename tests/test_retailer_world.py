@@ -18,10 +18,10 @@ import yaml
 from conftest import SHARED_DATA
 
 from retail_assets.defs.sources.retailer import read_quarantine
-from retail_assets.lib import retail_files as rf
 from retail_assets.lib.config import ConfigError
-from retail_assets.lib.ingest import IngestError
-from retail_assets.lib.world import Orders, init_config, load_world
+from retail_assets.lib.sources import retail_files as rf
+from retail_assets.lib.sources.ingest import IngestError
+from retail_assets.lib.sources.world import Orders, init_config, load_world
 
 GA4_SAMPLE = SHARED_DATA / "ga4" / "ga4_obfuscated_sample_460.ndjson"
 ONLINE_RETAIL = SHARED_DATA / "retail" / "online_retail_uci_first8000.csv"
@@ -441,8 +441,8 @@ def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
 
 
 def test_conflicting_events_fail_the_file_under_invalid_rows_error(tmp_path):
-    from retail_assets.lib.ingest import read_events_quarantined
-    from retail_assets.lib.world import AppEvents
+    from retail_assets.lib.sources.ingest import read_events_quarantined
+    from retail_assets.lib.sources.world import AppEvents
 
     path = tmp_path / "events.csv"
     _events_file(path)
@@ -658,7 +658,7 @@ def test_a_sites_own_web_event_log_becomes_governed_sessions_and_user_features(t
 
 def test_the_templates_retailer_example_is_a_valid_declaration(tmp_path):
     """Uncommenting the template's example gives a declaration that loads: it tells the truth."""
-    from retail_assets.lib.world import TEMPLATE
+    from retail_assets.lib.sources.world import TEMPLATE
 
     lines = TEMPLATE.splitlines()
     start = lines.index("# world: retailer")
@@ -683,7 +683,7 @@ def test_the_templates_retailer_example_is_a_valid_declaration(tmp_path):
 
 def test_erasure_removes_a_person_from_quarantined_rows_too(tmp_path):
     """A quarantined row keeps the file's values, so an erasure must find the person there."""
-    from retail_assets.lib.erasure import row_matches
+    from retail_assets.lib.governance.erasure import row_matches
 
     quarantine = pl.DataFrame(
         {

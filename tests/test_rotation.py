@@ -10,10 +10,14 @@ import polars as pl
 from conftest import Pipeline
 
 from retail_assets.defs.governance import rotation as rotation_defs
-from retail_assets.lib.erasure import append_suppression, pseudonym_digest, read_suppression
-from retail_assets.lib.lake import Lake
-from retail_assets.lib.privacy import KeyRing
-from retail_assets.lib.rotation import SUPPRESSION_TABLE, rotate
+from retail_assets.lib.governance.erasure import (
+    append_suppression,
+    pseudonym_digest,
+    read_suppression,
+)
+from retail_assets.lib.governance.privacy import KeyRing
+from retail_assets.lib.governance.rotation import SUPPRESSION_TABLE, rotate
+from retail_assets.lib.warehouse.lake import Lake
 
 DAY1, DAY2, DAY3 = "2025-03-01", "2025-03-02", "2025-03-03"
 KEY_A, KEY_B = "a" * 40, "b" * 40

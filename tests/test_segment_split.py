@@ -7,7 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from retail_assets.lib import segment_split as ss
+from retail_assets.lib.activation import segment_split as ss
 
 START = dt.date(2025, 3, 2)
 K = ["a" * 64, "b" * 64, "c" * 64, "d" * 64]

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from retail_assets.lib import series_forecast as sf
+from retail_assets.lib.forecasting import series as sf
 from tests.conftest import SHARED_DATA, Pipeline
 
 

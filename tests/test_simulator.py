@@ -12,10 +12,10 @@ import pytest
 import yaml
 from conftest import SHARED_DATA
 
-from retail_assets.lib import ga4
-from retail_assets.lib.census import monthly_factors, read_mrts
 from retail_assets.lib.config import ConfigError, load_simulation_config
-from retail_assets.lib.simulator import Simulator
+from retail_assets.lib.sources import ga4
+from retail_assets.lib.sources.census import monthly_factors, read_mrts
+from retail_assets.lib.sources.simulator import Simulator
 
 CFG = load_simulation_config()
 MARCH = [dt.date(2025, 3, 1) + dt.timedelta(days=i) for i in range(31)]

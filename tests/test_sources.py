@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from retail_assets.defs.sources.landing import landing_inbox_sensor
-from retail_assets.lib import ingest
+from retail_assets.lib.sources import ingest
 
 DAY = dt.date(2025, 3, 2)
 

@@ -27,8 +27,8 @@ from conftest import Pipeline, make_platform
 from retail_assets.defs.features.assets import build_defs, load
 from retail_assets.defs.operations import with_operations
 from retail_assets.defs.partitions import day_keys
-from retail_assets.lib.frames import LINEAGE_COLUMNS, content_hash
-from retail_assets.lib.sql_runner import day_hashes, range_version, sub_windows
+from retail_assets.lib.warehouse.frames import LINEAGE_COLUMNS, content_hash
+from retail_assets.lib.warehouse.sql_runner import day_hashes, range_version, sub_windows
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 SOURCES = ",".join(

@@ -1,6 +1,6 @@
 """The ``parquet_files`` check of every table: its files in the lake are whole and unaltered.
 
-Each partition file carries a digest of its rows in its footer (see ``lib/lake.py``). The
+Each partition file carries a digest of its rows in its footer (see ``lib/warehouse/lake.py``). The
 check decodes every page and compares: a truncated file, a damaged footer or a flipped bit in
 a data page fails it with ERROR severity, naming the file and partition.
 
@@ -24,7 +24,7 @@ import dagster as dg
 from retail_assets.defs.operations import COMPUTE_POOL
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.lake import SCHEMAS, CorruptFileError, Lake, verify_parquet_file
+from retail_assets.lib.warehouse.lake import SCHEMAS, CorruptFileError, Lake, verify_parquet_file
 
 CHECK_NAME = "parquet_files"
 _PARTITION = "dagster/partition"

@@ -19,9 +19,9 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from retail_assets.lib import schemas
-from retail_assets.lib.frames import content_hash, markdown_table, with_lineage
-from retail_assets.lib.lake import Lake, LakeWriteError, StagedDays
+from retail_assets.lib.warehouse import schemas
+from retail_assets.lib.warehouse.frames import content_hash, markdown_table, with_lineage
+from retail_assets.lib.warehouse.lake import Lake, LakeWriteError, StagedDays
 
 SCHEMA_CHECK = "pandera_schema"
 _DTYPE_NAMES = {pl.Utf8: "string", pl.Int64: "bigint", pl.Float64: "double", pl.Date: "date"}

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from retail_assets.lib.activation.creatives import CreativeGenerator, TemplateGenerator
 from retail_assets.lib.config import (
     ActivationConfig,
     ChannelsConfig,
@@ -16,12 +17,11 @@ from retail_assets.lib.config import (
     load_creatives_config,
     load_simulation_config,
 )
-from retail_assets.lib.creatives import CreativeGenerator, TemplateGenerator
-from retail_assets.lib.lake import Lake
-from retail_assets.lib.privacy import KeyRing, Pseudonymizer
+from retail_assets.lib.governance.privacy import KeyRing, Pseudonymizer
 from retail_assets.lib.settings import Settings, SettingsError, parse_previous_keys
-from retail_assets.lib.simulator import Simulator
-from retail_assets.lib.world import ConsentPolicy, World, load_world
+from retail_assets.lib.sources.simulator import Simulator
+from retail_assets.lib.sources.world import ConsentPolicy, World, load_world
+from retail_assets.lib.warehouse.lake import Lake
 
 
 @lru_cache(maxsize=2)

@@ -204,7 +204,7 @@ class SimulationConfig(_Model):
 
     @model_validator(mode="after")
     def _references(self) -> SimulationConfig:
-        from retail_assets.lib.ga4 import default_channel_group, marketing_channel
+        from retail_assets.lib.sources.ga4 import default_channel_group, marketing_channel
 
         for name, channel in self.channels.items():
             group = default_channel_group(channel.source, channel.medium, channel.campaign)
@@ -484,7 +484,7 @@ class CreativesConfig(_Model):
     def _references(self) -> CreativesConfig:
         import re
 
-        from retail_assets.lib.ga4 import default_channel_group, marketing_channel
+        from retail_assets.lib.sources.ga4 import default_channel_group, marketing_channel
 
         if "default" not in self.templates:
             raise ValueError("templates need a 'default' entry for segments without their own")

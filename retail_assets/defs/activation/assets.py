@@ -30,9 +30,10 @@ from retail_assets.defs.models.assets import (
 from retail_assets.defs.partitions import day_keys, lookback
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib import allocation, media, mmm, plots, response_curves, segment_split
+from retail_assets.lib import plots
+from retail_assets.lib.activation import allocation, media, mmm, response_curves, segment_split
 from retail_assets.lib.config import ActivationConfig, ChannelsConfig
-from retail_assets.lib.frames import markdown_table
+from retail_assets.lib.warehouse.frames import markdown_table
 
 DAILY_SALES_BY_CATEGORY = dg.AssetKey(["features", "daily_sales_by_category"])
 ONLINE_PURCHASES = dg.AssetKey(["features", "online_purchases"])

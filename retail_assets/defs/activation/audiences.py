@@ -21,7 +21,7 @@ from retail_assets.defs.models.assets import CUSTOMER_SEGMENTS
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS
-from retail_assets.lib.match_keys import ad_consent_granted, match_keys_for
+from retail_assets.lib.governance.match_keys import ad_consent_granted, match_keys_for
 
 AUDIENCE_UPLOADS = dg.AssetKey(["activation", "audience_uploads"])
 #: Match-key platform -> the delivery target prefix.

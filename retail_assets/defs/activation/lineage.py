@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from retail_assets.lib.provenance import RunRecord
+from retail_assets.lib.activation.provenance import RunRecord
 
 INPUT_POINTER = "dagster/input_event_pointer/"
 

@@ -20,9 +20,14 @@ from retail_assets.defs.models.assets import SEGMENT_PROFILES
 from retail_assets.defs.operations import DELIVERY_POOL
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
-from retail_assets.lib import delivery, media_plan, provenance
-from retail_assets.lib import payload as plan
-from retail_assets.lib.creatives import Creative, CreativeRequest, build_library, payload_ready
+from retail_assets.lib.activation import delivery, media_plan, provenance
+from retail_assets.lib.activation import payload as plan
+from retail_assets.lib.activation.creatives import (
+    Creative,
+    CreativeRequest,
+    build_library,
+    payload_ready,
+)
 
 PAYLOAD_FILE = "payload.json"
 PAYLOAD_INPUTS = [BUDGET_ALLOCATION, SEGMENT_BUDGETS, CREATIVE_LIBRARY, CHANNEL_RESPONSE_CURVES]

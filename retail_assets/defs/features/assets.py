@@ -1,7 +1,7 @@
 """Features: one asset per SQL file under ``dbt_like_sql/``.
 
-The loader (``retail_assets.lib.sql_models``) parses each file's header and SQL; this module
-turns each model into an asset whose dependencies are the tables its SQL reads, with one
+The loader (``retail_assets.lib.warehouse.sql_models``) parses each file's header and SQL; this
+module turns each model into an asset whose dependencies are the tables its SQL reads, with one
 blocking check for its pandera contract and one per declared test. A run computes the model in
 an in-memory DuckDB over the lake's Parquet files, runs the checks on the result, and only then
 writes it: every daily partition of the window (incremental), the whole table (table), or the
@@ -33,15 +33,20 @@ from retail_assets.defs.publishing import (
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census
-from retail_assets.lib import schemas
-from retail_assets.lib.frames import markdown_table
-from retail_assets.lib.sql_models import (
+from retail_assets.lib.warehouse import schemas
+from retail_assets.lib.warehouse.frames import markdown_table
+from retail_assets.lib.warehouse.sql_models import (
     ModelRunError,
     SqlModel,
     load_models,
     view_sql,
 )
-from retail_assets.lib.sql_runner import LINEAGE_COLUMNS, ChecksFailed, RunChecks, materialize
+from retail_assets.lib.warehouse.sql_runner import (
+    LINEAGE_COLUMNS,
+    ChecksFailed,
+    RunChecks,
+    materialize,
+)
 
 SQL_DIR = Path(
     os.environ.get("RETAIL_SQL_DIR", Path(__file__).resolve().parents[3] / "dbt_like_sql")

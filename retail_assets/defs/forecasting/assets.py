@@ -16,7 +16,7 @@
   partition.
 - ``ml/census_forecast``: the Census MRTS series of NAICS 443 (electronics and appliance
   stores), monthly, 24 months held out, against a seasonal naive model, through the path of
-  the retailer's own series (:mod:`retail_assets.lib.series_forecast`).
+  the retailer's own series (:mod:`retail_assets.lib.forecasting.series`).
 - ``ml/series_forecasts`` (with ``ml/series_forecast_accuracy``, in ``series.py``): the
   retailer's own series (sales history, the sales of their orders) at their frequency, by
   level, reconciled.
@@ -47,11 +47,11 @@ from retail_assets.defs.publishing import (
 )
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.census import CENSUS
-from retail_assets.lib import forecasting as fc
 from retail_assets.lib import plots
-from retail_assets.lib import series_forecast as sf
-from retail_assets.lib.frames import markdown_figures
-from retail_assets.lib.lake import Lake, read_parquet_file
+from retail_assets.lib.forecasting import demand as fc
+from retail_assets.lib.forecasting import series as sf
+from retail_assets.lib.warehouse.frames import markdown_figures
+from retail_assets.lib.warehouse.lake import Lake, read_parquet_file
 
 SALES_BY_CATEGORY = dg.AssetKey(["features", "daily_sales_by_category"])
 SALES_BY_STORE_PRODUCT = dg.AssetKey(["features", "daily_sales_by_store_product"])
@@ -809,7 +809,7 @@ def census_backtest(series: pl.DataFrame, holdout: int = CENSUS_HOLDOUT_MONTHS, 
     Models are chosen by cross-validation on all but the last ``holdout`` months, which they
     then forecast (the backtest, scored against a seasonal naive model), and chosen again on
     the whole series to forecast the next ``holdout`` months. Returns the
-    :class:`~retail_assets.lib.series_forecast.SeriesForecast`.
+    :class:`~retail_assets.lib.forecasting.series.SeriesForecast`.
     """
     hier = sf.single(series)
     return sf.forecast_series(

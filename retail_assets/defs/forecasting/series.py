@@ -4,7 +4,7 @@
 the sales history changes (the ``sales_history_ingest`` and ``series_forecasts`` jobs) and
 weekly. Each source is forecast at its frequency (declared in ``sources.yaml`` or read from
 the dates), by every level of the hierarchy it has, reconciled so the levels add up, after a
-backtest on its last periods. The logic is :mod:`retail_assets.lib.series_forecast`.
+backtest on its last periods. The logic is :mod:`retail_assets.lib.forecasting.series`.
 """
 
 import dagster as dg
@@ -15,10 +15,10 @@ from retail_assets.defs.publishing import passes_schema, publish_table, schema_c
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import SALES_HISTORY
 from retail_assets.lib import plots
-from retail_assets.lib import series_forecast as sf
-from retail_assets.lib.frames import markdown_figures
-from retail_assets.lib.lake import Lake
-from retail_assets.lib.world import World
+from retail_assets.lib.forecasting import series as sf
+from retail_assets.lib.sources.world import World
+from retail_assets.lib.warehouse.frames import markdown_figures
+from retail_assets.lib.warehouse.lake import Lake
 
 SERIES_FORECASTS = dg.AssetKey(["ml", "series_forecasts"])
 SERIES_FORECAST_ACCURACY = dg.AssetKey(["ml", "series_forecast_accuracy"])

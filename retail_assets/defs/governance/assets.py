@@ -19,10 +19,8 @@ from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import APP_EVENTS as RAW_APP_EVENTS
 from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS
 from retail_assets.defs.sources.assets import SESSIONS as RAW_SESSIONS
-from retail_assets.lib import ga4
-from retail_assets.lib.erasure import load_suppression
-from retail_assets.lib.lake import Lake
-from retail_assets.lib.privacy import (
+from retail_assets.lib.governance.erasure import load_suppression
+from retail_assets.lib.governance.privacy import (
     APP_EVENT_DROP_REASONS,
     COOKIELESS_VOLUMES,
     CUSTOMER_DROP_REASONS,
@@ -34,7 +32,9 @@ from retail_assets.lib.privacy import (
     govern_orders,
     govern_sessions,
 )
-from retail_assets.lib.world import ConsentPolicy
+from retail_assets.lib.sources import ga4
+from retail_assets.lib.sources.world import ConsentPolicy
+from retail_assets.lib.warehouse.lake import Lake
 
 GOVERNED_SESSIONS = dg.AssetKey(["governed", "sessions"])
 CONSENT_AUDIT = dg.AssetKey(["governed", "consent_audit"])

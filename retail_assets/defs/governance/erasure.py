@@ -1,8 +1,8 @@
 """Data subject erasure and the TTL on raw data: the ``erasure`` and ``raw_retention`` jobs.
 
 **erasure** removes a person from the lake, the landing area and the catalog
-(``retail_assets.lib.erasure``), puts their pseudonyms on the suppression list so that late
-GA4 re-exports are dropped on ingestion, and records the erasure in
+(``retail_assets.lib.governance.erasure``), puts their pseudonyms on the suppression list so that
+late GA4 re-exports are dropped on ingestion, and records the erasure in
 ``<lake>/governance/erasure_log.jsonl`` (counts and digests only). Its run config:
 
 .. code-block:: yaml
@@ -35,7 +35,7 @@ import dagster as dg
 from pydantic import Field
 
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.erasure import (
+from retail_assets.lib.governance.erasure import (
     append_suppression,
     erase,
     expire_raw_partitions,

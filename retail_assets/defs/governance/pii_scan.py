@@ -17,8 +17,7 @@ import dagster as dg
 from pydantic import Field
 
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.lake import Lake
-from retail_assets.lib.pii_scan import (
+from retail_assets.lib.governance.pii_scan import (
     REPORT_DIR,
     KnownIdentifiers,
     ScanReport,
@@ -27,6 +26,7 @@ from retail_assets.lib.pii_scan import (
     scan_log,
     scan_records,
 )
+from retail_assets.lib.warehouse.lake import Lake
 
 #: Columns of raw.customers (landing) whose values the scan looks for, hashed or verbatim.
 KNOWN_COLUMNS = ["customer_id", "user_pseudo_id", "email", "phone"]

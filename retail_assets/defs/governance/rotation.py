@@ -3,7 +3,7 @@
 To rotate: set the new key (``RETAIL_PSEUDONYMIZATION_KEY`` or ``..._KEY_FILE``) and a new
 ``RETAIL_KEY_ID``, list the old one in ``RETAIL_PREVIOUS_KEYS`` (``old_id=KEY`` or
 ``old_id=file:PATH``), stop the daily runs, and run ``key_rotation``. It translates every
-pseudonym stored under an old key to the new key (``retail_assets.lib.rotation``), so old
+pseudonym stored under an old key to the new key (``retail_assets.lib.governance.rotation``), so old
 partitions join new ones, and adds the new-key digests of erased people to the suppression
 list. Run it with ``dry_run: true`` first to see the counts:
 
@@ -25,7 +25,7 @@ import dagster as dg
 from pydantic import Field
 
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.rotation import rotate
+from retail_assets.lib.governance.rotation import rotate
 
 
 class RotationConfig(dg.Config):

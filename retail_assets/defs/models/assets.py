@@ -60,8 +60,6 @@ from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, MODELS_TAG
 from retail_assets.defs.publishing import passes_schema, publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib import plots
-from retail_assets.lib.frames import markdown_table
-from retail_assets.lib.lake import Lake
 from retail_assets.lib.ml import (
     direction,
     drift,
@@ -74,6 +72,8 @@ from retail_assets.lib.ml import (
 )
 from retail_assets.lib.ml.evaluation import binary_metrics
 from retail_assets.lib.ml.registry import Decision, ModelRegistry, retrain_reasons
+from retail_assets.lib.warehouse.frames import markdown_table
+from retail_assets.lib.warehouse.lake import Lake
 
 SIGNALS = dg.AssetKey(["raw", "signals"])
 CATALOG = dg.AssetKey(["raw", "product_catalog"])

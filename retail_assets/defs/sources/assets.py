@@ -25,9 +25,9 @@ from retail_assets.defs.publishing import (
     span,
 )
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib import ingest
 from retail_assets.lib.config import ConfigError
-from retail_assets.lib.privacy import redact_text
+from retail_assets.lib.governance.privacy import redact_text
+from retail_assets.lib.sources import ingest
 
 OWNERS = ["team:data-platform"]
 CUSTOMERS = dg.AssetKey(["raw", "customers"])

@@ -34,9 +34,9 @@ from retail_assets.defs.sources.assets import (
     sales_history_files,
 )
 from retail_assets.defs.sources.census import census_files, census_job
-from retail_assets.lib import ingest
 from retail_assets.lib.config import ConfigError
 from retail_assets.lib.settings import Settings
+from retail_assets.lib.sources import ingest
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

@@ -32,11 +32,11 @@ from retail_assets.defs.sources.assets import (
     _sorted,
     _source_asset,
 )
-from retail_assets.lib import ingest
-from retail_assets.lib import retail_files as rf
-from retail_assets.lib.privacy import redact_text
-from retail_assets.lib.tabular import QUARANTINE_SCHEMA, empty_quarantine, read_columns
-from retail_assets.lib.world import FileSource, World
+from retail_assets.lib.governance.privacy import redact_text
+from retail_assets.lib.sources import ingest
+from retail_assets.lib.sources import retail_files as rf
+from retail_assets.lib.sources.tabular import QUARANTINE_SCHEMA, empty_quarantine, read_columns
+from retail_assets.lib.sources.world import FileSource, World
 
 ORDERS = dg.AssetKey(["raw", "orders"])
 STORES = dg.AssetKey(["raw", "stores"])
@@ -77,7 +77,7 @@ def parsed(platform: RetailPlatform, source: str, spec: FileSource, build, extra
 
     ``build`` returns ``{name: frame}`` with a ``quarantine`` frame among them; the quarantine
     is also written to :func:`quarantine_path`. An unusable file fails with its name, column
-    and row count (:class:`~retail_assets.lib.ingest.IngestError`), writing nothing.
+    and row count (:class:`~retail_assets.lib.sources.ingest.IngestError`), writing nothing.
     """
     files = files_of(platform, source, spec)
     key = rf.fingerprint(files, source, spec.model_dump_json(), extra)

@@ -74,11 +74,11 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from retail_assets.lib.ingest import IngestError
 from retail_assets.lib.plots import plt
 from retail_assets.lib.settings import SENTIMENT_EMBEDDINGS
-from retail_assets.lib.tabular import read_columns
-from retail_assets.lib.world import FileSource, file_format
+from retail_assets.lib.sources.ingest import IngestError
+from retail_assets.lib.sources.tabular import read_columns
+from retail_assets.lib.sources.world import FileSource, file_format
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +134,12 @@ def load_labeled(
 ) -> pl.DataFrame:
     """A labelled CSV, TSV, Parquet or NDJSON file (optionally gzipped) as ``text, label``.
 
-    The file is read as the retailer's files are (:func:`~retail_assets.lib.tabular.read_columns`:
-    the format from the name, ``.csv``, ``.tsv``/``.tab``/``.txt``, ``.parquet``/``.pq``,
-    ``.ndjson``/``.jsonl``/``.json``; a header row; a TSV has no quoting). Exactly one of
-    ``label_column`` (values ``negative``/``neutral``/``positive``, any case, surrounding
-    spaces ignored) or ``rating_column`` (whole numbers 1-5) must be given. Raises
+    The file is read as the retailer's files are
+    (:func:`~retail_assets.lib.sources.tabular.read_columns`: the format from the name, ``.csv``,
+    ``.tsv``/``.tab``/``.txt``, ``.parquet``/``.pq``, ``.ndjson``/``.jsonl``/``.json``; a header
+    row; a TSV has no quoting). Exactly one of ``label_column`` (values
+    ``negative``/``neutral``/``positive``, any case, surrounding spaces ignored) or
+    ``rating_column`` (whole numbers 1-5) must be given. Raises
     :class:`SentimentDataError` for a missing file or column, empty text, or labels/ratings
     outside those values, naming the file, the column and the number of rows.
     """

@@ -2,7 +2,7 @@
 
 ``retail_assets.defs.governance.rotation`` wraps :func:`rotate` in the ``key_rotation`` job.
 
-**Why.** A pseudonym is the HMAC of a raw identifier under one key (``lib/privacy.py``).
+**Why.** A pseudonym is the HMAC of a raw identifier under one key (``lib/governance/privacy.py``).
 Once the operator sets a new ``RETAIL_PSEUDONYMIZATION_KEY`` and ``RETAIL_KEY_ID``, new
 partitions carry new pseudonyms, and old partitions no longer join them. :func:`rotate`
 translates every stored pseudonym made under a key of ``RETAIL_PREVIOUS_KEYS`` to the current
@@ -51,7 +51,7 @@ from pathlib import Path
 
 import polars as pl
 
-from retail_assets.lib.erasure import (
+from retail_assets.lib.governance.erasure import (
     GOVERNANCE_DIR,
     PSEUDONYM_COLUMNS,
     SUPPRESSION_FILE,
@@ -65,8 +65,8 @@ from retail_assets.lib.erasure import (
     read_suppression,
     suppression_path,
 )
-from retail_assets.lib.lake import Lake, read_parquet_file
-from retail_assets.lib.privacy import KeyRing
+from retail_assets.lib.governance.privacy import KeyRing
+from retail_assets.lib.warehouse.lake import Lake, read_parquet_file
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ import duckdb
 import phonenumbers
 import polars as pl
 
-from retail_assets.lib.lake import Lake, read_parquet_file
+from retail_assets.lib.warehouse.lake import Lake, read_parquet_file
 
 KINDS = ("email", "phone", "ipv4", "ipv6", "known_hash", "known_id")
 #: Where the scan job writes its reports, under the lake root (skipped by the scan itself).
@@ -503,7 +503,9 @@ def scan_texts(
 # ---------------------------------------------------------------------------- frames
 @cache
 def _marked_pseudonyms(table: str) -> frozenset[str]:
-    from retail_assets.lib import schemas  # pandera is heavy: imported when a table is scanned
+    from retail_assets.lib.warehouse import (
+        schemas,  # pandera is heavy: imported when a table is scanned
+    )
 
     model = schemas.SCHEMAS.get(table)
     if model is None:

@@ -2,7 +2,8 @@
 
 Both give one long frame, one row per (date, channel): ``date`` (Date), ``channel`` (Utf8),
 ``spend`` (Float64, currency units), ``conversions`` (Int64) and ``revenue`` (Float64, null
-when unknown), sorted by channel then date. :mod:`retail_assets.lib.response_curves` fits it.
+when unknown), sorted by channel then date. :mod:`retail_assets.lib.activation.response_curves`
+fits it.
 
 The simulator's ground truth is a Michaelis–Menten response to adstocked spend
 (:class:`TrueCurve`). Every day's draws are seeded from (seed, channel, date), so a day has the
@@ -21,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from retail_assets.lib.config import ChannelsConfig
-from retail_assets.lib.ingest import IngestError
+from retail_assets.lib.sources.ingest import IngestError
 
 #: Days of earlier spend that feed a day's adstock (0.6**31 ~ 1e-7 of the weight is left out).
 ADSTOCK_DAYS = 30

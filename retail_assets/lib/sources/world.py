@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from retail_assets.lib.config import DEFAULT_CONFIG_DIR, _load, config_dir
-from retail_assets.lib.ingest import (
+from retail_assets.lib.sources.ingest import (
     EventsMapping,
     EventTypes,
     check_timestamp_format,
@@ -166,7 +166,7 @@ class AppEvents(FileSource):
     consent: ConsentPolicy = ConsentPolicy()
 
     def mapping(self) -> EventsMapping:
-        """The events mapping :func:`retail_assets.lib.ingest.read_events` reads with."""
+        """The events mapping :func:`retail_assets.lib.sources.ingest.read_events` reads with."""
         columns = self.columns.model_dump(exclude={"consent"})
         return EventsMapping(
             columns=columns,
@@ -343,11 +343,11 @@ class MediaHistory(PlainFiles):
     """Media history, long (attributed conversions per channel) or aggregate (an outcome).
 
     Long: one row per day and channel. Aggregate: one row per week or day with an outcome,
-    spend per channel and controls, fitted by the media mix model (:mod:`retail_assets.lib.mmm`).
-    ``spend`` maps each channel of ``channels.yaml`` to its spend column; ``other_spend``
-    names media that are modelled (so their effect is not credited to the others) but not
-    planned; ``controls`` are numeric columns or categorical ones (e.g. ``events``), which
-    become one 0/1 column per value other than the most frequent.
+    spend per channel and controls, fitted by the media mix model
+    (:mod:`retail_assets.lib.activation.mmm`). ``spend`` maps each channel of ``channels.yaml`` to
+    its spend column; ``other_spend`` names media that are modelled (so their effect is not
+    credited to the others) but not planned; ``controls`` are numeric columns or categorical ones
+    (e.g. ``events``), which become one 0/1 column per value other than the most frequent.
     """
 
     shape: Literal["long", "aggregate"] = "long"

@@ -10,8 +10,8 @@ An incremental model's run covers any range of days (one for the nightly run, a 
 backfill) in one call. The range is computed in windows of at most ``backfill_days`` days
 (:func:`sub_windows`), each one query reading its window and the model's lookback, so memory
 is bounded by the header and not by the range. Each window's daily files are staged under
-hidden names (:class:`~retail_assets.lib.lake.StagedWrite`) while its checks run; all of them
-are renamed into place only when every window's checks passed, so a failure anywhere in the
+hidden names (:class:`~retail_assets.lib.warehouse.lake.StagedWrite`) while its checks run; all of
+them are renamed into place only when every window's checks passed, so a failure anywhere in the
 range publishes nothing and leaves every earlier partition as it was. A day's rows are the
 same whichever window computed them: each window reads its own lookback.
 """
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 import pandera.polars as pa
 import polars as pl
 
-from retail_assets.lib import schemas
-from retail_assets.lib.frames import content_hash, with_lineage
-from retail_assets.lib.lake import Lake, StagedWrite, ViewResult, WriteResult
-from retail_assets.lib.sql_models import (
+from retail_assets.lib.warehouse import schemas
+from retail_assets.lib.warehouse.frames import content_hash, with_lineage
+from retail_assets.lib.warehouse.lake import Lake, StagedWrite, ViewResult, WriteResult
+from retail_assets.lib.warehouse.sql_models import (
     ModelResult,
     ModelRunError,
     ModelTest,

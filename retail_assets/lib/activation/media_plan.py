@@ -14,10 +14,10 @@ from typing import Any
 
 import polars as pl
 
-from retail_assets.lib import payload as plan
-from retail_assets.lib.allocation import billable_unit_micros
+from retail_assets.lib.activation import payload as plan
+from retail_assets.lib.activation.allocation import billable_unit_micros
+from retail_assets.lib.activation.segment_split import segment_ref
 from retail_assets.lib.config import ActivationConfig
-from retail_assets.lib.segment_split import segment_ref
 
 METHOD = "mroas-waterfill/1"
 

@@ -7,8 +7,8 @@ revenue or conversions), spend per channel, optional controls. The model is
 ``y_t = b0 + b1 t + fourier_t + sum_c g_c z_{c,t} + sum_m beta_m a_{m,t} / (k_m + a_{m,t}) + e_t``
 
 where ``a_m`` is the normalized geometric adstock of channel ``m``'s spend
-(:func:`retail_assets.lib.response_curves.adstock`, so a steady spend ``x`` gives ``a = x``)
-and the saturation is a Hill curve of slope one: Michaelis-Menten, the curve the allocator
+(:func:`retail_assets.lib.activation.response_curves.adstock`, so a steady spend ``x`` gives ``a =
+x``) and the saturation is a Hill curve of slope one: Michaelis-Menten, the curve the allocator
 takes. The carry-over ``theta_m`` and half-saturation ``k_m`` of every channel are fitted
 jointly (L-BFGS-B over the profiled loss, from a few starts); given them, the linear
 coefficients come from a ridge-penalized least squares with non-negative media betas
@@ -38,8 +38,8 @@ import polars as pl
 from scipy.optimize import minimize, nnls
 from threadpoolctl import threadpool_limits
 
-from retail_assets.lib.media import AggregateHistory, stable_hash
-from retail_assets.lib.response_curves import FittedCurve, adstock
+from retail_assets.lib.activation.media import AggregateHistory, stable_hash
+from retail_assets.lib.activation.response_curves import FittedCurve, adstock
 
 #: Half-saturation bounds, as multiples of the channel's mean positive spend per period.
 K_RANGE = (0.5, 10.0)

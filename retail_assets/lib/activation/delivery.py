@@ -1,10 +1,10 @@
 """Delivering a plan (and its platform renderings) to a folder or an HTTP endpoint.
 
-Every delivery carries an idempotency key (:func:`retail_assets.lib.payload.idempotency_key`):
-stable for the same plan, target and body, new when the body changes. Retrying with the same key
-is therefore safe, and it is what :class:`HttpSink` does on connection errors, timeouts, 429 and
-5xx. :class:`FolderSink` writes atomically and does not rewrite a file that already holds the
-same bytes.
+Every delivery carries an idempotency key
+(:func:`retail_assets.lib.activation.payload.idempotency_key`): stable for the same plan, target
+and body, new when the body changes. Retrying with the same key is therefore safe, and it is what
+:class:`HttpSink` does on connection errors, timeouts, 429 and 5xx. :class:`FolderSink` writes
+atomically and does not rewrite a file that already holds the same bytes.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 import requests
 import urllib3
 
-from retail_assets.lib.dsp_adapters import DSPS, render_validated
-from retail_assets.lib.payload import dumps, idempotency_key, validate_plan
+from retail_assets.lib.activation.dsp_adapters import DSPS, render_validated
+from retail_assets.lib.activation.payload import dumps, idempotency_key, validate_plan
 
 CANONICAL = "canonical"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -304,7 +304,7 @@ def deliver(
     """Validate a plan, then send the canonical payload and/or platform renderings.
 
     Each target gets its own idempotency key, ``idempotency_key(plan_id, target, body_sha256)``;
-    the canonical payload goes as :func:`~retail_assets.lib.payload.dumps` writes it, a
+    the canonical payload goes as :func:`~retail_assets.lib.activation.payload.dumps` writes it, a
     rendering as ``dumps(render(payload, dsp))``.
 
     Args:

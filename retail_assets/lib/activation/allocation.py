@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from retail_assets.lib.response_curves import FittedCurve
+from retail_assets.lib.activation.response_curves import FittedCurve
 
 # ISO 4217 minor-unit exponents for the currencies we have seen users plan in.
 CURRENCY_EXPONENT = {"USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "JPY": 0, "KWD": 3}

@@ -1,7 +1,7 @@
 """One place for the pandera (polars) schema of every table a Python asset writes.
 
 SQL models under ``dbt_like_sql/`` declare their columns and types in their header instead;
-``retail_assets.lib.sql_models`` builds their pandera schema from it (same strictness).
+``retail_assets.lib.warehouse.sql_models`` builds their pandera schema from it (same strictness).
 
 Schemas are strict: a column that is not listed is an error, so nothing (PII in particular)
 slips into a table by accident. Columns that hold pseudonymous identifiers carry
@@ -19,7 +19,7 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
-from retail_assets.lib import ga4
+from retail_assets.lib.sources import ga4
 
 HEX64 = r"^[0-9a-f]{64}$"
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"

@@ -1,9 +1,9 @@
 """A retailer's own files into raw tables: customers, orders, products, stores, reviews, signals.
 
-Each reader takes the files and the source's declaration (:mod:`retail_assets.lib.world`) and
-returns the table's rows and the quarantine rows (:mod:`retail_assets.lib.tabular`): rows that
-cannot be read are set aside with their file, row number and reason, or fail the file, as the
-declaration says. Nothing here knows about Dagster.
+Each reader takes the files and the source's declaration (:mod:`retail_assets.lib.sources.world`)
+and returns the table's rows and the quarantine rows (:mod:`retail_assets.lib.sources.tabular`):
+rows that cannot be read are set aside with their file, row number and reason, or fail the file, as
+the declaration says. Nothing here knows about Dagster.
 
 Orders are order lines as the shop's system exports them (UCI Online Retail's shape):
 cancellations and returns are lines with a negative quantity (and, in UCI's data, an order id
@@ -24,9 +24,14 @@ from pathlib import Path
 import polars as pl
 from filelock import FileLock
 
-from retail_assets.lib import world as w
-from retail_assets.lib.ingest import DUPLICATE_ROW, _future_limit, _timestamp, consent_values
-from retail_assets.lib.tabular import (
+from retail_assets.lib.sources import world as w
+from retail_assets.lib.sources.ingest import (
+    DUPLICATE_ROW,
+    _future_limit,
+    _timestamp,
+    consent_values,
+)
+from retail_assets.lib.sources.tabular import (
     Triage,
     empty_quarantine,
     number,
@@ -728,7 +733,7 @@ def read_web_events(files: list[Path], spec: w.WebEvents) -> tuple[pl.DataFrame,
     are split into sessions at gaps of ``session_gap_minutes`` (``ga_session_id`` = the
     session's start in epoch seconds, as GA4 does). Rows delivered twice are kept once.
     """
-    from retail_assets.lib import ga4
+    from retail_assets.lib.sources import ga4
 
     reading = spec.reading()
     cols = spec.columns

@@ -32,7 +32,7 @@ copy. String columns are gathers of 16-byte Arrow string views from small per-si
 tables (pages, products, devices, places, channels, customer ids), so string data is never
 copied per row; nested GA4 lists are flat values plus offsets; categorical draws map one
 uniform through a guide table instead of comparing against every category. The Arrow
-building blocks are in :mod:`retail_assets.lib.columns`.
+building blocks are in :mod:`retail_assets.lib.sources.columns`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from retail_assets.lib.columns import (
+from retail_assets.lib.config import SimulationConfig
+from retail_assets.lib.sources.columns import (
     VIEW,
     Text,
     constant,
@@ -63,8 +64,7 @@ from retail_assets.lib.columns import (
     struct,
     values,
 )
-from retail_assets.lib.config import SimulationConfig
-from retail_assets.lib.schemas import APP_EVENTS
+from retail_assets.lib.warehouse.schemas import APP_EVENTS
 
 #: Days the retail calendar reaches beyond today.
 CALENDAR_DAYS_AHEAD = 400

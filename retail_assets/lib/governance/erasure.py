@@ -11,7 +11,7 @@ row is not touched, byte for byte. A row is the person's when any of its strings
 ones included, contains one of their pseudonyms (64 hex digits, so a substring match cannot
 hit another person), or when one of the raw identifier columns (:data:`RAW_ID_COLUMNS`)
 equals one of their raw identifiers. Searching every string rather than only the columns
-marked ``{"pii": "pseudonymous_id"}`` in ``lib/schemas.py`` also covers the SQL models,
+marked ``{"pii": "pseudonymous_id"}`` in ``lib/warehouse/schemas.py`` also covers the SQL models,
 whose column contracts cannot carry that marker, and pseudonyms renamed by a model
 (``session_key AS order_id``).
 
@@ -36,7 +36,7 @@ identifier, never a pseudonym: after an erasure the pseudonym's bytes appear in 
 
 **The suppression list** (``<lake>/governance/suppression.parquet``: ``pseudonym_sha256,
 key_id, erased_at, request_id``) names erased people by the digest of their pseudonyms, for
-the same reason. Ingestion (``lib/privacy.py``'s ``govern_*``) drops every row whose
+the same reason. Ingestion (``lib/governance/privacy.py``'s ``govern_*``) drops every row whose
 pseudonym's digest is on it, so a late GA4 re-export (up to 3 days) cannot bring them back.
 A pseudonym depends on the key: pseudonyms under every key of the key ring are listed, but a
 key introduced after the erasure makes new pseudonyms the list does not know.
@@ -63,10 +63,10 @@ import duckdb
 import polars as pl
 from filelock import FileLock
 
-from retail_assets.lib.lake import DATA_FILE, SCHEMAS, Lake, read_parquet_file
+from retail_assets.lib.warehouse.lake import DATA_FILE, SCHEMAS, Lake, read_parquet_file
 
 if TYPE_CHECKING:
-    from retail_assets.lib.privacy import Pseudonymizer
+    from retail_assets.lib.governance.privacy import Pseudonymizer
 
 #: Folder under the lake root with the suppression list and the erasure log (no tables).
 GOVERNANCE_DIR = "governance"
@@ -712,7 +712,7 @@ def expire_raw_partitions(
     """Delete landing partitions (``<landing>/<schema>/<table>/date=D``) older than the TTL.
 
     A partition goes when ``D < today - retention_days``. Only the landing schemas
-    (:data:`retail_assets.lib.lake.SCHEMAS`) are looked at: unpartitioned landing tables
+    (:data:`retail_assets.lib.warehouse.lake.SCHEMAS`) are looked at: unpartitioned landing tables
     (``raw/customers``), the inbox and the lake are never touched. Each partition folder is
     first renamed to a hidden name, so a reader sees it whole or not at all.
 

@@ -4,7 +4,7 @@ The daily forecasts of :mod:`retail_assets.defs.forecasting` follow the sales ma
 day. A retailer's own sales history arrives as a file, weekly or monthly as often as daily,
 and their orders make series at every level of the hierarchy they have. This module takes
 such series from rows to forecasts with the same machinery
-(:func:`retail_assets.lib.forecasting.select_models`, ``fit_models`` and ``refresh``):
+(:func:`retail_assets.lib.forecasting.demand.select_models`, ``fit_models`` and ``refresh``):
 
 1. **Frequency** (:func:`detect_frequency`): daily, weekly or monthly, read from the gaps
    between the dates (or declared). A declared frequency coarser than the data's sums the
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from retail_assets.lib import forecasting as fc
+from retail_assets.lib.forecasting import demand as fc
 
 #: The hierarchy's dimensions, coarsest first: a product sits in a category.
 DIMENSIONS = ("category", "store", "product")

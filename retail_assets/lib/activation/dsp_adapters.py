@@ -22,7 +22,8 @@ Times: a flight runs from local midnight of ``start_date`` to local midnight aft
 ``end_date`` (end exclusive), in the advertiser's IANA time zone, so daylight-saving changes
 give the right offset. Every rendering is validated against its own JSON Schema
 (``retail_assets/schemas/<dsp>.schema.json``) and code rules (units exact, money conserved);
-a failure raises :class:`~retail_assets.lib.payload.PlanValidationError` naming the platform.
+a failure raises :class:`~retail_assets.lib.activation.payload.PlanValidationError` naming the
+platform.
 
 Every line item is rendered for every platform unless ``refs`` picks a subset: routing lines to
 platforms is the caller's decision.
@@ -36,8 +37,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from retail_assets.lib.allocation import CURRENCY_EXPONENT, billable_unit_micros
-from retail_assets.lib.payload import (
+from retail_assets.lib.activation.allocation import CURRENCY_EXPONENT, billable_unit_micros
+from retail_assets.lib.activation.payload import (
     PlanValidationError,
     body_sha256,
     flight_days,
@@ -81,7 +82,7 @@ def render(
 
     Returns:
         The platform rendering (a JSON-ready dict; the Trade Desk's amounts are ``Decimal``,
-        which :func:`retail_assets.lib.payload.dumps` writes digit for digit).
+        which :func:`retail_assets.lib.activation.payload.dumps` writes digit for digit).
 
     Raises:
         PlanValidationError: the plan is invalid, or the platform cannot take it (the message

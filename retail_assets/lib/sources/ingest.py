@@ -6,9 +6,9 @@ Accepted formats:
   writes it (``.json``, ``.jsonl`` or ``.ndjson``, each optionally gzipped as ``.gz``; INT64
   values may be JSON strings, as BigQuery writes them, or numbers; NULL fields may be omitted),
   or Parquet (``.parquet``) with the export's nested schema. The result has exactly the
-  columns and dtypes of :data:`retail_assets.lib.ga4.EXPORT_SCHEMA`: columns and struct fields
-  the schema does not keep are ignored, missing optional ones are NULL. Export files are named
-  ``events_YYYYMMDD*``; :func:`read_ga4_day` merges a day's export with its re-exports.
+  columns and dtypes of :data:`retail_assets.lib.sources.ga4.EXPORT_SCHEMA`: columns and struct
+  fields the schema does not keep are ignored, missing optional ones are NULL. Export files are
+  named ``events_YYYYMMDD*``; :func:`read_ga4_day` merges a day's export with its re-exports.
 * **Generic event files** (``raw.app_events``): CSV (header row, UTF-8, ``"``-quoting, fields
   may contain newlines) or Parquet, mapped onto the canonical columns by ``events_mapping.yaml``
   (:class:`EventsMapping`).
@@ -49,9 +49,9 @@ import polars as pl
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from retail_assets.lib import ga4
 from retail_assets.lib.config import _load
-from retail_assets.lib.schemas import APP_EVENTS, mask_pii
+from retail_assets.lib.sources import ga4
+from retail_assets.lib.warehouse.schemas import APP_EVENTS, mask_pii
 
 EXPORT_DTYPES: dict[str, pl.DataType] = dict(pl.Schema(ga4.EXPORT_SCHEMA))
 NDJSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -97,7 +97,7 @@ class IngestError(ValueError):
 
     The message always names the file, the column and the number of offending rows, e.g.
     ``events.csv: column 'price': 3 of 120 rows are not numbers (rows 4, 7, 9; e.g. 'abc')``.
-    Example values are passed through :func:`~retail_assets.lib.schemas.mask_pii`.
+    Example values are passed through :func:`~retail_assets.lib.warehouse.schemas.mask_pii`.
 
     Attributes:
         file: The file that failed.
@@ -921,12 +921,12 @@ def _read_table(path: Path, wanted: dict[str, str]) -> tuple[pl.DataFrame, pl.Se
     """The ``wanted`` source columns of a CSV (all as text) or Parquet file, and row numbers.
 
     Other formats a retailer may declare (TSV, NDJSON, gzipped files) are read by
-    :func:`retail_assets.lib.tabular.read_columns`.
+    :func:`retail_assets.lib.sources.tabular.read_columns`.
     """
     name = path.name.lower()
     if not name.endswith((".csv", ".parquet")):
-        from retail_assets.lib.tabular import read_columns
-        from retail_assets.lib.world import FileSource
+        from retail_assets.lib.sources.tabular import read_columns
+        from retail_assets.lib.sources.world import FileSource
 
         columns = list(dict.fromkeys(wanted.values()))
         df, rows = read_columns(path, FileSource(files=str(path)), {c: c for c in columns})
@@ -982,7 +982,7 @@ def _read_event_file(
     """One events file in the canonical columns (plus ``_row``), and its quarantine.
 
     Without ``make_triage`` any bad row fails the file; with it (rows -> a
-    :class:`retail_assets.lib.tabular.Triage`) bad rows are flagged there, left out and
+    :class:`retail_assets.lib.sources.tabular.Triage`) bad rows are flagged there, left out and
     returned as quarantine rows.
     """
     cols = mapping.columns
@@ -1056,7 +1056,7 @@ def _read_event_file(
     quarantine = triage.split(out, raw_rows)[1]
     dropped = unknown & ~triage.bad
     if dropped.any():  # unknown_event_types: drop sets them aside, counted, not as invalid
-        from retail_assets.lib.tabular import quarantine_frame
+        from retail_assets.lib.sources.tabular import quarantine_frame
 
         quarantine = pl.concat(
             [
@@ -1190,12 +1190,12 @@ def read_events_quarantined(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """:func:`read_events` under a declared ``invalid_rows`` policy: ``(events, quarantine)``.
 
-    ``spec`` is the source's declaration (:class:`retail_assets.lib.world.FileSource`). Under
-    ``quarantine``, bad rows and the later rows of an identity conflict (the same timestamp,
+    ``spec`` is the source's declaration (:class:`retail_assets.lib.sources.world.FileSource`).
+    Under ``quarantine``, bad rows and the later rows of an identity conflict (the same timestamp,
     user, event type and product as an earlier row with another price, category or session)
     are quarantined with file, row number and reason, up to ``max_invalid_share`` of a file.
     """
-    from retail_assets.lib.tabular import Triage
+    from retail_assets.lib.sources.tabular import Triage
 
     def make(path):
         return lambda rows, wanted: Triage(source, path, spec, rows, wanted)
@@ -1205,7 +1205,7 @@ def read_events_quarantined(
 
 def _set_aside(quarantine, files, rows: pl.DataFrame, column: str, reason: str):
     """``quarantine`` with ``rows`` (tagged ``_file``, ``_row``) added, file by file."""
-    from retail_assets.lib.tabular import quarantine_frame
+    from retail_assets.lib.sources.tabular import quarantine_frame
 
     parts = [
         quarantine_frame(
@@ -1222,7 +1222,7 @@ def _set_aside(quarantine, files, rows: pl.DataFrame, column: str, reason: str):
 
 
 def _read_events(files, mapping, day=None, make=None, strict=False):
-    from retail_assets.lib.tabular import empty_quarantine
+    from retail_assets.lib.sources.tabular import empty_quarantine
 
     frames, quarantined = [], [empty_quarantine()] if make else []
     for i, f in enumerate(files):

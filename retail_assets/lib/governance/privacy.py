@@ -5,7 +5,7 @@ FTC 2024), so internal join keys are HMAC-SHA256 under a secret key; ``key_id`` 
 beside every pseudonym so the key can be rotated (:class:`KeyRing`). Identifiers are
 normalized (:func:`normalize_identifier`) before hashing, so the same person written two ways
 gets one pseudonym. The plain-SHA-256 match keys ad platforms ask for live in
-:mod:`retail_assets.lib.match_keys`, apart from these.
+:mod:`retail_assets.lib.governance.match_keys`, apart from these.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from functools import cached_property
 import phonenumbers
 import polars as pl
 
-from retail_assets.lib.erasure import suppressed_rows
-from retail_assets.lib.schemas import AGE_BANDS
+from retail_assets.lib.governance.erasure import suppressed_rows
+from retail_assets.lib.warehouse.schemas import AGE_BANDS
 
 DROP_REASONS = {
     "dropped_analytics_denied": "analytics_storage is 'No'",
@@ -47,7 +47,7 @@ ORDER_DROP_REASONS = {
 }
 #: What a consent policy (``unset`` in sources.yaml) does with rows that carry no signal.
 UNSET_POLICIES = ("deny", "grant")
-#: Upper age of each band but the last (``AGE_BANDS`` in lib/schemas.py).
+#: Upper age of each band but the last (``AGE_BANDS`` in lib/warehouse/schemas.py).
 _AGE_BAND_TOPS = [24, 34, 44, 54, 64]
 
 
@@ -343,7 +343,7 @@ def redact_values(values: pl.Series, replacement: str = REDACTED) -> pl.Series:
     PII scanner's own, so what passes here also passes the ``pii_scan`` job. Each distinct
     value is checked once.
     """
-    from retail_assets.lib.pii_scan import scan_text
+    from retail_assets.lib.governance.pii_scan import scan_text
 
     distinct = values.drop_nulls().unique().to_list()
     mapping = {v: (replacement if scan_text(v) else v) for v in distinct}
@@ -352,7 +352,7 @@ def redact_values(values: pl.Series, replacement: str = REDACTED) -> pl.Series:
 
 def redact_text(values: pl.Series) -> pl.Series:
     """Free text (reviews, mentions) with emails, phone numbers and IPs masked as ``***``."""
-    from retail_assets.lib.schemas import mask_pii
+    from retail_assets.lib.warehouse.schemas import mask_pii
 
     distinct = values.drop_nulls().unique().to_list()
     mapping = {v: mask_pii(v) for v in distinct}
@@ -390,7 +390,7 @@ def cookieless_volumes(raw: pl.DataFrame) -> dict[str, float]:
     Under Advanced Consent Mode a visitor who denied analytics still sends pings, without
     ``user_pseudo_id``. They never reach a user-level table, but they are traffic: these
     aggregate volumes (no identifier, no row-level data) keep site totals honest.
-    ``raw`` is the flat frame of :func:`retail_assets.lib.ga4.flatten`.
+    ``raw`` is the flat frame of :func:`retail_assets.lib.sources.ga4.flatten`.
     """
     pings = raw.filter(pl.col("user_pseudo_id").is_null())
     name = pings["event_name"]
@@ -419,10 +419,10 @@ def govern_sessions(
     ``grant`` keeps them (the declared basis is the caller's to record); the counts then
     include ``kept_without_signal``.
 
-    ``raw`` is the flat frame of :func:`retail_assets.lib.ga4.flatten`. Rows of erased people
-    (``user_pseudo_id`` or ``user_id`` pseudonymizes to an entry of ``suppressed``, the
-    digests of :func:`retail_assets.lib.erasure.load_suppression`) are dropped first. Returns
-    the governed frame (without lineage columns) and the reconciliation counts ``rows_in``,
+    ``raw`` is the flat frame of :func:`retail_assets.lib.sources.ga4.flatten`. Rows of erased
+    people (``user_pseudo_id`` or ``user_id`` pseudonymizes to an entry of ``suppressed``, the
+    digests of :func:`retail_assets.lib.governance.erasure.load_suppression`) are dropped first.
+    Returns the governed frame (without lineage columns) and the reconciliation counts ``rows_in``,
     ``rows_kept`` and one count per reason in :data:`DROP_REASONS`.
 
     Every step is row by row, so many days can be governed at once: with ``by`` (a column of

@@ -11,7 +11,7 @@ alike. A residual bootstrap (carry-over fixed) gives the uncertainty of ``vmax``
 a resample whose ``k`` leaves the identifiable range takes the same linear fallback, so a
 channel near the edge shows it as a share of near-linear draws.
 
-The frame is :mod:`retail_assets.lib.media`'s media history.
+The frame is :mod:`retail_assets.lib.activation.media`'s media history.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import polars as pl
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.signal import lfilter
 
-from retail_assets.lib.media import stable_hash
+from retail_assets.lib.activation.media import stable_hash
 
 REGIMES = ("saturating", "linear")
 #: Fewer days than this and the carry-over is not cross-validated (the first grid value is used).

@@ -1,0 +1,4 @@
+"""Activation.
+
+Response curves, the media mix model, the budget allocation, creatives, the plan and its delivery.
+"""

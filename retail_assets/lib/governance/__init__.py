@@ -1,0 +1,4 @@
+"""Governance without Dagster.
+
+Consent, keyed pseudonyms, erasure, key rotation, PII scans and match keys.
+"""

@@ -1,0 +1,4 @@
+"""The warehouse.
+
+The lake and its DuckDB catalog, the SQL models and their runner, table schemas.
+"""
