@@ -247,9 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     import dagster as dg
     import duckdb
 
-    from retail_assets.definitions import defs
+    from retail_assets.definitions import build_definitions
     from retail_assets.defs.sources.retailer import read_quarantine
     from retail_assets.lib.sources.retail_files import DUPLICATE
+
+    defs = build_definitions()
 
     instance = dg.DagsterInstance.ephemeral()
     daily = [

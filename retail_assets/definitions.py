@@ -1,24 +1,29 @@
-"""The Dagster code location: every asset, check, job, schedule and resource."""
+"""The Dagster code location: every asset, check, job, schedule and resource.
+
+The definitions load from the ``defs`` folder with Dagster's loader (``dg`` finds this module
+through ``[tool.dg]`` in ``pyproject.toml``). Each module there declares its own objects; the
+few that depend on the declared world (the sources, governance) ask :func:`current_world`.
+What applies to every asset is added here, in one place: what the world cannot feed is left
+out (:func:`prune`), then the integrity checks, the backfill, freshness and retry policies,
+and the executor.
+"""
 
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
-from retail_assets.defs import failures, integrity, jobs, operations
-from retail_assets.defs.activation import assets as activation
+from retail_assets.defs import integrity, operations
 from retail_assets.defs.features import assets as features
-from retail_assets.defs.forecasting import assets as forecasting
 from retail_assets.defs.governance import assets as governance
-from retail_assets.defs.governance import erasure as governance_erasure
-from retail_assets.defs.governance import pii_scan as governance_pii_scan
-from retail_assets.defs.governance import rotation as governance_rotation
-from retail_assets.defs.models import assets as models
 from retail_assets.defs.operations import with_operations
-from retail_assets.defs.resources import CreativeWriter, RetailPlatform
-from retail_assets.defs.sources import assets as sources
-from retail_assets.defs.sources import census, landing, retailer
+from retail_assets.defs.resources import CreativeWriter, RetailPlatform, building
+from retail_assets.defs.sources import retailer
 from retail_assets.lib.settings import Settings
 from retail_assets.lib.sources.world import World
+
+#: The folder Dagster's loader reads: every module under it that declares definitions.
+DEFS_FOLDER = Path(__file__).resolve().parent / "defs"
 
 # `all_assets` mixes range-per-run assets with activation, which plans one day per run. A
 # backfill launched from the job runs one day per run (Dagster uses the smallest policy);
@@ -38,32 +43,9 @@ def build_definitions(
     """
     settings = Settings.from_env()
     platform = platform or RetailPlatform.from_settings(settings)
-    world = platform.world()
-    # The retailer's world: its declared sources replace the simulator's, and what has
-    # nothing to read is left out below (prune).
-    source_defs = (
-        [dg.Definitions(assets=retailer.build(world)), governance.retailer_defs]
-        if world.retailer
-        else [sources.defs, landing.defs, governance.simulated_defs]
-    )
-    merged = dg.Definitions.merge(
-        *source_defs,
-        census.defs,
-        governance.defs,
-        governance_erasure.defs,
-        governance_pii_scan.defs,
-        governance_rotation.defs,
-        features.defs,
-        forecasting.defs,
-        models.defs,
-        activation.defs,
-        jobs.defs,
-        failures.defs,
-        dg.Definitions(
-            resources={"platform": platform, "creative_writer": creative_writer or CreativeWriter()}
-        ),
-    )
-    merged = prune(merged, world)
+    with building(platform, creative_writer or CreativeWriter()):
+        loaded = dg.load_from_defs_folder(path_within_project=DEFS_FOLDER)
+    merged = prune(loaded, platform.world())
     checks = integrity.build(integrity.table_keys(merged.assets or []))
     # Backfill and freshness policies on every daily asset, from one place.
     return dg.Definitions(
@@ -75,6 +57,12 @@ def build_definitions(
         resources=merged.resources,
         executor=operations.executor(settings.executor),
     )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location: the definitions for the platform the environment describes."""
+    return build_definitions()
 
 
 #: Inputs an asset can do without (it reads them as empty): ``{asset: {dependency}}``. SQL
@@ -309,6 +297,3 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
 def _target_jobs(sensor) -> list[str]:
     """The names of the jobs a sensor requests runs of (none for a run-status sensor)."""
     return [getattr(t, "job_name", None) or t.job.name for t in sensor.targets]
-
-
-defs = build_definitions()

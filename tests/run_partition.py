@@ -10,7 +10,9 @@ import sys
 
 import dagster as dg
 
-from retail_assets.definitions import defs
+from retail_assets.definitions import build_definitions
+
+defs = build_definitions()
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from retail_assets.definitions import defs
+from retail_assets.definitions import build_definitions
+
+defs = build_definitions()
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.json"
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +117,8 @@ def test_code_versions_are_stable_across_processes():
     key = dg.AssetKey(["features", "daily_sales_by_category"])
     here = defs.resolve_assets_def(key).code_versions_by_key[key]
     probe = (
-        "import dagster as dg; from retail_assets.definitions import defs; "
+        "import dagster as dg; from retail_assets.definitions import build_definitions; "
+        "defs = build_definitions(); "
         "k = dg.AssetKey(['features', 'daily_sales_by_category']); "
         "print(defs.resolve_assets_def(k).code_versions_by_key[k])"
     )

@@ -4,9 +4,11 @@ import dagster as dg
 import pytest
 import yaml
 
-from retail_assets.definitions import defs
+from retail_assets.definitions import build_definitions
 from retail_assets.defs import operations
 from retail_assets.instance import ensure_dagster_home, packaged_dagster_yaml
+
+defs = build_definitions()
 
 GRAPH = defs.get_repository_def().asset_graph
 DAILY = sorted(

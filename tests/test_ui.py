@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 from dagster_server import REPO, DagsterServer, dagster_dev, platform_env
 
-from retail_assets.definitions import defs
+from retail_assets.definitions import build_definitions
+
+defs = build_definitions()
 
 pytestmark = pytest.mark.ui
 

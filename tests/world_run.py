@@ -21,8 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg  # noqa: E402
 import duckdb  # noqa: E402
 
-from retail_assets.definitions import defs  # noqa: E402
+from retail_assets.definitions import build_definitions  # noqa: E402
 from retail_assets.lib.settings import Settings  # noqa: E402
+
+defs = build_definitions()
 
 
 def _report(result) -> dict:

@@ -1,6 +1,9 @@
 """The platform resource: locations, seed, scale and the pseudonymization key, in one place."""
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -324,3 +327,44 @@ class CreativeWriter(dg.ConfigurableResource):
     def generator(self, config: CreativesConfig) -> CreativeGenerator:
         """The generator the creative library asks for copy."""
         return TemplateGenerator(config)
+
+
+#: The resources the definitions are being built with: set by ``build_definitions`` around
+#: the defs folder's loader, read by the modules whose definitions depend on the declared
+#: world (sources, governance) and by :func:`defs` below.
+_BUILDING: ContextVar[tuple["RetailPlatform", CreativeWriter] | None] = ContextVar(
+    "retail_assets_building", default=None
+)
+
+
+@contextmanager
+def building(platform: RetailPlatform, creative_writer: CreativeWriter) -> Iterator[None]:
+    """Build definitions for ``platform`` (and its world) inside this block."""
+    token = _BUILDING.set((platform, creative_writer))
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
+
+
+def current() -> tuple[RetailPlatform, CreativeWriter]:
+    """The platform and creative writer being built for (default: from the environment).
+
+    The default serves a loader that reads the defs folder on its own (``dg`` on the folder).
+    """
+    built = _BUILDING.get()
+    if built is None:
+        return RetailPlatform.from_settings(Settings.from_env()), CreativeWriter()
+    return built
+
+
+def current_world() -> World:
+    """The world the definitions are being built for: simulated, or the retailer's own."""
+    return current()[0].world()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The platform and creative writer resources every asset reads."""
+    platform, creative_writer = current()
+    return dg.Definitions(resources={"platform": platform, "creative_writer": creative_writer})

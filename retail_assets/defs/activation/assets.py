@@ -14,7 +14,6 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from retail_assets.defs.activation import audiences, plan
 from retail_assets.defs.activation.keys import (
     BUDGET_ALLOCATION,
     CHANNEL_RESPONSE_CURVES,
@@ -656,9 +655,5 @@ defs = dg.Definitions(
         channel_response_curves,
         budget_allocation,
         segment_budgets,
-        plan.creative_library,
-        plan.dsp_payload,
-        plan.dsp_delivery,
-        audiences.audience_uploads,
     ]
 )

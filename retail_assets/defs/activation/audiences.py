@@ -134,3 +134,6 @@ def audience_uploads(context: dg.AssetExecutionContext, platform: RetailPlatform
             "segments": len(refs),
         },
     )
+
+
+defs = dg.Definitions(assets=[audience_uploads])

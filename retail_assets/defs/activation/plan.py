@@ -317,3 +317,6 @@ def dsp_delivery(context: dg.AssetExecutionContext, platform: RetailPlatform):
         df,
         metadata={"sink": target, "targets": dg.MetadataValue.json(platform.dsp_targets)},
     )
+
+
+defs = dg.Definitions(assets=[creative_library, dsp_payload, dsp_delivery])

@@ -57,15 +57,14 @@ _KINDS = {"view": {"duckdb", "sql", "view"}, "table": {"duckdb", "sql", "parquet
 def python_tables() -> set[tuple[str, str]]:
     """``(schema, table)`` of every Python asset a SQL model may read."""
     keys: set[tuple[str, str]] = set()
-    for module_defs in (
-        sources.defs,
-        census.defs,
-        governance.defs,
-        governance.simulated_defs,
-        governance.retailer_defs,
+    for asset in (
+        *sources.SIMULATED_SOURCES,
+        *(census.defs.assets or []),
+        *governance.BOTH_WORLDS,
+        *governance.SIMULATED_ONLY,
+        *governance.retailer_only(),
     ):
-        for asset in module_defs.assets or []:
-            keys.update(tuple(k.path) for k in asset.keys)  # type: ignore[union-attr]
+        keys.update(tuple(k.path) for k in asset.keys)  # type: ignore[union-attr]
     # The retailer world's own sources (retail_assets.defs.sources.retailer).
     return keys | {("raw", "orders"), ("raw", "stores")}
 

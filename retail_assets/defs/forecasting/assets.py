@@ -31,10 +31,6 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from retail_assets.defs.forecasting.series import (
-    forecast_own_series,
-    series_forecasts_job,
-)
 from retail_assets.defs.operations import COMPUTE_POOL, MODELS_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, day_keys, lookback
 from retail_assets.defs.publishing import (
@@ -907,7 +903,6 @@ defs = dg.Definitions(
         sales_forecasts,
         forecast_accuracy,
         census_forecast,
-        forecast_own_series,
     ],
-    jobs=[census_forecast_job, series_forecasts_job],
+    jobs=[census_forecast_job],
 )

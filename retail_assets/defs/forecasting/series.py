@@ -310,3 +310,5 @@ series_forecasts_job = dg.define_asset_job(
 )
 # In the retailer's world `definitions.prune` adds its weekly schedule (on from the start);
 # in the simulated world a sales history is an opt-in file, forecast when you run the job.
+
+defs = dg.Definitions(assets=[forecast_own_series], jobs=[series_forecasts_job])

@@ -15,7 +15,7 @@ from retail_assets.defs.publishing import (
     run_days,
     schema_check_spec,
 )
-from retail_assets.defs.resources import RetailPlatform
+from retail_assets.defs.resources import RetailPlatform, current_world
 from retail_assets.defs.sources.assets import APP_EVENTS as RAW_APP_EVENTS
 from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS
 from retail_assets.defs.sources.assets import SESSIONS as RAW_SESSIONS
@@ -699,11 +699,22 @@ def _rows(lake: Lake, schema: str, table: str, landing: bool = False) -> int:
 
 
 #: Both worlds: web events and customers.
-defs = dg.Definitions(assets=[governed_sessions, governed_customers])
+BOTH_WORLDS = [governed_sessions, governed_customers]
 #: The simulated world's app events (no per-day audit table).
-simulated_defs = dg.Definitions(assets=[governed_app_events])
-#: The retailer's world: app events with their audit, governance of the orders and the
-#: per-source reconciliation (the simulator has no orders and loses no rows).
-retailer_defs = dg.Definitions(
-    assets=[_governed_app_events(with_audit=True), governed_orders, source_reconciliation]
-)
+SIMULATED_ONLY = [governed_app_events]
+
+
+def retailer_only() -> list[dg.AssetsDefinition]:
+    """The retailer's world's own governed tables.
+
+    App events with their audit, governance of the orders and the per-source reconciliation
+    (the simulator has no orders and loses no rows).
+    """
+    return [_governed_app_events(with_audit=True), governed_orders, source_reconciliation]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The governed tables of the declared world."""
+    own = retailer_only() if current_world().retailer else SIMULATED_ONLY
+    return dg.Definitions(assets=[*BOTH_WORLDS, *own])

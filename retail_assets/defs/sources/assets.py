@@ -24,7 +24,7 @@ from retail_assets.defs.publishing import (
     schema_check_spec,
     span,
 )
-from retail_assets.defs.resources import RetailPlatform
+from retail_assets.defs.resources import RetailPlatform, current_world
 from retail_assets.lib.config import ConfigError
 from retail_assets.lib.governance.privacy import redact_text
 from retail_assets.lib.sources import ingest
@@ -388,15 +388,22 @@ def _sorted(counts: dict[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))))
 
 
-defs = dg.Definitions(
-    assets=[
-        customers,
-        product_catalog,
-        retail_calendar,
-        raw_sessions,
-        raw_app_events,
-        raw_signals,
-        raw_transactions,
-        sales_history,
-    ]
-)
+#: The simulator's source tables.
+SIMULATED_SOURCES = [
+    customers,
+    product_catalog,
+    retail_calendar,
+    raw_sessions,
+    raw_app_events,
+    raw_signals,
+    raw_transactions,
+    sales_history,
+]
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The simulated sources (none in the retailer's world: its own files replace them)."""
+    if current_world().retailer:
+        return dg.Definitions()
+    return dg.Definitions(assets=SIMULATED_SOURCES)

@@ -24,7 +24,7 @@ from pathlib import Path
 import dagster as dg
 
 from retail_assets.defs.partitions import daily_partitions
-from retail_assets.defs.resources import RetailPlatform
+from retail_assets.defs.resources import RetailPlatform, current_world
 from retail_assets.defs.sources.assets import (
     APP_EVENTS,
     SALES_HISTORY,
@@ -249,7 +249,12 @@ def landing_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPl
     return dg.SensorResult(run_requests=requests)
 
 
-defs = dg.Definitions(
-    jobs=[sessions_ingest, app_events_ingest, sales_history_ingest],
-    sensors=[landing_inbox_sensor],
-)
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The simulated world's landing jobs and inbox sensor (the retailer's has its own)."""
+    if current_world().retailer:
+        return dg.Definitions()
+    return dg.Definitions(
+        jobs=[sessions_ingest, app_events_ingest, sales_history_ingest],
+        sensors=[landing_inbox_sensor],
+    )

@@ -17,7 +17,7 @@ import dagster as dg
 import polars as pl
 
 from retail_assets.defs.publishing import DayPublisher, publish_days, publish_table, run_days
-from retail_assets.defs.resources import RetailPlatform
+from retail_assets.defs.resources import RetailPlatform, current_world
 from retail_assets.defs.sources.assets import (
     APP_EVENTS,
     CUSTOMERS,
@@ -732,3 +732,10 @@ def build_sensor(
         )
 
     return retailer_inbox_sensor
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The retailer's declared sources (none in the simulated world)."""
+    world = current_world()
+    return dg.Definitions(assets=build(world)) if world.retailer else dg.Definitions()
