@@ -176,7 +176,20 @@ log = logging.getLogger("models")
 NA = "n/a"
 #: Files whose content shapes the simulated inputs; their hash names the cache folder.
 SIMULATION_FILES = (
-    "retail_assets/lib/sources/simulator.py",
+    "retail_assets/lib/sources/simulator/__init__.py",
+    "retail_assets/lib/sources/simulator/app.py",
+    "retail_assets/lib/sources/simulator/calendar.py",
+    "retail_assets/lib/sources/simulator/columns.py",
+    "retail_assets/lib/sources/simulator/core.py",
+    "retail_assets/lib/sources/simulator/customers.py",
+    "retail_assets/lib/sources/simulator/draws.py",
+    "retail_assets/lib/sources/simulator/journeys.py",
+    "retail_assets/lib/sources/simulator/review_text.py",
+    "retail_assets/lib/sources/simulator/signals.py",
+    "retail_assets/lib/sources/simulator/stores.py",
+    "retail_assets/lib/sources/simulator/tables.py",
+    "retail_assets/lib/sources/simulator/visits.py",
+    "retail_assets/lib/sources/simulator/web.py",
     "retail_assets/config/simulation.yaml",
     "retail_assets/lib/governance/privacy.py",
     "retail_assets/lib/sources/ga4.py",

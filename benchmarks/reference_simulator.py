@@ -20,7 +20,9 @@ import polars as pl
 
 from retail_assets.lib.config import SimulationConfig
 from retail_assets.lib.sources import ga4
-from retail_assets.lib.sources.simulator import (
+from retail_assets.lib.sources.simulator.app import SESSION_GAP_MINUTES
+from retail_assets.lib.sources.simulator.core import Simulator
+from retail_assets.lib.sources.simulator.customers import (
     _DAY_US,
     _DEVICES,
     _EPOCH,
@@ -28,15 +30,13 @@ from retail_assets.lib.sources.simulator import (
     _HOST,
     _LAST_NAMES,
     _PLACES,
-    _REVIEW_TEXT,
-    _SEARCH_TERMS,
-    APP_EVENTS,
-    SESSION_GAP_MINUTES,
-    WEB_EVENTS,
-    Simulator,
     _prefix,
     _slug,
 )
+from retail_assets.lib.sources.simulator.review_text import _REVIEW_TEXT
+from retail_assets.lib.sources.simulator.signals import _SEARCH_TERMS
+from retail_assets.lib.sources.simulator.tables import WEB_EVENTS
+from retail_assets.lib.warehouse.schemas import APP_EVENTS
 
 CONSENT = ["Yes", "No", "Unset"]
 APP_SCHEMA = {
