@@ -22,13 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
-from retail_assets.lib.activation.allocation import (  # noqa: E402
-    METHODS,
+from retail_assets.lib.activation.allocation.guardrails import (  # noqa: E402
     ChannelGuardrail,
     Guardrails,
-    plan_allocation,
-    solve,
 )
+from retail_assets.lib.activation.allocation.plan import METHODS, plan_allocation  # noqa: E402
+from retail_assets.lib.activation.allocation.solver import solve  # noqa: E402
 from retail_assets.lib.activation.media import (  # noqa: E402
     simulate_media_history,
     simulations_from_config,

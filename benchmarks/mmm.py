@@ -65,14 +65,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root
 
-from retail_assets.lib.activation.allocation import (  # noqa: E402
+from retail_assets.lib.activation.allocation.guardrails import (  # noqa: E402
     ChannelGuardrail,
     Guardrails,
-    plan_allocation,
-    solve,
 )
+from retail_assets.lib.activation.allocation.plan import plan_allocation  # noqa: E402
+from retail_assets.lib.activation.allocation.solver import solve  # noqa: E402
 from retail_assets.lib.activation.media import read_aggregate_history  # noqa: E402
-from retail_assets.lib.activation.mmm import fit_mmm, simulate_weekly  # noqa: E402
+from retail_assets.lib.activation.mmm.fit import fit_mmm  # noqa: E402
+from retail_assets.lib.activation.mmm.simulate import simulate_weekly  # noqa: E402
 
 FLIGHT_DAYS = 7
 ROBYN = Path(os.environ.get("RETAIL_SHARED_DATA", "/work/shared/data")) / (

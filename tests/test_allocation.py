@@ -12,21 +12,23 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from retail_assets.lib.activation.allocation import (
-    METHODS,
+from retail_assets.lib.activation.allocation.guardrails import (
     ChannelGuardrail,
     Guardrails,
     InfeasibleGuardrails,
-    billable_unit_micros,
     bounds,
-    expected_outcomes,
+)
+from retail_assets.lib.activation.allocation.money import (
+    billable_unit_micros,
+    to_micros,
+    total_micros,
+)
+from retail_assets.lib.activation.allocation.plan import METHODS, expected_outcomes, plan_allocation
+from retail_assets.lib.activation.allocation.solver import (
     historical,
     inverse_cpa,
     kkt_residuals,
-    plan_allocation,
     solve,
-    to_micros,
-    total_micros,
 )
 from retail_assets.lib.activation.media import ChannelSimulation, TrueCurve, simulate_media_history
 from retail_assets.lib.activation.response_curves import FittedCurve, fit_curves

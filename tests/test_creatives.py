@@ -15,19 +15,21 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from retail_assets.lib.activation.creatives import (
+from retail_assets.lib.activation.creatives.compliance import score_creative
+from retail_assets.lib.activation.creatives.generation import TemplateGenerator
+from retail_assets.lib.activation.creatives.library import (
+    build_library,
+    payload_ready,
+    requests_for,
+    variant_letter,
+)
+from retail_assets.lib.activation.creatives.model import (
     Creative,
     CreativeError,
     CreativeGenerator,
     CreativeRequest,
-    TemplateGenerator,
-    build_library,
-    payload_ready,
-    requests_for,
-    score_creative,
-    truncate_words,
-    variant_letter,
 )
+from retail_assets.lib.activation.creatives.text import truncate_words
 from retail_assets.lib.config import (
     DEFAULT_CONFIG_DIR,
     ConfigError,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from retail_assets.lib.activation import dsp_adapters as da
 from retail_assets.lib.activation import payload as plan
-from retail_assets.lib.activation.allocation import CURRENCY_EXPONENT, billable_unit_micros
+from retail_assets.lib.activation.allocation.money import CURRENCY_EXPONENT, billable_unit_micros
 
 
 def total_micros(p: dict) -> int:

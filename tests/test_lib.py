@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from retail_assets.lib.activation import payload as plan
-from retail_assets.lib.activation.allocation import split_micros
+from retail_assets.lib.activation.allocation.money import split_micros
 from retail_assets.lib.config import ConfigError, load_simulation_config
 from retail_assets.lib.governance.privacy import Pseudonymizer, govern_sessions, page_path
 from retail_assets.lib.settings import Settings, SettingsError

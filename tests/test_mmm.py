@@ -15,13 +15,10 @@ from pydantic import ValidationError
 
 from retail_assets.definitions import build_definitions
 from retail_assets.lib.activation import media, mmm
-from retail_assets.lib.activation.allocation import (
-    ChannelGuardrail,
-    Guardrails,
-    kkt_residuals,
-    plan_allocation,
-    total_micros,
-)
+from retail_assets.lib.activation.allocation.guardrails import ChannelGuardrail, Guardrails
+from retail_assets.lib.activation.allocation.money import total_micros
+from retail_assets.lib.activation.allocation.plan import plan_allocation
+from retail_assets.lib.activation.allocation.solver import kkt_residuals
 from retail_assets.lib.config import DEFAULT_CONFIG_DIR
 from retail_assets.lib.sources.world import MediaHistory
 

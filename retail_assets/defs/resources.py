@@ -10,7 +10,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from retail_assets.lib.activation.creatives import CreativeGenerator, TemplateGenerator
+from retail_assets.lib.activation.creatives.generation import TemplateGenerator
+from retail_assets.lib.activation.creatives.model import CreativeGenerator
 from retail_assets.lib.config import (
     ActivationConfig,
     ChannelsConfig,

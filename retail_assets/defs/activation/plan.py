@@ -22,12 +22,8 @@ from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.lib.activation import delivery, media_plan, provenance
 from retail_assets.lib.activation import payload as plan
-from retail_assets.lib.activation.creatives import (
-    Creative,
-    CreativeRequest,
-    build_library,
-    payload_ready,
-)
+from retail_assets.lib.activation.creatives.library import build_library, payload_ready
+from retail_assets.lib.activation.creatives.model import Creative, CreativeRequest
 
 PAYLOAD_FILE = "payload.json"
 PAYLOAD_INPUTS = [BUDGET_ALLOCATION, SEGMENT_BUDGETS, CREATIVE_LIBRARY, CHANNEL_RESPONSE_CURVES]

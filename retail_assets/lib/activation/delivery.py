@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import requests
 import urllib3
 
-from retail_assets.lib.activation.dsp_adapters import DSPS, render_validated
+from retail_assets.lib.activation.dsp_adapters.render import DSPS, render_validated
 from retail_assets.lib.activation.payload import dumps, idempotency_key, validate_plan
 
 CANONICAL = "canonical"

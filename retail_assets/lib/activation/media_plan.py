@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from retail_assets.lib.activation import payload as plan
-from retail_assets.lib.activation.allocation import billable_unit_micros
+from retail_assets.lib.activation.allocation.money import billable_unit_micros
 from retail_assets.lib.activation.segment_split import segment_ref
 from retail_assets.lib.config import ActivationConfig
 

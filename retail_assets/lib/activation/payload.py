@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import rfc8785
 from jsonschema import Draft202012Validator
 
-from retail_assets.lib.activation.allocation import CURRENCY_EXPONENT, billable_unit_micros
+from retail_assets.lib.activation.allocation.money import CURRENCY_EXPONENT, billable_unit_micros
 
 SCHEMA_VERSION = "dsp-plan/1.0"
 _PLAN_NAMESPACE = uuid.UUID("6f1c2b8e-3d4a-4e5f-9a0b-1c2d3e4f5a6b")

@@ -17,7 +17,7 @@ import hashlib
 import numpy as np
 import polars as pl
 
-from retail_assets.lib.activation.allocation import billable_unit_micros, split_micros
+from retail_assets.lib.activation.allocation.money import billable_unit_micros, split_micros
 
 WEIGHT_COLUMNS = [
     "segment_id",
