@@ -192,6 +192,9 @@ SIMULATION_FILES = (
     "retail_assets/lib/sources/simulator/web.py",
     "retail_assets/config/simulation.yaml",
     "retail_assets/lib/governance/privacy.py",
+    "retail_assets/lib/governance/consent.py",
+    "retail_assets/lib/governance/pseudonyms.py",
+    "retail_assets/lib/governance/redaction.py",
     "retail_assets/lib/sources/ga4.py",
 )
 STAMP = "simulation.sha256"

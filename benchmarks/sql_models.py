@@ -61,13 +61,13 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 
 from retail_assets.lib.config import load_simulation_config  # noqa: E402
+from retail_assets.lib.governance.consent import cookieless_volumes  # noqa: E402
 from retail_assets.lib.governance.privacy import (  # noqa: E402
-    Pseudonymizer,
-    cookieless_volumes,
     govern_app_events,
     govern_customers,
     govern_sessions,
 )
+from retail_assets.lib.governance.pseudonyms import Pseudonymizer  # noqa: E402
 from retail_assets.lib.settings import Settings  # noqa: E402
 from retail_assets.lib.sources import ga4  # noqa: E402
 from retail_assets.lib.sources.simulator import Simulator  # noqa: E402

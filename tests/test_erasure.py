@@ -19,20 +19,12 @@ from conftest import Pipeline, make_platform
 
 from retail_assets.defs.governance import erasure as erasure_defs
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.governance.erasure import (
-    erase,
-    load_suppression,
-    read_erasure_log,
-    read_suppression,
-    resolve_subject,
-)
-from retail_assets.lib.governance.privacy import (
-    APP_EVENT_DROP_REASONS,
-    CUSTOMER_DROP_REASONS,
-    Pseudonymizer,
-    govern_app_events,
-    govern_customers,
-)
+from retail_assets.lib.governance.consent import APP_EVENT_DROP_REASONS, CUSTOMER_DROP_REASONS
+from retail_assets.lib.governance.erasure import erase, read_erasure_log
+from retail_assets.lib.governance.privacy import govern_app_events, govern_customers
+from retail_assets.lib.governance.pseudonyms import Pseudonymizer
+from retail_assets.lib.governance.subject import resolve_subject
+from retail_assets.lib.governance.suppression import load_suppression, read_suppression
 from retail_assets.lib.warehouse.lake import Lake
 
 DAY1, DAY2 = "2025-03-01", "2025-03-02"

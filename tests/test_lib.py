@@ -13,7 +13,9 @@ import pytest
 from retail_assets.lib.activation import payload as plan
 from retail_assets.lib.activation.allocation.money import split_micros
 from retail_assets.lib.config import ConfigError, load_simulation_config
-from retail_assets.lib.governance.privacy import Pseudonymizer, govern_sessions, page_path
+from retail_assets.lib.governance.privacy import govern_sessions
+from retail_assets.lib.governance.pseudonyms import Pseudonymizer
+from retail_assets.lib.governance.redaction import page_path
 from retail_assets.lib.settings import Settings, SettingsError
 from retail_assets.lib.warehouse.schemas import mask_pii, validate
 

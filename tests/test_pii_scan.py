@@ -31,17 +31,10 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from retail_assets.defs.governance import pii_scan as pii_scan_defs
-from retail_assets.lib.governance.pii_scan import (
-    KINDS,
-    Hit,
-    ScanReport,
-    known_identifiers,
-    mask,
-    scan_file,
-    scan_frame,
-    scan_lake,
-    scan_text,
-)
+from retail_assets.lib.governance.pii_frames import scan_frame
+from retail_assets.lib.governance.pii_known import known_identifiers
+from retail_assets.lib.governance.pii_patterns import KINDS, Hit, ScanReport, mask, scan_text
+from retail_assets.lib.governance.pii_scan import scan_file, scan_lake
 
 DAY = "2025-03-01"
 
@@ -548,7 +541,7 @@ APP_EVENT_FIELDS: dict[str, Callable[[dict, str], None]] = {
     "app session_id": lambda r, v: r.update(session_id=f"{r['session_id']} {v}"),
 }
 #: Fields copied from raw events into governed tables: redacted when they hold personal data
-#: (lib/governance/privacy.py redact_values, with this scanner's own test).
+#: (lib/governance/redaction.py redact_values, with this scanner's own test).
 SESSION_FIELDS.update(
     {
         "page_location path": _location(
@@ -650,7 +643,7 @@ def test_pii_in_every_governed_field_at_once_stays_out_of_features_and_payload(w
 
 
 def test_free_text_and_copied_fields_are_redacted_before_they_are_published():
-    from retail_assets.lib.governance.privacy import REDACTED, redact_text, redact_values
+    from retail_assets.lib.governance.redaction import REDACTED, redact_text, redact_values
 
     copied = pl.Series(["google", "jane.doe@example.com", None, "+1 650 555 1212", "cpc"])
     assert redact_values(copied).to_list() == ["google", REDACTED, None, REDACTED, "cpc"]

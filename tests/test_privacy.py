@@ -18,11 +18,11 @@ from retail_assets.lib.governance.match_keys import (
     meta_capi,
     sha256_hex,
 )
-from retail_assets.lib.governance.privacy import (
+from retail_assets.lib.governance.privacy import govern_customers
+from retail_assets.lib.governance.pseudonyms import (
     REKEY_COLUMNS,
     KeyRing,
     Pseudonymizer,
-    govern_customers,
     normalize_email,
     normalize_identifier,
     normalize_phone,
@@ -424,7 +424,7 @@ def test_keys_never_appear_in_repr():
 
 
 def test_phone_like_ids_are_hashed_in_e164_and_other_ids_untouched():
-    from retail_assets.lib.governance.privacy import Pseudonymizer, normalize_identifier
+    from retail_assets.lib.governance.pseudonyms import Pseudonymizer, normalize_identifier
 
     psd = Pseudonymizer("k" * 40, "k1")
     assert normalize_identifier(" +1 (650) 555-1212 ") == "+16505551212"

@@ -10,14 +10,13 @@ import pytest
 
 from retail_assets.defs.partitions import daily_partitions
 from retail_assets.lib.config import Festival, Promotion, load_simulation_config
+from retail_assets.lib.governance.consent import APP_EVENT_DROP_REASONS, CUSTOMER_DROP_REASONS
 from retail_assets.lib.governance.privacy import (
-    APP_EVENT_DROP_REASONS,
-    CUSTOMER_DROP_REASONS,
-    Pseudonymizer,
     govern_app_events,
     govern_customers,
     govern_sessions,
 )
+from retail_assets.lib.governance.pseudonyms import Pseudonymizer
 from retail_assets.lib.sources import ga4
 from retail_assets.lib.sources.simulator import Simulator
 from retail_assets.lib.warehouse.schemas import AGE_BANDS, validate

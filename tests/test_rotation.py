@@ -10,13 +10,13 @@ import polars as pl
 from conftest import Pipeline
 
 from retail_assets.defs.governance import rotation as rotation_defs
-from retail_assets.lib.governance.erasure import (
+from retail_assets.lib.governance.pseudonyms import KeyRing
+from retail_assets.lib.governance.rotation import SUPPRESSION_TABLE, rotate
+from retail_assets.lib.governance.suppression import (
     append_suppression,
     pseudonym_digest,
     read_suppression,
 )
-from retail_assets.lib.governance.privacy import KeyRing
-from retail_assets.lib.governance.rotation import SUPPRESSION_TABLE, rotate
 from retail_assets.lib.warehouse.lake import Lake
 
 DAY1, DAY2, DAY3 = "2025-03-01", "2025-03-02", "2025-03-03"

@@ -21,7 +21,7 @@ from retail_assets.lib.config import (
     load_creatives_config,
     load_simulation_config,
 )
-from retail_assets.lib.governance.privacy import KeyRing, Pseudonymizer
+from retail_assets.lib.governance.pseudonyms import KeyRing, Pseudonymizer
 from retail_assets.lib.settings import Settings, SettingsError, parse_previous_keys
 from retail_assets.lib.sources.simulator import Simulator
 from retail_assets.lib.sources.world import ConsentPolicy, World, load_world

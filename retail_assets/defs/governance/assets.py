@@ -19,19 +19,21 @@ from retail_assets.defs.resources import RetailPlatform, current_world
 from retail_assets.defs.sources.assets import APP_EVENTS as RAW_APP_EVENTS
 from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS
 from retail_assets.defs.sources.assets import SESSIONS as RAW_SESSIONS
-from retail_assets.lib.governance.erasure import load_suppression
-from retail_assets.lib.governance.privacy import (
+from retail_assets.lib.governance.consent import (
     APP_EVENT_DROP_REASONS,
     COOKIELESS_VOLUMES,
     CUSTOMER_DROP_REASONS,
     DROP_REASONS,
     ORDER_DROP_REASONS,
     cookieless_volumes,
+)
+from retail_assets.lib.governance.privacy import (
     govern_app_events,
     govern_customers,
     govern_orders,
     govern_sessions,
 )
+from retail_assets.lib.governance.suppression import load_suppression
 from retail_assets.lib.sources import ga4
 from retail_assets.lib.sources.world import ConsentPolicy
 from retail_assets.lib.warehouse.lake import Lake

@@ -35,13 +35,10 @@ import dagster as dg
 from pydantic import Field
 
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.governance.erasure import (
-    append_suppression,
-    erase,
-    expire_raw_partitions,
-    is_pseudonym,
-    resolve_subject,
-)
+from retail_assets.lib.governance.erasure import erase
+from retail_assets.lib.governance.retention import expire_raw_partitions
+from retail_assets.lib.governance.subject import is_pseudonym, resolve_subject
+from retail_assets.lib.governance.suppression import append_suppression
 
 
 class ErasureConfig(dg.Config):

@@ -17,15 +17,9 @@ import dagster as dg
 from pydantic import Field
 
 from retail_assets.defs.resources import RetailPlatform
-from retail_assets.lib.governance.pii_scan import (
-    REPORT_DIR,
-    KnownIdentifiers,
-    ScanReport,
-    known_from_frame,
-    scan_lake,
-    scan_log,
-    scan_records,
-)
+from retail_assets.lib.governance.pii_known import KnownIdentifiers, known_from_frame
+from retail_assets.lib.governance.pii_patterns import ScanReport
+from retail_assets.lib.governance.pii_scan import REPORT_DIR, scan_lake, scan_log, scan_records
 from retail_assets.lib.warehouse.lake import Lake
 
 #: Columns of raw.customers (landing) whose values the scan looks for, hashed or verbatim.

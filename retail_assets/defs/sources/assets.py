@@ -26,7 +26,7 @@ from retail_assets.defs.publishing import (
 )
 from retail_assets.defs.resources import RetailPlatform, current_world
 from retail_assets.lib.config import ConfigError
-from retail_assets.lib.governance.privacy import redact_text
+from retail_assets.lib.governance.redaction import redact_text
 from retail_assets.lib.sources import ingest
 
 OWNERS = ["team:data-platform"]

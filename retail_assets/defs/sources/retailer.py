@@ -32,7 +32,7 @@ from retail_assets.defs.sources.assets import (
     _sorted,
     _source_asset,
 )
-from retail_assets.lib.governance.privacy import redact_text
+from retail_assets.lib.governance.redaction import redact_text
 from retail_assets.lib.sources import ingest
 from retail_assets.lib.sources import retail_files as rf
 from retail_assets.lib.sources.tabular import QUARANTINE_SCHEMA, empty_quarantine, read_columns

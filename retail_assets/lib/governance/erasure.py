@@ -1,7 +1,6 @@
-"""Erasure of a data subject (GDPR Art. 17), the suppression list and the TTL on raw data.
+"""Erasure of a data subject (GDPR Art. 17): their rows removed everywhere, and the erasure log.
 
-No Dagster here: ``retail_assets.defs.governance.erasure`` wraps it in the ``erasure`` and
-``raw_retention`` jobs.
+No Dagster here: ``retail_assets.defs.governance.erasure`` wraps it in the ``erasure`` job.
 
 **What erasure removes.** :func:`erase` reads every Parquet file under the lake root and the
 landing root (every table and partition, including a staged write left by a crashed run)
@@ -34,50 +33,33 @@ request id, time, the number of pseudonyms and their SHA-256 digests
 (:func:`pseudonym_digest`), rows removed and files rewritten per table. Never a raw
 identifier, never a pseudonym: after an erasure the pseudonym's bytes appear in no file.
 
-**The suppression list** (``<lake>/governance/suppression.parquet``: ``pseudonym_sha256,
-key_id, erased_at, request_id``) names erased people by the digest of their pseudonyms, for
-the same reason. Ingestion (``lib/governance/privacy.py``'s ``govern_*``) drops every row whose
-pseudonym's digest is on it, so a late GA4 re-export (up to 3 days) cannot bring them back.
-A pseudonym depends on the key: pseudonyms under every key of the key ring are listed, but a
-key introduced after the erasure makes new pseudonyms the list does not know.
-
-**TTL on raw data.** :func:`expire_raw_partitions` deletes landing partitions older than the
-retention period; it never touches the lake.
+The suppression list is :mod:`retail_assets.lib.governance.suppression`, the search for the
+person's identifiers :mod:`retail_assets.lib.governance.subject` and the TTL on raw data
+:mod:`retail_assets.lib.governance.retention`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
-import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
-from filelock import FileLock
 
-from retail_assets.lib.warehouse.lake import DATA_FILE, SCHEMAS, Lake, read_parquet_file
+from retail_assets.lib.governance.suppression import (
+    GOVERNANCE_DIR,
+    _governance_lock,
+    pseudonym_digest,
+)
+from retail_assets.lib.warehouse.lake import DATA_FILE, Lake, read_parquet_file
 
-if TYPE_CHECKING:
-    from retail_assets.lib.governance.privacy import Pseudonymizer
-
-#: Folder under the lake root with the suppression list and the erasure log (no tables).
-GOVERNANCE_DIR = "governance"
-SUPPRESSION_FILE = "suppression.parquet"
 ERASURE_LOG_FILE = "erasure_log.jsonl"
-SUPPRESSION_SCHEMA = {
-    "pseudonym_sha256": pl.Utf8,
-    "key_id": pl.Utf8,
-    "erased_at": pl.Datetime("us", "UTC"),
-    "request_id": pl.Utf8,
-}
 #: The column of a quarantine table (``<landing>/quarantine/``) holding a row's values as JSON.
 QUARANTINE_RECORD = "record"
 #: Columns of raw (landing) tables that hold a raw identifier of a person.
@@ -87,244 +69,9 @@ RAW_ID_COLUMNS = ("customer_id", "user_id", "user_pseudo_id", "email", "session_
 LINKED_COLUMNS = ("session_key",)
 #: Pseudonym columns by name, for tables whose contract cannot mark them (SQL models).
 PSEUDONYM_COLUMNS = ("customer_key", "user_key", "session_key")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 #: Encodings a string may be stored in by a file that is not Parquet (pickle, numpy, JSON).
 _ENCODINGS = ("utf-8", "utf-16-le", "utf-32-le")
-
-
-def pseudonym_digest(pseudonym: str) -> str:
-    """SHA-256 (hex) of a pseudonym: how the suppression list and the erasure log name it.
-
-    The pseudonym itself is stored nowhere after an erasure; its digest cannot be turned back
-    into it, yet a pseudonym computed again on re-ingestion is recognized by its digest.
-    """
-    return hashlib.sha256(pseudonym.encode()).hexdigest()
-
-
-def is_pseudonym(value: str) -> bool:
-    """True when ``value`` looks like a pseudonym (64 lowercase hex digits)."""
-    return bool(_HEX64.match(value))
-
-
-# ---------------------------------------------------------------------- suppression list
-
-
-def suppression_path(lake: Lake) -> Path:
-    """Where the suppression list is stored."""
-    return lake.lake_root / GOVERNANCE_DIR / SUPPRESSION_FILE
-
-
-def _governance_lock(lake: Lake) -> FileLock:
-    folder = lake.lake_root / GOVERNANCE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(folder / ".lock"), timeout=max(lake.lock_timeout_s, 30.0))
-
-
-def read_suppression(lake: Lake) -> pl.DataFrame:
-    """The suppression list (:data:`SUPPRESSION_SCHEMA`); empty when nobody was erased."""
-    path = suppression_path(lake)
-    if not path.exists():
-        return pl.DataFrame(schema=SUPPRESSION_SCHEMA)
-    return read_parquet_file(path)
-
-
-def load_suppression(lake: Lake) -> set[str]:
-    """The SHA-256 digests (:func:`pseudonym_digest`) of every suppressed pseudonym.
-
-    Pass this set as ``suppressed`` to ``govern_sessions``, ``govern_customers`` and
-    ``govern_app_events``.
-    """
-    return set(read_suppression(lake)["pseudonym_sha256"].to_list())
-
-
-def append_suppression(
-    lake: Lake,
-    pseudonyms: Mapping[str, str],
-    request_id: str,
-    erased_at: dt.datetime | None = None,
-) -> int:
-    """Add ``{pseudonym: key_id}`` to the suppression list; return how many were new.
-
-    The list is rewritten atomically under a file lock, so concurrent erasures add both
-    their entries and a reader sees the old list or the new one. Pseudonyms already listed
-    keep their first entry.
-    """
-    erased_at = erased_at or dt.datetime.now(dt.UTC)
-    with _governance_lock(lake):
-        current = read_suppression(lake)
-        known = set(current["pseudonym_sha256"].to_list())
-        rows = {
-            pseudonym_digest(p): k
-            for p, k in pseudonyms.items()
-            if pseudonym_digest(p) not in known
-        }
-        if not rows:
-            return 0
-        new = pl.DataFrame(
-            {
-                "pseudonym_sha256": list(rows),
-                "key_id": list(rows.values()),
-                "erased_at": [erased_at] * len(rows),
-                "request_id": [request_id] * len(rows),
-            },
-            schema=SUPPRESSION_SCHEMA,
-        )
-        merged = pl.concat([current.cast(SUPPRESSION_SCHEMA), new])
-        with lake._atomic_target(suppression_path(lake)) as tmp:
-            merged.write_parquet(tmp, compression="zstd", statistics=True)
-    return len(rows)
-
-
-def suppressed_rows(
-    frame: pl.DataFrame,
-    columns: Sequence[str],
-    pseudonymize: Callable[[str], str],
-    suppressed: set[str] | None,
-) -> pl.Expr:
-    """An expression, true on the rows of ``frame`` that belong to a suppressed person.
-
-    A row is suppressed when the pseudonym (``pseudonymize``) of the raw identifier in any of
-    ``columns`` has its digest in ``suppressed`` (:func:`load_suppression`). Each distinct
-    identifier is hashed once; without a suppression list nothing is hashed.
-    """
-    if not suppressed:
-        return pl.lit(False)
-    expr = pl.lit(False)
-    for column in columns:
-        if column not in frame.columns:
-            continue
-        values = frame[column].drop_nulls().unique().to_list()
-        hits = [v for v in values if pseudonym_digest(pseudonymize(v)) in suppressed]
-        if hits:
-            expr = expr | pl.col(column).is_in(hits).fill_null(False)
-    return expr
-
-
-# ---------------------------------------------------------------------- who is erased
-
-
-@dataclass(frozen=True)
-class Subject:
-    """A data subject as found in the landing area: raw identifiers and pseudonyms.
-
-    ``raw_ids`` (customer ids, GA4 client ids, emails, app session ids) are for deleting raw
-    rows and must never be logged; ``pseudonyms`` maps each pseudonym to its key id.
-    """
-
-    raw_ids: frozenset[str]
-    pseudonyms: dict[str, str] = field(repr=False)
-    identifiers_given: int
-    customers_found: int
-    unmatched: int
-
-    def __repr__(self) -> str:
-        """Counts only: a subject's identifiers must not reach a log by accident."""
-        return (
-            f"Subject(identifiers_given={self.identifiers_given}, "
-            f"customers_found={self.customers_found}, raw_ids={len(self.raw_ids)}, "
-            f"pseudonyms={len(self.pseudonyms)}, unmatched={self.unmatched})"
-        )
-
-
-def _hashed_matches(
-    values: Iterable[str], targets: set[str], pseudonymizers: Sequence[Pseudonymizer]
-) -> set[str]:
-    """The ``values`` whose pseudonym under some key of ``pseudonymizers`` is in ``targets``."""
-    return {v for v in values if any(p.hash_one(v) in targets for p in pseudonymizers)}
-
-
-def resolve_subject(
-    lake: Lake, identifiers: Iterable[str], pseudonymizers: Sequence[Pseudonymizer]
-) -> Subject:
-    """Find every identifier of the person behind ``identifiers`` in the landing area.
-
-    ``identifiers`` may be customer ids, emails, GA4 client ids (``user_pseudo_id``) or
-    pseudonyms of any of them (64 hex digits, recognized by hashing the landing area's ids
-    under each key). The person's row in ``raw/customers`` gives their customer id, client id
-    and email; ``raw/sessions`` the client ids of every browser they logged in on; and
-    ``raw/app_events`` their app session ids. Each raw identifier is then pseudonymized under
-    every key of ``pseudonymizers`` (the current key first), so partitions written under a
-    previous key are erased too. A pseudonym given but not found stays in the set as given
-    (key id ``unknown``): its rows in the lake still go.
-    """
-    given = {i.strip() for i in identifiers if i and i.strip()}
-    given_pseudonyms = {i for i in given if is_pseudonym(i)}
-    raw_given = given - given_pseudonyms
-    raw = set(raw_given)
-    pending = set(given_pseudonyms)
-    seen: set[str] = set()
-
-    def absorb(values: Iterable[str]) -> None:
-        """Add the raw ids of still-unknown given pseudonyms found among ``values``."""
-        nonlocal pending
-        if not pending:
-            return
-        hits = _hashed_matches(values, pending, pseudonymizers)
-        raw.update(hits)
-        pending -= {p.hash_one(v) for v in hits for p in pseudonymizers}
-
-    def emails(values: Iterable[str]) -> list[str]:
-        return [v.strip().lower() for v in values if "@" in v]
-
-    customers_found = 0
-    customers = lake.read(
-        "raw", "customers", None, landing=True, columns=["customer_id", "user_pseudo_id", "email"]
-    )
-    if customers.height:
-        absorb([*customers["customer_id"].to_list(), *customers["user_pseudo_id"].to_list()])
-        found = customers.filter(
-            pl.col("customer_id").is_in(list(raw))
-            | pl.col("user_pseudo_id").is_in(list(raw))
-            | pl.col("email").str.strip_chars().str.to_lowercase().is_in(emails(raw))
-        )
-        customers_found = found.height
-        for column in ("customer_id", "user_pseudo_id", "email"):
-            values = set(found[column].drop_nulls().to_list())
-            raw |= values
-            seen |= values | set(emails(values))
-
-    def landing(table: str, columns: list[str]) -> pl.DataFrame:
-        if not lake.partition_files("raw", table, landing=True):
-            return pl.DataFrame(schema=dict.fromkeys(columns, pl.Utf8))
-        return lake.read("raw", table, None, landing=True, columns=columns)
-
-    sessions = landing("sessions", ["user_id", "user_pseudo_id"])
-    absorb(set(sessions["user_id"].drop_nulls()) | set(sessions["user_pseudo_id"].drop_nulls()))
-    seen |= raw & (set(sessions["user_id"].drop_nulls()) | set(sessions["user_pseudo_id"]))
-    # The browsers the person logged in on are theirs too, unless someone else logged in on
-    # one as well: that shared browser's rows are matched by the person's own ids only.
-    devices = (
-        sessions.filter(pl.col("user_id").is_not_null() & pl.col("user_pseudo_id").is_not_null())
-        .group_by("user_pseudo_id")
-        .agg(pl.col("user_id").is_in(list(raw)).all().alias("only_theirs"))
-        .filter("only_theirs")
-    )
-    raw |= set(devices["user_pseudo_id"].to_list())
-
-    app_events = landing("app_events", ["user_id", "session_id"])
-    absorb(set(app_events["user_id"].drop_nulls()))
-    mine = app_events.filter(pl.col("user_id").is_in(list(raw)))
-    seen |= set(mine["user_id"].to_list())
-    raw |= set(mine["session_id"].drop_nulls().to_list())
-
-    pseudonyms: dict[str, str] = {}
-    for value in sorted(raw):
-        for p in pseudonymizers:
-            pseudonyms.setdefault(p.hash_one(value), p.key_id)
-    for pseudonym in sorted(pending):
-        pseudonyms.setdefault(pseudonym, "unknown")
-    unmatched_raw = {i for i in raw_given if i not in seen and i.lower() not in seen}
-    return Subject(
-        raw_ids=frozenset(raw),
-        pseudonyms=pseudonyms,
-        identifiers_given=len(given),
-        customers_found=customers_found,
-        unmatched=len(pending) + len(unmatched_raw),
-    )
-
-
-# ---------------------------------------------------------------------- erasure
 
 
 @dataclass
@@ -691,70 +438,3 @@ def append_erasure_log(lake: Lake, report: ErasureReport) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     return path
-
-
-# ---------------------------------------------------------------------- TTL on raw data
-
-
-@dataclass(frozen=True)
-class ExpiredPartition:
-    """A landing partition deleted by the retention job."""
-
-    table: str
-    partition: str
-    files: int
-    bytes: int
-
-
-def expire_raw_partitions(
-    lake: Lake, retention_days: int, today: dt.date | None = None, dry_run: bool = False
-) -> list[ExpiredPartition]:
-    """Delete landing partitions (``<landing>/<schema>/<table>/date=D``) older than the TTL.
-
-    A partition goes when ``D < today - retention_days``. Only the landing schemas
-    (:data:`retail_assets.lib.warehouse.lake.SCHEMAS`) are looked at: unpartitioned landing tables
-    (``raw/customers``), the inbox and the lake are never touched. Each partition folder is
-    first renamed to a hidden name, so a reader sees it whole or not at all.
-
-    Raises:
-        ValueError: ``retention_days`` is below 1, or the landing area and the lake overlap
-            (deleting would reach lake data).
-
-    """
-    if retention_days < 1:
-        raise ValueError(f"retention_days must be at least 1, got {retention_days}")
-    landing, lake_root = lake.landing_root.resolve(), lake.lake_root.resolve()
-    if landing == lake_root or landing in lake_root.parents or lake_root in landing.parents:
-        raise ValueError(
-            f"the landing area {landing} and the lake {lake_root} overlap: refusing to delete"
-        )
-    cutoff = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=retention_days)
-    expired: list[ExpiredPartition] = []
-    if not landing.exists():
-        return expired
-    if not dry_run:  # left by a run that stopped between the rename and the delete
-        for leftover in landing.glob("*/*/.expired-date=*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-    for partition in sorted(landing.glob("*/*/date=*")):
-        match = _DATE_DIR.match(partition.name)
-        schema = partition.parent.parent.name
-        if not partition.is_dir() or not match or schema not in SCHEMAS:
-            continue
-        try:
-            day = dt.date.fromisoformat(match.group(1))
-        except ValueError:
-            continue
-        if day >= cutoff:
-            continue
-        files = [p for p in partition.rglob("*") if p.is_file()]
-        table = ".".join(partition.relative_to(landing).parts[:2])
-        expired.append(
-            ExpiredPartition(
-                table, day.isoformat(), len(files), sum(f.stat().st_size for f in files)
-            )
-        )
-        if not dry_run:
-            doomed = partition.with_name(f".expired-{partition.name}-{uuid.uuid4().hex}")
-            os.replace(partition, doomed)
-            shutil.rmtree(doomed)
-    return expired

@@ -5,7 +5,7 @@ Such hashes are reversible by a dictionary attack (ENISA 2019, FTC 2024), so the
 data, not pseudonyms: they are produced here, at activation, only for customers who granted
 both ``ad_user_data`` and ``ad_personalization``, handed to the delivery, and never written to
 the lake, the warehouse or any analytics table. Internal joins use the keyed HMACs of
-:mod:`retail_assets.lib.governance.privacy` instead.
+:mod:`retail_assets.lib.governance.pseudonyms` instead.
 
 Each platform normalizes differently (see DOMAIN.md, "PII and consent"):
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from retail_assets.lib.governance.privacy import normalize_email, normalize_phone
+from retail_assets.lib.governance.pseudonyms import normalize_email, normalize_phone
 
 #: Consent values that mean granted: the ``Yes`` of raw.customers (GA4 style) and the
 #: ``GRANTED`` of Google's consent API. Anything else, NULL included, is denied.

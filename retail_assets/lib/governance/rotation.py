@@ -2,11 +2,11 @@
 
 ``retail_assets.defs.governance.rotation`` wraps :func:`rotate` in the ``key_rotation`` job.
 
-**Why.** A pseudonym is the HMAC of a raw identifier under one key (``lib/governance/privacy.py``).
-Once the operator sets a new ``RETAIL_PSEUDONYMIZATION_KEY`` and ``RETAIL_KEY_ID``, new
-partitions carry new pseudonyms, and old partitions no longer join them. :func:`rotate`
-translates every stored pseudonym made under a key of ``RETAIL_PREVIOUS_KEYS`` to the current
-key, so old and new partitions join again.
+**Why.** A pseudonym is the HMAC of a raw identifier under one key
+(``lib/governance/pseudonyms.py``). Once the operator sets a new
+``RETAIL_PSEUDONYMIZATION_KEY`` and ``RETAIL_KEY_ID``, new partitions carry new pseudonyms, and
+old partitions no longer join them. :func:`rotate` translates every stored pseudonym made under
+a key of ``RETAIL_PREVIOUS_KEYS`` to the current key, so old and new partitions join again.
 
 **How.** The raw identifiers still in the landing area (``raw/customers``: ``customer_id``,
 ``user_pseudo_id``; ``raw/sessions``: ``user_id``, ``user_pseudo_id``; ``raw/app_events``:
@@ -52,20 +52,22 @@ from pathlib import Path
 import polars as pl
 
 from retail_assets.lib.governance.erasure import (
-    GOVERNANCE_DIR,
     PSEUDONYM_COLUMNS,
-    SUPPRESSION_FILE,
-    SUPPRESSION_SCHEMA,
-    _governance_lock,
     _hidden,
     _stat_key,
     _table_name,
     _walk,
+)
+from retail_assets.lib.governance.pseudonyms import KeyRing
+from retail_assets.lib.governance.suppression import (
+    GOVERNANCE_DIR,
+    SUPPRESSION_FILE,
+    SUPPRESSION_SCHEMA,
+    _governance_lock,
     pseudonym_digest,
     read_suppression,
     suppression_path,
 )
-from retail_assets.lib.governance.privacy import KeyRing
 from retail_assets.lib.warehouse.lake import Lake, read_parquet_file
 
 log = logging.getLogger(__name__)
