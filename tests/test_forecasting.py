@@ -653,7 +653,7 @@ def test_bad_history_is_a_clear_forecast_error(frame, message):
 def test_processes_only_for_costly_models_on_many_series_and_spawned():
     import multiprocessing
 
-    from retail_assets.lib.forecasting import demand as fc
+    from retail_assets.lib.forecasting import models as fc
 
     many = pl.concat([series(f"s{i}", np.arange(1.0, 4.0)) for i in range(fc.PARALLEL_MIN_SERIES)])
     few = many.filter(pl.col("unique_id") != "s0")
