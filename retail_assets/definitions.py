@@ -18,7 +18,7 @@ from retail_assets.defs.resources import CreativeWriter, RetailPlatform
 from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census, landing, retailer
 from retail_assets.lib.settings import Settings
-from retail_assets.lib.sources.world import World
+from retail_assets.lib.sources.declarations import World
 
 # `all_assets` mixes range-per-run assets with activation, which plans one day per run. A
 # backfill launched from the job runs one day per run (Dagster uses the smallest policy);
