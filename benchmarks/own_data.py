@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from retail_assets.definitions import build_definitions
     from retail_assets.defs.sources.retailer import read_quarantine
-    from retail_assets.lib.sources.retail_files import DUPLICATE
+    from retail_assets.lib.sources.retail_common import DUPLICATE
 
     defs = build_definitions()
 

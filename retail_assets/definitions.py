@@ -20,7 +20,7 @@ from retail_assets.defs.operations import with_operations
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform, building
 from retail_assets.defs.sources import retailer
 from retail_assets.lib.settings import Settings
-from retail_assets.lib.sources.world import World
+from retail_assets.lib.sources.declarations import World
 
 #: The folder Dagster's loader reads: every module under it that declares definitions.
 DEFS_FOLDER = Path(__file__).resolve().parent / "defs"

@@ -13,20 +13,17 @@ import pytest
 
 from retail_assets.lib.config import ConfigError
 from retail_assets.lib.sources import ga4
-from retail_assets.lib.sources.ingest import (
-    EventsMapping,
-    IngestError,
-    dates_in_events,
+from retail_assets.lib.sources.errors import IngestError
+from retail_assets.lib.sources.events import dates_in_events, read_events, read_events_day
+from retail_assets.lib.sources.events_mapping import EventsMapping, load_events_mapping
+from retail_assets.lib.sources.ga4_files import (
     dedupe_events,
     ga4_file_date,
-    load_events_mapping,
-    read_events,
-    read_events_day,
     read_ga4_day,
     read_ga4_export,
-    read_sales_history,
     write_ga4_ndjson,
 )
+from retail_assets.lib.sources.sales_history import read_sales_history
 
 DAY = dt.date(2025, 3, 1)
 T0 = 1_740_787_200_000_000  # 2025-03-01 00:00:00 UTC in microseconds

@@ -20,7 +20,7 @@ from retail_assets.lib.activation.allocation.money import total_micros
 from retail_assets.lib.activation.allocation.plan import plan_allocation
 from retail_assets.lib.activation.allocation.solver import kkt_residuals
 from retail_assets.lib.config import DEFAULT_CONFIG_DIR
-from retail_assets.lib.sources.world import MediaHistory
+from retail_assets.lib.sources.declarations import MediaHistory
 
 ROBYN = Path("/work/shared/data/marketing/robyn_dt_simulated_weekly.csv")
 ROBYN_DECLARATION = {

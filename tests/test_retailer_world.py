@@ -20,8 +20,9 @@ from conftest import SHARED_DATA
 from retail_assets.defs.sources.retailer import read_quarantine
 from retail_assets.lib.config import ConfigError
 from retail_assets.lib.sources import retail_files as rf
-from retail_assets.lib.sources.ingest import IngestError
-from retail_assets.lib.sources.world import Orders, init_config, load_world
+from retail_assets.lib.sources.declarations import Orders
+from retail_assets.lib.sources.errors import IngestError
+from retail_assets.lib.sources.world import init_config, load_world
 
 GA4_SAMPLE = SHARED_DATA / "ga4" / "ga4_obfuscated_sample_460.ndjson"
 ONLINE_RETAIL = SHARED_DATA / "retail" / "online_retail_uci_first8000.csv"
@@ -441,8 +442,8 @@ def test_events_with_conflicts_customers_and_a_reviews_tsv(tmp_path):
 
 
 def test_conflicting_events_fail_the_file_under_invalid_rows_error(tmp_path):
-    from retail_assets.lib.sources.ingest import read_events_quarantined
-    from retail_assets.lib.sources.world import AppEvents
+    from retail_assets.lib.sources.declarations import AppEvents
+    from retail_assets.lib.sources.events import read_events_quarantined
 
     path = tmp_path / "events.csv"
     _events_file(path)

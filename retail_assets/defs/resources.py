@@ -23,8 +23,9 @@ from retail_assets.lib.config import (
 )
 from retail_assets.lib.governance.pseudonyms import KeyRing, Pseudonymizer
 from retail_assets.lib.settings import Settings, SettingsError, parse_previous_keys
+from retail_assets.lib.sources.declarations import ConsentPolicy, World
 from retail_assets.lib.sources.simulator import Simulator
-from retail_assets.lib.sources.world import ConsentPolicy, World, load_world
+from retail_assets.lib.sources.world import load_world
 from retail_assets.lib.warehouse.lake import Lake
 
 

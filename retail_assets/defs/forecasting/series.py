@@ -16,7 +16,7 @@ from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import SALES_HISTORY
 from retail_assets.lib import plots
 from retail_assets.lib.forecasting import series as sf
-from retail_assets.lib.sources.world import World
+from retail_assets.lib.sources.declarations import World
 from retail_assets.lib.warehouse.frames import markdown_figures
 from retail_assets.lib.warehouse.lake import Lake
 

@@ -35,7 +35,7 @@ from retail_assets.lib.governance.privacy import (
 )
 from retail_assets.lib.governance.suppression import load_suppression
 from retail_assets.lib.sources import ga4
-from retail_assets.lib.sources.world import ConsentPolicy
+from retail_assets.lib.sources.declarations import ConsentPolicy
 from retail_assets.lib.warehouse.lake import Lake
 
 GOVERNED_SESSIONS = dg.AssetKey(["governed", "sessions"])

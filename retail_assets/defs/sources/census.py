@@ -8,7 +8,7 @@ import polars as pl
 from retail_assets.defs.publishing import publish_table, schema_check_spec
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib.sources.census import CensusFormatError, read_mrts
-from retail_assets.lib.sources.ingest import non_utf8_lines
+from retail_assets.lib.sources.errors import non_utf8_lines
 
 CENSUS = dg.AssetKey(["raw", "census_retail_sales"])
 INBOX = Path("inbox") / "census"

@@ -35,8 +35,9 @@ from retail_assets.defs.sources.assets import (
 from retail_assets.lib.governance.redaction import redact_text
 from retail_assets.lib.sources import ingest
 from retail_assets.lib.sources import retail_files as rf
+from retail_assets.lib.sources.declarations import World
+from retail_assets.lib.sources.file_source import FileSource
 from retail_assets.lib.sources.tabular import QUARANTINE_SCHEMA, empty_quarantine, read_columns
-from retail_assets.lib.sources.world import FileSource, World
 
 ORDERS = dg.AssetKey(["raw", "orders"])
 STORES = dg.AssetKey(["raw", "stores"])

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from retail_assets.lib.config import ChannelsConfig
-from retail_assets.lib.sources.ingest import IngestError
+from retail_assets.lib.sources.errors import IngestError
 
 #: Days of earlier spend that feed a day's adstock (0.6**31 ~ 1e-7 of the weight is left out).
 ADSTOCK_DAYS = 30

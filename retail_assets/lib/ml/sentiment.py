@@ -76,9 +76,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from retail_assets.lib.plots import plt
 from retail_assets.lib.settings import SENTIMENT_EMBEDDINGS
-from retail_assets.lib.sources.ingest import IngestError
+from retail_assets.lib.sources.errors import IngestError
+from retail_assets.lib.sources.file_source import FileSource, file_format
 from retail_assets.lib.sources.tabular import read_columns
-from retail_assets.lib.sources.world import FileSource, file_format
 
 log = logging.getLogger(__name__)
 

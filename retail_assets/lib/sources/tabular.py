@@ -6,7 +6,7 @@ collects per-row problems while a reader checks the rows: under ``invalid_rows: 
 the bad rows leave the clean frame and go to the quarantine frame (source, file, row number,
 column, reason and the row's mapped values as JSON), unless more than ``max_invalid_share`` of
 the file's rows are bad, which fails the file; under ``invalid_rows: error`` the first problem
-fails the file. Failures are :class:`~retail_assets.lib.sources.ingest.IngestError`: file, column,
+fails the file. Failures are :class:`~retail_assets.lib.sources.errors.IngestError`: file, column,
 rows.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from retail_assets.lib.sources.ingest import IngestError, _fail, _first_line
-from retail_assets.lib.sources.world import FileSource, file_format
+from retail_assets.lib.sources.errors import IngestError, _fail, _first_line
+from retail_assets.lib.sources.file_source import FileSource, file_format
 
 #: Columns of a quarantine table (``<landing>/quarantine/source=<source>/``).
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
