@@ -6,7 +6,7 @@ import subprocess
 
 import dagster as dg
 
-from retail_assets.cli import HOST_TAG, PID_TAG, SOURCE_TAG, reap_dead_runs
+from retail_assets.cli.runner import HOST_TAG, PID_TAG, SOURCE_TAG, reap_dead_runs
 from retail_assets.instance import ensure_dagster_home
 
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from conftest import DAYS, Pipeline
 
-from retail_assets.cli import FORECAST_KEYS, RANGE_END, RANGE_START
+from retail_assets.cli.materialize import FORECAST_KEYS, RANGE_END, RANGE_START
 
 TABLES = [
     "raw.product_catalog",
