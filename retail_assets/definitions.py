@@ -43,9 +43,10 @@ def build_definitions(
     """
     settings = Settings.from_env()
     platform = platform or RetailPlatform.from_settings(settings)
-    with building(platform, creative_writer or CreativeWriter()):
+    world = platform.world()  # a bad sources.yaml fails here, with its own message
+    with building(platform, creative_writer or CreativeWriter(), world):
         loaded = dg.load_from_defs_folder(path_within_project=DEFS_FOLDER)
-    merged = prune(loaded, platform.world())
+    merged = prune(loaded, world)
     checks = integrity.build(integrity.table_keys(merged.assets or []))
     # Backfill and freshness policies on every daily asset, from one place.
     return dg.Definitions(

@@ -92,7 +92,9 @@ def cmd_materialize(args: argparse.Namespace) -> int:
                 try:
                     import dagster as dg
 
-                    from retail_assets.definitions import defs
+                    from retail_assets.definitions import build_definitions
+
+                    defs = build_definitions()
                 except (ValueError, OSError) as exc:  # a bad RETAIL_* setting or config file
                     stage.failed = True
                     failure = console.StageFailure(stage.label, [("", str(exc))], None)

@@ -334,39 +334,42 @@ class CreativeWriter(dg.ConfigurableResource):
 #: The resources the definitions are being built with: set by ``build_definitions`` around
 #: the defs folder's loader, read by the modules whose definitions depend on the declared
 #: world (sources, governance) and by :func:`defs` below.
-_BUILDING: ContextVar[tuple["RetailPlatform", CreativeWriter] | None] = ContextVar(
+_BUILDING: ContextVar[tuple[RetailPlatform, CreativeWriter, World] | None] = ContextVar(
     "retail_assets_building", default=None
 )
 
 
 @contextmanager
-def building(platform: RetailPlatform, creative_writer: CreativeWriter) -> Iterator[None]:
-    """Build definitions for ``platform`` (and its world) inside this block."""
-    token = _BUILDING.set((platform, creative_writer))
+def building(
+    platform: RetailPlatform, creative_writer: CreativeWriter, world: World
+) -> Iterator[None]:
+    """Build definitions for ``platform`` and its ``world`` inside this block."""
+    token = _BUILDING.set((platform, creative_writer, world))
     try:
         yield
     finally:
         _BUILDING.reset(token)
 
 
-def current() -> tuple[RetailPlatform, CreativeWriter]:
-    """The platform and creative writer being built for (default: from the environment).
+def current() -> tuple[RetailPlatform, CreativeWriter, World]:
+    """The platform, creative writer and world being built for (default: from the environment).
 
     The default serves a loader that reads the defs folder on its own (``dg`` on the folder).
     """
     built = _BUILDING.get()
     if built is None:
-        return RetailPlatform.from_settings(Settings.from_env()), CreativeWriter()
+        platform = RetailPlatform.from_settings(Settings.from_env())
+        return platform, CreativeWriter(), platform.world()
     return built
 
 
 def current_world() -> World:
     """The world the definitions are being built for: simulated, or the retailer's own."""
-    return current()[0].world()
+    return current()[2]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     """The platform and creative writer resources every asset reads."""
-    platform, creative_writer = current()
+    platform, creative_writer, _ = current()
     return dg.Definitions(resources={"platform": platform, "creative_writer": creative_writer})
