@@ -47,7 +47,7 @@ ORDER_DROP_REASONS = {
 }
 #: What a consent policy (``unset`` in sources.yaml) does with rows that carry no signal.
 UNSET_POLICIES = ("deny", "grant")
-#: Upper age of each band but the last (``AGE_BANDS`` in lib/warehouse/schemas.py).
+#: Upper age of each band but the last (``AGE_BANDS`` in lib/warehouse/schemas/base.py).
 _AGE_BAND_TOPS = [24, 34, 44, 54, 64]
 
 
