@@ -19,12 +19,8 @@ import sqlglot
 from retail_assets.defs.features.assets import build_defs, load
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.lib.warehouse.frames import with_lineage
-from retail_assets.lib.warehouse.sql_models import (
-    SqlModelError,
-    column_lineage,
-    load_models,
-    parse_model,
-)
+from retail_assets.lib.warehouse.sql_header import SqlModelError
+from retail_assets.lib.warehouse.sql_models import column_lineage, load_models, parse_model
 
 KNOWN = {("raw", "signals"), ("raw", "transactions"), ("governed", "sessions")}
 RUN = "00000000-0000-0000-0000-000000000001"

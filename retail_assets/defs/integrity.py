@@ -1,8 +1,9 @@
 """The ``parquet_files`` check of every table: its files in the lake are whole and unaltered.
 
-Each partition file carries a digest of its rows in its footer (see ``lib/warehouse/lake.py``). The
-check decodes every page and compares: a truncated file, a damaged footer or a flipped bit in
-a data page fails it with ERROR severity, naming the file and partition.
+Each partition file carries a digest of its rows in its footer (see
+``lib/warehouse/lake/files.py``). The check decodes every page and compares: a truncated file, a
+damaged footer or a flipped bit in a data page fails it with ERROR severity, naming the file and
+partition.
 
 Run alongside a materialization it reads back only the partitions that run wrote (a cheap
 verify-after-write): one day for the nightly run, every day of a backfill's range (a year in

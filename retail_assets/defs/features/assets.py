@@ -35,18 +35,10 @@ from retail_assets.defs.sources import assets as sources
 from retail_assets.defs.sources import census
 from retail_assets.lib.warehouse import schemas
 from retail_assets.lib.warehouse.frames import markdown_table
-from retail_assets.lib.warehouse.sql_models import (
-    ModelRunError,
-    SqlModel,
-    load_models,
-    view_sql,
-)
-from retail_assets.lib.warehouse.sql_runner import (
-    LINEAGE_COLUMNS,
-    ChecksFailed,
-    RunChecks,
-    materialize,
-)
+from retail_assets.lib.warehouse.sql_checks import ChecksFailed, RunChecks
+from retail_assets.lib.warehouse.sql_execute import ModelRunError
+from retail_assets.lib.warehouse.sql_models import SqlModel, load_models, view_sql
+from retail_assets.lib.warehouse.sql_runner import LINEAGE_COLUMNS, materialize
 
 SQL_DIR = Path(
     os.environ.get("RETAIL_SQL_DIR", Path(__file__).resolve().parents[3] / "dbt_like_sql")

@@ -10,7 +10,7 @@ row is not touched, byte for byte. A row is the person's when any of its strings
 ones included, contains one of their pseudonyms (64 hex digits, so a substring match cannot
 hit another person), or when one of the raw identifier columns (:data:`RAW_ID_COLUMNS`)
 equals one of their raw identifiers. Searching every string rather than only the columns
-marked ``{"pii": "pseudonymous_id"}`` in ``lib/warehouse/schemas.py`` also covers the SQL models,
+marked ``{"pii": "pseudonymous_id"}`` in ``lib/warehouse/schemas/`` also covers the SQL models,
 whose column contracts cannot carry that marker, and pseudonyms renamed by a model
 (``session_key AS order_id``).
 

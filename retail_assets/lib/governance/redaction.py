@@ -14,7 +14,7 @@ import polars as pl
 
 from retail_assets.lib.warehouse.schemas import AGE_BANDS
 
-#: Upper age of each band but the last (``AGE_BANDS`` in lib/warehouse/schemas.py).
+#: Upper age of each band but the last (``AGE_BANDS`` in lib/warehouse/schemas/base.py).
 _AGE_BAND_TOPS = [24, 34, 44, 54, 64]
 
 
