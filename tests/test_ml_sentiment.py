@@ -12,7 +12,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from retail_assets.lib.config import load_simulation_config
-from retail_assets.lib.ml import sentiment
+from retail_assets.lib.ml.sentiment import embeddings as sentiment
 from retail_assets.lib.ml.sentiment import (
     CLASSES,
     DEFAULT_KIND,
