@@ -12,7 +12,6 @@ import pytest
 from conftest import SHARED_DATA
 
 from retail_assets.lib.config import load_simulation_config
-from retail_assets.lib.ml import sentiment
 from retail_assets.lib.ml.sentiment import (
     CLASSES,
     DEFAULT_KIND,
@@ -42,6 +41,7 @@ from retail_assets.lib.ml.sentiment import (
     train,
     training_data_from_signals,
 )
+from retail_assets.lib.ml.sentiment import embeddings as sentiment
 from retail_assets.lib.plots import png_markdown
 from retail_assets.lib.sources.simulator import Simulator
 

@@ -1,7 +1,7 @@
 """Models: the questions a retail marketer asks every week, answered with scikit-learn.
 
 Every model lives in the registry in the lake (``<lake>/models/<name>/v0001/...``, see
-``lib/ml/registry.py``). A training run fits a *challenger*, measures it on a holdout, measures
+``lib/ml/registry/``). A training run fits a *challenger*, measures it on a holdout, measures
 the current *champion* on the same holdout, and promotes the challenger only when it is better;
 the decision and its reasons are recorded (``ml/model_decisions``). The tables each asset
 writes come from the champion, whichever that is after the decision.
@@ -71,7 +71,9 @@ from retail_assets.lib.ml import (
     sentiment,
 )
 from retail_assets.lib.ml.evaluation import binary_metrics
-from retail_assets.lib.ml.registry import Decision, ModelRegistry, retrain_reasons
+from retail_assets.lib.ml.registry.champion import retrain_reasons
+from retail_assets.lib.ml.registry.records import Decision
+from retail_assets.lib.ml.registry.store import ModelRegistry
 from retail_assets.lib.warehouse.frames import markdown_table
 from retail_assets.lib.warehouse.lake import Lake
 

@@ -20,7 +20,8 @@ import polars as pl
 from retail_assets.lib.ml import propensity as _propensity
 from retail_assets.lib.ml import segments as _segments
 from retail_assets.lib.ml import sentiment as _sentiment
-from retail_assets.lib.ml.registry import ModelRegistry, RegistryError
+from retail_assets.lib.ml.registry.records import RegistryError
+from retail_assets.lib.ml.registry.store import ModelRegistry
 
 #: Registry names, as the assets register them.
 SENTIMENT, PROPENSITY, SEGMENTS = "review_sentiment", "purchase_propensity", "customer_segments"
