@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from conftest import SHARED_DATA, Pipeline
 
-from retail_assets.defs.forecasting.assets import (
+from retail_assets.defs.forecasting.shared import (
     MODELS_FILE,
     load_fitted,
     load_history,

@@ -213,7 +213,7 @@ def test_too_short_a_history_is_not_forecast_and_says_what_it_needs(fresh):
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="needs ../shared/data")
 def test_census_series_runs_through_the_same_path():
-    from retail_assets.defs.forecasting.assets import census_backtest, census_series
+    from retail_assets.defs.forecasting.census import census_backtest, census_series
 
     census = pl.read_csv(
         SHARED_DATA / "census" / "mrts_sales_1992_2022_tidy.csv", infer_schema_length=0

@@ -20,7 +20,7 @@ from retail_assets.defs.activation.keys import (
     SEGMENT_BUDGETS,
     activation_asset,
 )
-from retail_assets.defs.forecasting.assets import SALES_FORECASTS
+from retail_assets.defs.forecasting.shared import SALES_FORECASTS
 from retail_assets.defs.models.assets import (
     CUSTOMER_SEGMENTS,
     PURCHASE_PROPENSITY,
