@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -457,3 +458,21 @@ def test_a_range_with_one_bad_day_publishes_no_forecasts_and_names_the_day(sales
         f"date={day_before}"
     ]
     assert not list(sales.lake.table_dir("ml", "sales_forecasts").rglob("*.tmp"))
+
+
+def test_models_stored_before_the_lib_split_still_load_and_forecast(tmp_path):
+    # Written by 485ae3d, when the class lived in lib/forecasting.py (now a package).
+    from retail_assets.lib.warehouse.lake import Lake
+
+    lake = Lake(tmp_path / "lake", tmp_path / "landing", tmp_path / "w.duckdb")
+    path = lake.partition_path("ml", "forecast_models", None, filename=MODELS_FILE)
+    path.parent.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "fixtures" / "forecast_models_485ae3d.pkl", path)
+    with pytest.raises(AttributeError):  # what a plain pickle.load makes of it
+        pickle.loads(path.read_bytes())
+    fitted = load_fitted(lake)
+    assert isinstance(fitted, fc.FittedModels)
+    days = [dt.date(2025, 1, 1) + dt.timedelta(d) for d in range(60)]
+    history = pl.DataFrame({"unique_id": "a", "ds": days, "y": np.arange(60.0) % 7 + 5})
+    out = fc.refresh(fitted, history, h=7)
+    assert out.height > 0 and set(out["unique_id"]) == {"a"}

@@ -218,10 +218,21 @@ def regressors_from(
     )
 
 
+#: Where the classes of models stored by earlier versions live now (old module -> new).
+MOVED_MODULES = {"retail_assets.lib.forecasting": "retail_assets.lib.forecasting.demand"}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Reads models stored before ``lib/forecasting.py`` became a package."""
+
+    def find_class(self, module: str, name: str):  # noqa: D102
+        return super().find_class(MOVED_MODULES.get(module, module), name)
+
+
 def load_fitted(lake: Lake) -> fc.FittedModels | None:
     """The models stored by the last ``ml/forecast_models`` run, or None."""
     path = lake.partition_path("ml", "forecast_models", None, filename=MODELS_FILE)
     if not path.exists():
         return None
     with path.open("rb") as fh:
-        return pickle.load(fh)  # noqa: S301 - written by this platform, in its own lake
+        return _Unpickler(fh).load()  # written by this platform, in its own lake
