@@ -25,4 +25,9 @@ trains on what its design asks for, not on the whole history: sentiment on the r
 last ``RETAIL_MODEL_TRAINING_DAYS`` (56) days, propensity on the user features of those days,
 segments on the latest day, direction on every labeled week (a year is ~50 rows per
 category). At 20,000 customers and 365 days the four train in about 10 s of CPU
+(benchmarks/RESULTS.md).
+
+One module per model family (``sentiment``, ``direction``, ``propensity``, ``segments``),
+with ``decisions``, ``monitoring`` and ``jobs``; ``common`` holds the asset keys, the
+constants and the helpers they share.
 """

@@ -5,7 +5,6 @@ Asset keys and registry names, the champion/challenger decision and publication
 with too little data, and the readers of the inputs more than one model needs. No Dagster
 definitions here: each model family's module declares its own.
 
-
 **Metadata every model materialization carries** (``ml/review_sentiment``,
 ``ml/sales_direction_model``, ``ml/purchase_propensity``, ``ml/customer_segments``), for a
 summary to print any model alike:
