@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 from conftest import Pipeline
 
-from retail_assets.defs.models import assets as models
+from retail_assets.defs.models import common as models
 from retail_assets.lib.ml.registry import ModelRegistry
 from retail_assets.lib.ml.segments import ARCHETYPES
 

@@ -19,7 +19,9 @@ import pytest
 import yaml
 from conftest import make_platform
 
-from retail_assets.defs.models import assets as models
+from retail_assets.defs.models import common as models
+from retail_assets.defs.models.propensity import purchase_propensity
+from retail_assets.defs.models.segments import customer_segments
 from retail_assets.lib.ml import order_features as of
 from retail_assets.lib.ml import order_propensity as op
 from retail_assets.lib.ml import rfm_segments as rs
@@ -179,7 +181,7 @@ def _orders_world(tmp_path, activity: pl.DataFrame):
 
 def _materialize(platform):
     result = dg.materialize(
-        [models.purchase_propensity, models.customer_segments],
+        [purchase_propensity, customer_segments],
         resources={"platform": platform},
         instance=dg.DagsterInstance.ephemeral(),
     )

@@ -25,8 +25,9 @@ import polars as pl
 import pytest
 from conftest import Pipeline
 
-from retail_assets.defs.models import assets as models
-from retail_assets.lib.ml import scoring
+from retail_assets.defs.models import common as models
+from retail_assets.defs.models.monitoring import model_retraining_sensor
+from retail_assets.lib.ml import propensity, scoring
 from retail_assets.lib.ml.registry import ModelRegistry
 from retail_assets.lib.ml.segments import assign
 from retail_assets.lib.ml.sentiment import CLASSES, default_kind
@@ -229,7 +230,7 @@ def test_drift_monitor_feeds_the_retraining_sensor(world):
     text = drift.filter(pl.col("model") == "review_sentiment")
     assert set(text["feature"]) == {"words", "predicted_class"}
     assert drift.filter(pl.col("model") == "purchase_propensity").height == len(
-        models.propensity.SOURCE_FEATURES
+        propensity.SOURCE_FEATURES
     )
     assert "retrain_reasons" in meta and "live_metrics" in meta
     # A platform that retrains on any drift: the sensor asks for a run, with the reasons.
@@ -237,7 +238,7 @@ def test_drift_monitor_feeds_the_retraining_sensor(world):
     eager.instance = p.instance
     assert train(eager, "model_monitoring").success
     ctx = dg.build_sensor_context(instance=p.instance)
-    request = models.model_retraining_sensor(ctx)
+    request = model_retraining_sensor(ctx)
     assert isinstance(request, dg.RunRequest)
     reasons = request.tags[models.TRIGGERS_TAG]
     assert "purchase_propensity" in reasons and "PSI" in reasons

@@ -17,7 +17,7 @@ import polars as pl
 
 from retail_assets.defs.activation.keys import DSP_PAYLOAD, activation_asset
 from retail_assets.defs.activation.plan import PAYLOAD_FILE, sink_for
-from retail_assets.defs.models.assets import CUSTOMER_SEGMENTS
+from retail_assets.defs.models.common import CUSTOMER_SEGMENTS
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import RetailPlatform
 from retail_assets.defs.sources.assets import CUSTOMERS as RAW_CUSTOMERS

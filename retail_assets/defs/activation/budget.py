@@ -17,7 +17,7 @@ from retail_assets.defs.activation.keys import (
     activation_asset,
 )
 from retail_assets.defs.forecasting.shared import SALES_FORECASTS
-from retail_assets.defs.models.assets import (
+from retail_assets.defs.models.common import (
     CUSTOMER_SEGMENTS,
     PURCHASE_PROPENSITY,
     SEGMENT_PROFILES,

@@ -16,7 +16,7 @@ from retail_assets.defs.activation.keys import (
     activation_asset,
 )
 from retail_assets.defs.activation.lineage import latest_data_versions
-from retail_assets.defs.models.assets import SEGMENT_PROFILES
+from retail_assets.defs.models.common import SEGMENT_PROFILES
 from retail_assets.defs.operations import DELIVERY_POOL
 from retail_assets.defs.publishing import publish_table
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform
