@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     import duckdb
 
     from retail_assets.definitions import build_definitions
-    from retail_assets.defs.sources.retailer import read_quarantine
+    from retail_assets.defs.sources.retailer_files import read_quarantine
     from retail_assets.lib.sources.retail_common import DUPLICATE
 
     defs = build_definitions()

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import SHARED_DATA
 
-from retail_assets.defs.sources.retailer import read_quarantine
+from retail_assets.defs.sources.retailer_files import read_quarantine
 from retail_assets.lib.config import ConfigError
 from retail_assets.lib.sources import retail_files as rf
 from retail_assets.lib.sources.declarations import Orders

@@ -2,15 +2,12 @@
 
 Only the declared sources get an asset (:func:`build`); ``retail_assets.definitions`` then
 leaves out every asset downstream that has nothing to read, so no simulated table exists in
-this world. Each source's files are parsed once per version of them (names, sizes, times and
-the declaration) into ``<landing>/staging/<source>/``, so a range run of two years reads them
-once, not once per day. Rows set aside are written to ``<landing>/quarantine/source=<source>/``
-with file, row number, reason and the row itself, and counted in the asset's metadata.
+this world. Each source's files are parsed once per version of them (``retailer_files``: the
+staging and the quarantine, whose rows are counted in the asset's metadata); the inbox sensor
+that loads new files is in ``retailer_sensor``.
 """
 
 import datetime as dt
-import hashlib
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -32,179 +29,24 @@ from retail_assets.defs.sources.assets import (
     _sorted,
     _source_asset,
 )
+from retail_assets.defs.sources.retailer_files import (
+    _names,
+    _quarantine_meta,
+    by_iso_day,
+    files_of,
+    quarantine_path,
+    reconcile,
+    source_frames,
+)
+from retail_assets.defs.sources.retailer_sensor import build_sensor as build_sensor
 from retail_assets.lib.governance.redaction import redact_text
 from retail_assets.lib.sources import ingest
 from retail_assets.lib.sources import retail_files as rf
 from retail_assets.lib.sources.declarations import World
-from retail_assets.lib.sources.file_source import FileSource
-from retail_assets.lib.sources.tabular import QUARANTINE_SCHEMA, empty_quarantine, read_columns
+from retail_assets.lib.sources.tabular import empty_quarantine
 
 ORDERS = dg.AssetKey(["raw", "orders"])
 STORES = dg.AssetKey(["raw", "stores"])
-
-
-def inbox_root(platform: RetailPlatform) -> Path:
-    """``<landing>/inbox``: where source globs are read from."""
-    return Path(platform.landing_root) / "inbox"
-
-
-def quarantine_path(platform: RetailPlatform, source: str) -> Path:
-    """Where a source's quarantined rows are kept (one Parquet file, replaced per parse)."""
-    return Path(platform.landing_root) / "quarantine" / f"source={source}" / "quarantine.parquet"
-
-
-def read_quarantine(landing_root: str | Path) -> pl.DataFrame:
-    """Every source's quarantined rows (:data:`QUARANTINE_SCHEMA`)."""
-    files = sorted((Path(landing_root) / "quarantine").glob("source=*/quarantine.parquet"))
-    if not files:
-        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    return pl.concat([pl.read_parquet(f) for f in files])
-
-
-def files_of(platform: RetailPlatform, source: str, spec: FileSource) -> list[Path]:
-    """The files a source's glob matches; none is an error naming the glob and folder."""
-    files = spec.paths(inbox_root(platform))
-    if not files:
-        raise dg.Failure(
-            description=f"sources.yaml declares {source} with files {spec.files!r}, but no file "
-            f"matches under {inbox_root(platform)}: put the files there or fix the glob",
-            allow_retries=False,
-        )
-    return files
-
-
-def parsed(platform: RetailPlatform, source: str, spec: FileSource, build, extra: str = "") -> dict:
-    """The frames ``build(files)`` makes of the source's files, parsed once per version.
-
-    ``build`` returns ``{name: frame}`` with a ``quarantine`` frame among them; the quarantine
-    is also written to :func:`quarantine_path`. An unusable file fails with its name, column
-    and row count (:class:`~retail_assets.lib.sources.ingest.IngestError`), writing nothing.
-    """
-    files = files_of(platform, source, spec)
-    key = rf.fingerprint(files, source, spec.model_dump_json(), extra)
-
-    def make() -> dict[str, pl.DataFrame]:
-        try:
-            frames = build(files)
-        except (ingest.IngestError, ValueError) as exc:
-            raise _failure(exc) from None
-        path = quarantine_path(platform, source)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frames.setdefault("quarantine", empty_quarantine()).write_parquet(path)
-        # The files' rows counted on their own, so loaded + set aside can be reconciled.
-        column = next(iter(spec.columns.model_dump().items()))  # type: ignore[attr-defined]
-        reading = spec.reading() if hasattr(spec, "reading") else spec
-        frames["files"] = pl.DataFrame(
-            {
-                "file": [p.name for p in files],
-                "rows": [read_columns(p, reading, dict([column]))[0].height for p in files],
-            }
-        )
-        return frames
-
-    folder = rf.staged(Path(platform.landing_root) / "staging" / source, key, make)
-    out = {p.stem: pl.read_parquet(p) for p in folder.glob("*.parquet")}
-    out["_files"] = files  # type: ignore[assignment]
-    return out
-
-
-#: Dated sources: the frame of their parse and its day column (which partitions they feed).
-DATED = {
-    "web_events": ("sessions", "event_date"),  # a site's own event log (format: events)
-    "orders": ("orders", "order_date"),
-    "app_events": ("events", "event_date"),
-    "reviews": ("signals", "signal_date"),
-    "signals": ("signals", "signal_date"),
-}
-
-
-#: Readers of the sources whose parse is ``(frame, quarantine)``: source -> (frame name, read).
-_READERS = {
-    "customers": ("customers", rf.read_customers),
-    "products": ("products", rf.read_products),
-    "stores": ("stores", rf.read_stores),
-    "signals": ("signals", rf.read_signals),
-    "web_events": ("sessions", rf.read_web_events),
-    "app_events": (
-        "events",
-        lambda files, spec: ingest.read_events_quarantined(files, spec.mapping(), spec),
-    ),
-}
-
-
-def source_frames(platform: RetailPlatform, sources, name: str) -> dict:
-    """The parse of declared source ``name`` (see :func:`parsed`), built once per version."""
-    spec = getattr(sources, name)
-    extra = ""
-    if name == "orders":
-
-        def make(files):
-            lines, quarantine, counts = rf.read_orders(files, spec)
-            counts_frame = pl.DataFrame({k: [v] for k, v in counts.items()})
-            return {"orders": lines, "quarantine": quarantine, "counts": counts_frame}
-
-    elif name == "reviews":
-        catalog = None
-        if spec.columns.product is not None:
-            # Categories come from the catalog: a new catalog re-reads the reviews.
-            lake = platform.lake()
-            catalog_files = lake.partition_files("raw", "product_catalog")
-            catalog = lake.read("raw", "product_catalog", None) if catalog_files else None
-            extra = "|".join(f"{f}:{f.stat().st_mtime_ns}" for f in catalog_files)
-
-        def make(files):
-            signals, quarantine = rf.read_reviews(files, spec, catalog)
-            return {"signals": signals, "quarantine": quarantine}
-
-    elif name in _READERS:
-        frame_name, read = _READERS[name]
-
-        def make(files):
-            frame, quarantine = read(files, spec)
-            return {frame_name: frame, "quarantine": quarantine}
-
-    else:
-        raise ValueError(f"no file reader for source {name!r}")
-    return parsed(platform, name, spec, make, extra)
-
-
-def by_iso_day(frame: pl.DataFrame, column: str) -> dict[str, pl.DataFrame]:
-    """``frame`` split by its day ``column`` (a Date, or GA4's YYYYMMDD text), by ISO day."""
-    parts = frame.partition_by(column, as_dict=True)
-    if frame.schema[column] == pl.Date:
-        return {day.isoformat(): part for (day,), part in parts.items()}
-    return {f"{d[:4]}-{d[4:6]}-{d[6:]}": part for (d,), part in parts.items()}
-
-
-def _quarantine_meta(q: pl.DataFrame, path: Path) -> dict:
-    """The quarantine's row count, by reason, and where it is."""
-    if q.is_empty():
-        return {"quarantined_rows": 0}
-    by = q.group_by("reason").len().sort("len", descending=True)
-    return {
-        "quarantined_rows": q.height,
-        "quarantined_by_reason": dg.MetadataValue.json(dict(by.iter_rows())),
-        "quarantine": dg.MetadataValue.path(str(path)),
-    }
-
-
-def reconcile(context, source: str, got: dict, loaded: int) -> dict:
-    """Rows in the files = rows loaded + rows set aside; a mismatch fails the step."""
-    in_files = int(got["files"]["rows"].sum())
-    aside = got["quarantine"].height
-    if in_files != loaded + aside:
-        raise dg.Failure(
-            description=f"{source}: {in_files} rows in the files, but {loaded} loaded and "
-            f"{aside} quarantined: {in_files - loaded - aside} rows unaccounted for",
-            allow_retries=False,
-        )
-    context.log.info(f"{source}: {in_files} rows in files = {loaded} loaded + {aside} set aside")
-    return {"rows_in_files": in_files, "rows_loaded": loaded}
-
-
-def _names(files) -> str:
-    names = [Path(f).name for f in files]
-    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
 
 def build(world: World) -> list[dg.AssetsDefinition]:
@@ -583,156 +425,6 @@ def _calendar() -> dg.AssetsDefinition:
         )
 
     return retail_calendar
-
-
-# ------------------------------------------------------------------ the inbox sensor
-
-
-def _file_versions(platform: RetailPlatform, spec: FileSource) -> dict[str, str]:
-    """``{path: "mtime:size"}`` of the files a source's glob matches now."""
-    out = {}
-    for p in spec.paths(inbox_root(platform)):
-        stat = p.stat()
-        out[str(p)] = f"{stat.st_mtime_ns}:{stat.st_size}"
-    return out
-
-
-def changed_days(platform: RetailPlatform, sources, name: str, changed: list[Path]) -> set[dt.date]:
-    """The days whose partitions the new or changed files of dated source ``name`` touch.
-
-    The days the files' rows fall on; for orders also the days of the earlier purchases
-    their cancellations were netted against (those days' sales changed too).
-    """
-    if name == "web_events" and sources.web_events.format == "ga4":
-        return {d for p in changed if (d := ingest.ga4_file_date(p)) is not None}
-    if name == "web_events":  # a site's own log: every day of the source (re-read whole)
-        events = source_frames(platform, sources, name)["sessions"]
-        return set(events["event_date"].str.to_date("%Y%m%d").unique().to_list())
-    frame_name, column = DATED[name]
-    got = source_frames(platform, sources, name)
-    frame = got[frame_name]
-    if name in ("app_events", "reviews", "signals"):
-        # Which rows came from which file is not kept after parsing: re-read the new files.
-        spec = getattr(sources, name)
-        alone = source_frames_of(platform, sources, name, changed, spec)
-        return set(alone[frame_name][column].unique().to_list())
-    names = {p.name for p in changed}
-    index = {i: Path(f).name for i, f in enumerate(got["_files"])}
-    file_of = frame["line_id"].str.split(":").list.get(1).cast(pl.Int64)
-    mine = frame.filter(file_of.replace_strict(index, default=None).is_in(list(names)))
-    days = set(mine["order_date"].unique().to_list())
-    cancelled = mine.filter(pl.col("is_cancellation") & pl.col("customer_id").is_not_null())
-    netted = frame.join(
-        cancelled.select("customer_id", "product_id").unique(),
-        on=["customer_id", "product_id"],
-        how="semi",
-    ).filter(pl.col("net_quantity") < pl.col("quantity"))
-    return days | set(netted["order_date"].unique().to_list())
-
-
-def source_frames_of(platform, sources, name, files, spec) -> dict:
-    """The parse of some of a source's files only (not staged): for the days they touch."""
-    if name == "app_events":
-        events, _ = ingest.read_events_quarantined(files, spec.mapping(), spec)
-        return {"events": events}
-    if name == "reviews":
-        # Categories need the catalog: parse the reviews whole (every day of the source).
-        return {"signals": source_frames(platform, sources, name)["signals"]}
-    signals, _ = rf.read_signals(files, spec)
-    return {"signals": signals}
-
-
-def build_sensor(
-    world: World, daily_keys: list[dg.AssetKey], reference_job, daily_job
-) -> dg.SensorDefinition:
-    """A sensor that loads new or changed files of the declared sources.
-
-    A change first requests the ``reference_data`` run (customers, products, stores and
-    sales history, which the daily assets read); once it has finished, one run per
-    contiguous range of the days the changed dated files touch (``daily_keys``, as a
-    single-run backfill does). The cursor keeps each file's modification time and size.
-    """
-    sources = world.sources
-    names = sources.declared()
-
-    @dg.sensor(
-        name="retailer_inbox_sensor",
-        jobs=[reference_job, daily_job],
-        minimum_interval_seconds=60,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Watches the files sources.yaml declares; a new or changed file reloads "
-        "the reference data, then runs the days it touches as ranges.",
-    )
-    def retailer_inbox_sensor(context: dg.SensorEvaluationContext, platform: RetailPlatform):
-        state = json.loads(context.cursor) if context.cursor else {"seen": {}, "pending": None}
-        seen, pending = state["seen"], state.get("pending")
-        if pending:
-            runs = context.instance.get_runs(
-                filters=dg.RunsFilter(tags={"dagster/run_key": pending["run_key"]}), limit=1
-            )
-            if runs and not runs[0].is_finished:
-                return dg.SkipReason("waiting for the reference_data run to finish")
-            requests = []
-            days: set[dt.date] = set()
-            for name in pending["dated"]:
-                files = [Path(p) for p in pending["files"].get(name, [])]
-                if files:
-                    days |= changed_days(platform, sources, name, files)
-            from retail_assets.defs.partitions import daily_partitions
-            from retail_assets.defs.sources.landing import (
-                RANGE_END_TAG,
-                RANGE_START_TAG,
-                contiguous_ranges,
-            )
-            from retail_assets.lib.settings import Settings
-
-            keys = set(daily_partitions.get_partition_keys())
-            wanted = sorted(d.isoformat() for d in days if d.isoformat() in keys)
-            for first, last in contiguous_ranges(wanted, Settings.from_env().backfill_max_days):
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"{pending['run_key']}:{first}..{last}",
-                        job_name="all_assets",
-                        asset_selection=daily_keys,
-                        tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
-                    )
-                )
-            context.update_cursor(json.dumps({"seen": pending["versions"], "pending": None}))
-            if not requests:
-                return dg.SkipReason("reference data reloaded; no dated file changed")
-            return dg.SensorResult(run_requests=requests)
-        versions = {n: _file_versions(platform, getattr(sources, n)) for n in names}
-        changed = {
-            n: sorted(p for p, v in files.items() if seen.get(n, {}).get(p) != v)
-            for n, files in versions.items()
-        }
-        changed = {n: files for n, files in changed.items() if files}
-        if not changed:
-            return dg.SkipReason("no new or changed file")
-        digest = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()[:16]
-        run_key = f"reference:{digest}"
-        dated = [n for n in changed if n in DATED]
-        context.update_cursor(
-            json.dumps(
-                {
-                    "seen": seen,
-                    "pending": {
-                        "run_key": run_key,
-                        "dated": dated,
-                        "files": changed,
-                        "versions": versions,
-                    },
-                }
-            )
-        )
-        listed = sorted({Path(p).name for files in changed.values() for p in files})
-        return dg.RunRequest(
-            run_key=run_key,
-            job_name="reference_data",
-            tags={"landing_files": ", ".join(listed[:20])},
-        )
-
-    return retailer_inbox_sensor
 
 
 @dg.definitions
