@@ -6,6 +6,7 @@ project folder, against a warehouse in a temp folder.
 
 import ast
 import graphlib
+import importlib
 import json
 import os
 import re
@@ -14,9 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import grimp
 import pytest
+from dagster.components.definitions import LazyDefinitions
 
 from retail_assets.definitions import build_definitions
 
@@ -113,6 +116,33 @@ def test_every_lib_module_is_named_in_its_folder_readme():
         if m.name != "__init__.py" and m.name not in named
     ]
     assert not missing, "\n".join(missing)
+
+
+def test_every_defs_module_declares_its_objects_or_holds_none():
+    """What Dagster's loader reads: one ``defs`` per module, or nothing it would collect.
+
+    A module without ``defs`` has its module-level assets, jobs, schedules and sensors
+    collected, imported ones included: they would then be defined twice.
+    """
+    problems = []
+    for path in sorted((PACKAGE / "defs").rglob("*.py")):
+        module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        declared = [
+            v for v in vars(module).values() if isinstance(v, (dg.Definitions, LazyDefinitions))
+        ]
+        if len(declared) > 1 and any(isinstance(v, dg.Definitions) for v in declared):
+            problems.append(f"{path.relative_to(ROOT)}: {len(declared)} Definitions objects")
+        if declared:
+            continue
+        found = dg.load_definitions_from_module(module)
+        stray = [
+            getattr(o, "name", None) or str(getattr(o, "key", o))
+            for kind in (found.assets, found.asset_checks, found.jobs, found.schedules)
+            for o in kind or []
+        ] + [s.name for s in found.sensors or []]
+        if stray:
+            problems.append(f"{path.relative_to(ROOT)} has no defs but holds {stray}")
+    assert not problems, "\n".join(problems)
 
 
 def _dg(*args: str, tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:
