@@ -15,7 +15,7 @@ import dagster as dg
 
 from retail_assets.defs import integrity, operations
 from retail_assets.defs.features import assets as features
-from retail_assets.defs.governance import assets as governance
+from retail_assets.defs.governance.reconciliation import SOURCE_RECONCILIATION
 from retail_assets.defs.operations import with_operations
 from retail_assets.defs.resources import CreativeWriter, RetailPlatform, building
 from retail_assets.defs.sources import retailer
@@ -82,7 +82,7 @@ OPTIONAL_DEPS = {
         )
     },
     # It reconciles whichever sources are declared.
-    governance.SOURCE_RECONCILIATION: {
+    SOURCE_RECONCILIATION: {
         dg.AssetKey(p.split("/"))
         for p in (
             "governed/consent_audit",
@@ -225,7 +225,7 @@ def prune(merged: dg.Definitions, world: World) -> dg.Definitions:
         tables = [j for j in jobs if j.name == "feature_tables"]
         table_keys = (
             tables[0].selection.resolve(graph, allow_missing=True) if tables else set()
-        ) | {governance.SOURCE_RECONCILIATION}
+        ) | {SOURCE_RECONCILIATION}
         jobs = [j for j in jobs if j.name != "feature_tables"]
         jobs.append(
             dg.define_asset_job(

@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from retail_assets.defs.governance import assets as governance
+from retail_assets.defs.governance import app_events, customers, orders, reconciliation, sessions
 from retail_assets.defs.operations import COMPUTE_POOL, TRANSIENT_RETRY
 from retail_assets.defs.partitions import daily_partitions, lookback
 from retail_assets.defs.publishing import (
@@ -52,9 +52,12 @@ def python_tables() -> set[tuple[str, str]]:
     for asset in (
         *sources.SIMULATED_SOURCES,
         *(census.defs.assets or []),
-        *governance.BOTH_WORLDS,
-        *governance.SIMULATED_ONLY,
-        *governance.retailer_only(),
+        # The governed tables of either world (app events with their audit: the retailer's).
+        sessions.governed_sessions,
+        customers.governed_customers,
+        app_events._governed_app_events(with_audit=True),
+        orders.governed_orders,
+        reconciliation.source_reconciliation,
     ):
         keys.update(tuple(k.path) for k in asset.keys)  # type: ignore[union-attr]
     # The retailer world's own sources (retail_assets.defs.sources.retailer).
